@@ -1,0 +1,49 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Android's libcutils ashmem API, served by libashm on plain Linux with
+ * the same semantics and errno: every function returns -1 and sets errno
+ * on failure, as libcutils does. Regions are memfds (see <ashm.h>).
+ */
+#ifndef _CUTILS_ASHMEM_H
+#define _CUTILS_ASHMEM_H
+
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* 1 if fd is an ashmem region (a memfd), 0 for anything else (-1, a
+ * closed fd, /dev/null, a pipe, a file). Never fails. */
+int ashmem_valid(int fd);
+
+/* Create a region of size bytes named name (NULL: "dev/ashmem"; longer
+ * names are truncated, as the driver does). Returns a new fd with
+ * FD_CLOEXEC, whose protection mask is PROT_READ|PROT_WRITE|PROT_EXEC,
+ * or -1 with errno set. */
+int ashmem_create_region(const char *name, size_t size);
+
+/* Reduce the region's protection mask to prot: 0, or -1 with errno
+ * EINVAL if prot asks for a bit the mask lacks or a bit outside
+ * PROT_READ|PROT_WRITE|PROT_EXEC. Every holder in every process sees the
+ * new mask; existing mappings keep theirs. */
+int ashmem_set_prot_region(int fd, int prot);
+
+/* Pin or unpin [offset, offset + len): page-aligned, len 0 meaning to
+ * the end. Pin returns ASHMEM_NOT_PURGED (0) or ASHMEM_WAS_PURGED (1),
+ * unpin 0; -1 with errno EINVAL for an unaligned or out-of-range range.
+ *
+ * For every function here an fd that is not open fails with EBADF and an
+ * fd that is not a region with ENOTTY, as the driver's ioctls do. */
+int ashmem_pin_region(int fd, size_t offset, size_t len);
+int ashmem_unpin_region(int fd, size_t offset, size_t len);
+
+/* The region's size in bytes, exact, or -1 with errno set (EOVERFLOW
+ * for a region larger than INT_MAX). */
+int ashmem_get_size_region(int fd);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* _CUTILS_ASHMEM_H */

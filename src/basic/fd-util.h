@@ -1,0 +1,30 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "macro.h"
+
+/* Close an fd if it is valid. Never retries on EINTR: on Linux the fd is
+ * gone whatever close() returned, and retrying could close a descriptor
+ * that another thread has just been handed. Returns -1 for assignment. */
+int safe_close(int fd);
+void close_many(const int *fds, size_t n);
+
+static inline void closep(int *fd) {
+        safe_close(*fd);
+}
+#define _cleanup_close_ _cleanup_(closep)
+
+/* Full-length pread/pwrite: loop over short transfers and EINTR.
+ * Return 0, or -errno; -EIO if the file ended early. */
+int pread_full(int fd, void *buf, size_t len, off_t off);
+int pwrite_full(int fd, const void *buf, size_t len, off_t off);
+int write_full(int fd, const void *buf, size_t len);
+
+/* Number of open fds in this process (from /proc/self/fd). */
+int fd_count(void);
+
+/* The system page size, read once. */
+size_t page_size(void);

@@ -1,0 +1,509 @@
+/* SPDX-License-Identifier: MIT */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/sendfile.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "ashm.h"
+#include "fd-util.h"
+#include "internal.h"
+#include "memfd-util.h"
+
+struct mapping {
+        void *addr;
+        size_t len;
+};
+
+struct ashm_region {
+        int fd;
+        /* Guards name (filled lazily for adopted fds) and the mappings. */
+        pthread_mutex_t lock;
+        char *name;
+        struct mapping *maps;
+        size_t n_maps, cap_maps;
+};
+
+/* The prot bits recorded in a file mode (see ashm_region_set_prot). */
+static int prot_from_mode(mode_t mode) {
+        return (mode & S_IRUSR ? PROT_READ : 0) | (mode & S_IWUSR ? PROT_WRITE : 0) |
+               (mode & S_IXUSR ? PROT_EXEC : 0);
+}
+
+static mode_t mode_from_prot(int prot) {
+        return (prot & PROT_READ ? 0444 : 0) | (prot & PROT_WRITE ? 0222 : 0) |
+               (prot & PROT_EXEC ? 0111 : 0);
+}
+
+int ashm__fd_stat(int fd, struct stat *ret_st) {
+        if (fd < 0)
+                return -EBADF;
+        if (fstat(fd, ret_st) < 0)
+                return negative_errno();
+        if (!memfd_stat_is_memfd(ret_st))
+                return -EMEDIUMTYPE;
+        return 0;
+}
+
+int ashm__fd_create(const char *name, uint64_t size, bool exec) {
+        _cleanup_close_ int fd = -1;
+
+        if (!name)
+                name = "ashm";
+        if (strlen(name) > ASHM_NAME_MAX)
+                return -ENAMETOOLONG;
+        if (size > (uint64_t) INT64_MAX)
+                return -EFBIG;
+        fd = memfd_new(name, exec);
+        if (fd < 0)
+                return fd;
+        if (!exec) {
+                struct stat st;
+
+                /* Kernels before MFD_NOEXEC_SEAL leave the x bits set:
+                 * clear them so the mask reads PROT_READ|PROT_WRITE. */
+                if (fstat(fd, &st) < 0)
+                        return negative_errno();
+                if ((st.st_mode & 0111) && fchmod(fd, st.st_mode & 0666) < 0)
+                        return negative_errno();
+        }
+        if (size > 0 && ftruncate(fd, (off_t) size) < 0)
+                return negative_errno();
+        return TAKE_FD(fd);
+}
+
+int ashm__fd_get_prot(int fd) {
+        struct stat st;
+        int r, seals;
+
+        r = ashm__fd_stat(fd, &st);
+        if (r < 0)
+                return r;
+        seals = fcntl(fd, F_GET_SEALS);
+        if (seals < 0)
+                return negative_errno();
+        r = prot_from_mode(st.st_mode);
+        if (seals & (F_SEAL_WRITE | F_SEAL_FUTURE_WRITE))
+                r &= ~PROT_WRITE;
+        return r;
+}
+
+/* PROT_READ and PROT_EXEC live in the mode bits: only the owner (or root,
+ * standing in for CAP_FOWNER) may clear them. */
+static int prot_remove_mode_bits(int fd, const struct stat *st, int remove) {
+        if (fchmod(fd, st->st_mode & 07777 & ~mode_from_prot(remove)) < 0)
+                return negative_errno();
+        if (remove & PROT_EXEC)
+                /* Best effort: fails on kernels without F_SEAL_EXEC and
+                 * on regions that carry F_SEAL_SEAL. The mode is the record. */
+                (void) fcntl(fd, F_ADD_SEALS, F_SEAL_EXEC);
+        return 0;
+}
+
+int ashm__fd_set_prot(int fd, int prot) {
+        struct stat st;
+        int cur, remove, r;
+
+        if (prot & ~ASHM_PROT_ALL)
+                return -EINVAL;
+        cur = ashm__fd_get_prot(fd);
+        if (cur < 0)
+                return cur;
+        if (prot & ~cur)
+                return -EINVAL;
+        remove = cur & ~prot;
+        if (remove == 0)
+                return 0;
+        r = ashm__fd_stat(fd, &st);
+        if (r < 0)
+                return r;
+        if ((remove & (PROT_READ | PROT_EXEC)) && geteuid() != 0 && geteuid() != st.st_uid)
+                return -EPERM;
+
+        if (remove & PROT_WRITE) {
+                if (fcntl(fd, F_ADD_SEALS, F_SEAL_FUTURE_WRITE) < 0)
+                        return negative_errno();
+                /* The seal is the guarantee; clearing the w bits too makes
+                 * the mode tell the truth and stops other uids reopening
+                 * it for writing through /proc. A non-owner cannot. */
+                if (geteuid() == 0 || geteuid() == st.st_uid)
+                        (void) fchmod(fd, st.st_mode & 07777 & ~0222);
+                st.st_mode &= ~0222;
+        }
+        if (remove & (PROT_READ | PROT_EXEC))
+                return prot_remove_mode_bits(fd, &st, remove & (PROT_READ | PROT_EXEC));
+        return 0;
+}
+
+static int region_new(int fd, char *name, ashm_region **ret) {
+        ashm_region *r = calloc(1, sizeof(*r));
+
+        if (!r)
+                return -ENOMEM;
+        r->fd = fd;
+        r->name = name;
+        pthread_mutex_init(&r->lock, NULL);
+        *ret = r;
+        return 0;
+}
+
+_public_ int ashm_region_create(const char *name, uint64_t size, unsigned flags, ashm_region **ret_region) {
+        _cleanup_close_ int fd = -1;
+        _cleanup_free_ char *copy = NULL;
+        int r;
+
+        if (flags & ~(unsigned) ASHM_REGION_EXEC || !ret_region)
+                return -EINVAL;
+        fd = ashm__fd_create(name, size, flags & ASHM_REGION_EXEC);
+        if (fd < 0)
+                return fd;
+        copy = strdup(name ? name : "ashm");
+        if (!copy)
+                return -ENOMEM;
+        r = region_new(fd, copy, ret_region);
+        if (r < 0)
+                return r;
+        TAKE_PTR(copy);
+        TAKE_FD(fd);
+        return 0;
+}
+
+_public_ int ashm_region_adopt(int fd, unsigned flags, ashm_region **ret_region) {
+        _cleanup_close_ int owned = fd;
+        struct stat st;
+        int r;
+
+        if (flags != 0 || !ret_region)
+                return -EINVAL;
+        r = ashm__fd_stat(owned, &st);
+        if (r < 0)
+                return r;
+        r = region_new(owned, NULL, ret_region);
+        if (r < 0)
+                return r;
+        TAKE_FD(owned);
+        return 0;
+}
+
+_public_ int ashm_region_dup(const ashm_region *region, ashm_region **ret_region) {
+        _cleanup_close_ int fd = -1;
+        _cleanup_free_ char *copy = NULL;
+        int r;
+
+        if (!region || !ret_region)
+                return -EINVAL;
+        fd = fcntl(region->fd, F_DUPFD_CLOEXEC, 3);
+        if (fd < 0)
+                return negative_errno();
+        copy = strdup(ashm_region_name(region));
+        if (!copy)
+                return -ENOMEM;
+        r = region_new(fd, copy, ret_region);
+        if (r < 0)
+                return r;
+        TAKE_PTR(copy);
+        TAKE_FD(fd);
+        return 0;
+}
+
+_public_ void ashm_region_close(ashm_region *region) {
+        if (!region)
+                return;
+        safe_close(region->fd);
+        pthread_mutex_destroy(&region->lock);
+        free(region->maps);
+        free(region->name);
+        free(region);
+}
+
+_public_ int ashm_region_fd(const ashm_region *region) {
+        return region ? region->fd : -EBADF;
+}
+
+_public_ int ashm_region_get_size(const ashm_region *region, uint64_t *ret_size) {
+        struct stat st;
+
+        if (!region || !ret_size)
+                return -EINVAL;
+        if (fstat(region->fd, &st) < 0)
+                return negative_errno();
+        *ret_size = (uint64_t) st.st_size;
+        return 0;
+}
+
+_public_ const char *ashm_region_name(const ashm_region *region) {
+        ashm_region *r = (ashm_region *) region; /* the name is a cache */
+        const char *name;
+
+        if (!r)
+                return "";
+        pthread_mutex_lock(&r->lock);
+        if (!r->name) {
+                char buf[ASHM_NAME_MAX + 1];
+
+                if (memfd_get_name(r->fd, buf, sizeof(buf)) >= 0)
+                        r->name = strdup(buf);
+        }
+        name = r->name ? r->name : "";
+        pthread_mutex_unlock(&r->lock);
+        return name;
+}
+
+_public_ int ashm_region_get_prot(const ashm_region *region) {
+        return region ? ashm__fd_get_prot(region->fd) : -EINVAL;
+}
+
+_public_ int ashm_region_set_prot(ashm_region *region, int prot) {
+        return region ? ashm__fd_set_prot(region->fd, prot) : -EINVAL;
+}
+
+static int mapping_add(ashm_region *r, void *addr, size_t len) {
+        int ret = 0;
+
+        pthread_mutex_lock(&r->lock);
+        if (r->n_maps == r->cap_maps) {
+                size_t cap = r->cap_maps ? r->cap_maps * 2 : 4;
+                struct mapping *m = realloc(r->maps, cap * sizeof(*m));
+
+                if (!m) {
+                        ret = -ENOMEM;
+                        goto out;
+                }
+                r->maps = m;
+                r->cap_maps = cap;
+        }
+        r->maps[r->n_maps++] = (struct mapping) { addr, len };
+out:
+        pthread_mutex_unlock(&r->lock);
+        return ret;
+}
+
+/* Remove the mapping at addr (of length len, or any length if len is 0)
+ * from the list; its length, or 0 if there is none. */
+static size_t mapping_take(ashm_region *r, void *addr, size_t len) {
+        size_t found = 0;
+
+        pthread_mutex_lock(&r->lock);
+        for (size_t i = 0; i < r->n_maps; i++) {
+                if (r->maps[i].addr != addr || (len != 0 && r->maps[i].len != len))
+                        continue;
+                found = r->maps[i].len;
+                r->maps[i] = r->maps[--r->n_maps];
+                break;
+        }
+        pthread_mutex_unlock(&r->lock);
+        return found;
+}
+
+/* Resolve a map request against the region's current size: len 0 runs to
+ * the end of the last page, and nothing may pass it. */
+static int map_range(const struct stat *st, uint64_t offset, size_t len, size_t *ret_len) {
+        uint64_t page = page_size(), end = page_align_u64((uint64_t) st->st_size, page);
+
+        if (st->st_size == 0 || offset % page != 0 || offset >= end)
+                return -EINVAL;
+        if (len == 0)
+                len = (size_t) (end - offset);
+        if (len > end - offset)
+                return -EINVAL;
+        *ret_len = len;
+        return 0;
+}
+
+_public_ int ashm_region_map(ashm_region *region, uint64_t offset, size_t len, int prot, void **ret_addr) {
+        struct stat st;
+        void *addr;
+        int r;
+
+        if (!region || !ret_addr || (prot & ~ASHM_PROT_ALL))
+                return -EINVAL;
+        /* One fstat gives the size and the read/exec mask; the write bit
+         * is also enforced by the kernel through the seals. */
+        if (fstat(region->fd, &st) < 0)
+                return negative_errno();
+        r = map_range(&st, offset, len, &len);
+        if (r < 0)
+                return r;
+        if (prot & ~prot_from_mode(st.st_mode))
+                return -EPERM;
+        addr = mmap(NULL, len, prot, MAP_SHARED, region->fd, (off_t) offset);
+        if (addr == MAP_FAILED)
+                return errno == EACCES ? -EPERM : negative_errno();
+        r = mapping_add(region, addr, len);
+        if (r < 0) {
+                munmap(addr, len);
+                return r;
+        }
+        *ret_addr = addr;
+        return 0;
+}
+
+_public_ int ashm_region_unmap(ashm_region *region, void *addr, size_t len) {
+        size_t found;
+
+        if (!region || !addr)
+                return -EINVAL;
+        found = mapping_take(region, addr, len);
+        if (found == 0)
+                return -EINVAL;
+        if (munmap(addr, found) < 0)
+                return negative_errno();
+        return 0;
+}
+
+static int io_range_check(int fd, uint64_t offset, size_t len) {
+        struct stat st;
+
+        if (fstat(fd, &st) < 0)
+                return negative_errno();
+        if (offset > (uint64_t) st.st_size || len > (uint64_t) st.st_size - offset)
+                return -EINVAL;
+        return 0;
+}
+
+_public_ int ashm_region_read(const ashm_region *region, uint64_t offset, void *buf, size_t len) {
+        int r;
+
+        if (!region || (!buf && len > 0))
+                return -EINVAL;
+        r = io_range_check(region->fd, offset, len);
+        if (r < 0)
+                return r;
+        return pread_full(region->fd, buf, len, (off_t) offset);
+}
+
+_public_ int ashm_region_write(ashm_region *region, uint64_t offset, const void *buf, size_t len) {
+        int r;
+
+        if (!region || (!buf && len > 0))
+                return -EINVAL;
+        r = io_range_check(region->fd, offset, len);
+        if (r < 0)
+                return r;
+        return pwrite_full(region->fd, buf, len, (off_t) offset);
+}
+
+_public_ int ashm_region_freeze(ashm_region *region) {
+        int seals;
+
+        if (!region)
+                return -EINVAL;
+        seals = fcntl(region->fd, F_GET_SEALS);
+        if (seals < 0)
+                return negative_errno();
+        if ((seals & ASHM_SEALS_FROZEN) == ASHM_SEALS_FROZEN)
+                return 0;
+        if (seals & F_SEAL_SEAL)
+                return -EPERM;
+        if (fcntl(region->fd, F_ADD_SEALS, ASHM_SEALS_FROZEN) < 0)
+                return negative_errno();
+        return 0;
+}
+
+_public_ int ashm_region_is_frozen(const ashm_region *region) {
+        int seals;
+
+        if (!region)
+                return -EINVAL;
+        seals = fcntl(region->fd, F_GET_SEALS);
+        if (seals < 0)
+                return negative_errno();
+        return (seals & ASHM_SEALS_FROZEN) == ASHM_SEALS_FROZEN;
+}
+
+/* Copy everything src has into dst, to its end: sendfile() where it
+ * works, plain read()/write() where the source refuses it. */
+static int copy_to_eof(int src, int dst) {
+        char buf[64 * 1024];
+
+        for (;;) {
+                ssize_t n = sendfile(dst, src, NULL, 1 << 30);
+
+                if (n == 0)
+                        return 0;
+                if (n > 0)
+                        continue;
+                if (errno == EINTR)
+                        continue;
+                if (errno != EINVAL && errno != ENOSYS)
+                        return negative_errno();
+                break;
+        }
+        for (;;) {
+                ssize_t n = read(src, buf, sizeof(buf));
+                int r;
+
+                if (n == 0)
+                        return 0;
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return negative_errno();
+                }
+                r = write_full(dst, buf, (size_t) n);
+                if (r < 0)
+                        return r;
+        }
+}
+
+static void default_name(const char *path, char *buf, size_t len) {
+        const char *base = strrchr(path, '/');
+
+        base = base ? base + 1 : path;
+        if (*base == '\0')
+                base = "ashm";
+        snprintf(buf, len, "%.*s", ASHM_NAME_MAX, base);
+}
+
+_public_ int ashm_region_create_from_file(const char *path, const char *name, unsigned flags,
+                                          ashm_region **ret_region) {
+        _cleanup_close_ int src = -1;
+        char namebuf[ASHM_NAME_MAX + 1];
+        ashm_region *region;
+        struct stat st;
+        int r;
+
+        if (!path || !ret_region || (flags & ~(unsigned) ASHM_REGION_EXEC))
+                return -EINVAL;
+        src = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        if (src < 0)
+                return negative_errno();
+        if (fstat(src, &st) < 0)
+                return negative_errno();
+        if (!S_ISREG(st.st_mode))
+                return -EINVAL;
+        if (!name) {
+                default_name(path, namebuf, sizeof(namebuf));
+                name = namebuf;
+        }
+        r = ashm_region_create(name, 0, flags, &region);
+        if (r < 0)
+                return r;
+        /* Copy to the end rather than st_size bytes: the file may change
+         * under us, and /proc-like files report size 0. */
+        r = copy_to_eof(src, region->fd);
+        if (r >= 0 && lseek(region->fd, 0, SEEK_SET) < 0)
+                r = negative_errno(); /* read() on the fd starts at 0 */
+        if (r >= 0)
+                r = ashm_region_freeze(region);
+        if (r < 0) {
+                ashm_region_close(region);
+                return r;
+        }
+        *ret_region = region;
+        return 0;
+}
+
+_public_ int ashm_region_pin(ashm_region *region, uint64_t offset, uint64_t len) {
+        return region ? ashm__fd_pin(region->fd, offset, len) : -EINVAL;
+}
+
+_public_ int ashm_region_unpin(ashm_region *region, uint64_t offset, uint64_t len) {
+        return region ? ashm__fd_unpin(region->fd, offset, len) : -EINVAL;
+}
