@@ -1,0 +1,28 @@
+#!/bin/sh
+# Install, from Debian's archive, whatever the build and the tests need and
+# the machine lacks. Safe to run again: it installs only what is missing.
+set -eu
+
+packages="meson ninja-build gcc pkg-config libcriterion-dev python3 binutils clang llvm libclang-rt-14-dev man-db groff-base"
+
+missing=""
+for p in $packages; do
+        if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed"; then
+                missing="$missing $p"
+        fi
+done
+[ -z "$missing" ] && exit 0
+
+if [ "$(id -u)" -ne 0 ]; then
+        if command -v sudo >/dev/null 2>&1; then
+                SUDO=sudo
+        else
+                echo "install-deps: need root (or sudo) to install:$missing" >&2
+                exit 1
+        fi
+else
+        SUDO=
+fi
+echo "install-deps: installing$missing"
+$SUDO apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null

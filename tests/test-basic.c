@@ -1,0 +1,76 @@
+/* SPDX-License-Identifier: MIT */
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "fd-util.h"
+#include "memfd-util.h"
+#include "tests.h"
+
+ASHM_SUITE(basic);
+
+Test(basic, safe_close_keeps_errno) {
+        int fd = memfd_create("close", MFD_CLOEXEC);
+
+        errno = EDOM;
+        cr_assert_eq(safe_close(fd), -1);
+        cr_assert_eq(errno, EDOM);
+        cr_assert_eq(safe_close(-1), -1);
+        cr_assert(fcntl(fd, F_GETFD) < 0);
+}
+
+Test(basic, full_io_round_trip) {
+        _cleanup_close_ int fd = memfd_create("io", MFD_CLOEXEC);
+        char buf[8] = "";
+
+        assert_ok(pwrite_full(fd, "abcdefg", 7, 1));
+        assert_ok(pread_full(fd, buf, 7, 1));
+        cr_assert_str_eq(buf, "abcdefg");
+        assert_fail(pread_full(fd, buf, 7, 4), EIO); /* ends early */
+        assert_fail(pread_full(-1, buf, 1, 0), EBADF);
+        assert_ok(write_full(fd, "x", 1));
+}
+
+Test(basic, memfd_new_flags) {
+        _cleanup_close_ int plain = memfd_new("plain", false);
+        _cleanup_close_ int exec = memfd_new("exec", true);
+        struct stat a, b;
+
+        cr_assert(plain >= 0 && exec >= 0);
+        cr_assert(fcntl(plain, F_GETFD) & FD_CLOEXEC);
+        cr_assert(fstat(plain, &a) == 0 && fstat(exec, &b) == 0);
+        cr_assert_eq(a.st_mode & 0111, 0, "noexec memfd has no x bits");
+        cr_assert_eq(b.st_mode & 0111, 0111);
+        cr_assert(memfd_stat_is_memfd(&a) && memfd_stat_is_memfd(&b));
+        cr_assert_eq(fcntl(plain, F_GET_SEALS) & F_SEAL_SEAL, 0, "sealing allowed");
+}
+
+Test(basic, memfd_name) {
+        _cleanup_close_ int fd = memfd_new("a name with spaces", false);
+        _cleanup_close_ int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        char buf[MEMFD_NAME_MAX + 1];
+
+        assert_ok(memfd_get_name(fd, buf, sizeof(buf)));
+        cr_assert_str_eq(buf, "a name with spaces");
+        assert_fail(memfd_get_name(fd, buf, 4), ENAMETOOLONG);
+        assert_fail(memfd_get_name(null, buf, sizeof(buf)), EMEDIUMTYPE);
+        assert_fail(memfd_get_name(-1, buf, sizeof(buf)), ENOENT);
+}
+
+Test(basic, memfd_new_bad_name) {
+        char name[MEMFD_NAME_MAX + 2];
+
+        memset(name, 'x', sizeof(name) - 1);
+        name[sizeof(name) - 1] = '\0';
+        assert_fail(memfd_new(name, false), EINVAL);
+}
+
+Test(basic, fd_count_sees_new_fds) {
+        int before = fd_count(), fd = memfd_create("count", MFD_CLOEXEC);
+
+        cr_assert_eq(fd_count(), before + 1);
+        close(fd);
+        cr_assert_eq(fd_count(), before);
+        cr_assert_eq(page_size(), (size_t) sysconf(_SC_PAGESIZE));
+}
