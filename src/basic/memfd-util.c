@@ -8,8 +8,14 @@
 #include "fd-util.h"
 #include "memfd-util.h"
 
+/* Whether the kernel takes MFD_EXEC/MFD_NOEXEC_SEAL: -1 until known. */
+static int have_exec_flags = -1;
+
+bool memfd_exec_flags_supported(void) {
+        return __atomic_load_n(&have_exec_flags, __ATOMIC_RELAXED) == 1;
+}
+
 int memfd_new(const char *name, bool exec) {
-        static int have_exec_flags = -1; /* unknown until the first call */
         unsigned base = MFD_CLOEXEC | MFD_ALLOW_SEALING;
         int fd;
 

@@ -27,6 +27,9 @@
  * without either on kernels that predate them (EINVAL). */
 int memfd_new(const char *name, bool exec);
 
+/* After a memfd_new() call: did the kernel honour MFD_EXEC/MFD_NOEXEC_SEAL? */
+bool memfd_exec_flags_supported(void);
+
 /* True if st describes a memfd: a regular file on the kernel's internal
  * shmem mount, which every memfd shares and no path-reachable file does. */
 bool memfd_stat_is_memfd(const struct stat *st);

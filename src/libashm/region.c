@@ -63,16 +63,10 @@ int ashm__fd_create(const char *name, uint64_t size, bool exec) {
         fd = memfd_new(name, exec);
         if (fd < 0)
                 return fd;
-        if (!exec) {
-                struct stat st;
-
-                /* Kernels before MFD_NOEXEC_SEAL leave the x bits set:
-                 * clear them so the mask reads PROT_READ|PROT_WRITE. */
-                if (fstat(fd, &st) < 0)
-                        return negative_errno();
-                if ((st.st_mode & 0111) && fchmod(fd, st.st_mode & 0666) < 0)
-                        return negative_errno();
-        }
+        /* Kernels before MFD_NOEXEC_SEAL leave the x bits set: clear them
+         * so the mask reads PROT_READ|PROT_WRITE. */
+        if (!exec && !memfd_exec_flags_supported() && fchmod(fd, 0666) < 0)
+                return negative_errno();
         if (size > 0 && ftruncate(fd, (off_t) size) < 0)
                 return negative_errno();
         return TAKE_FD(fd);
