@@ -141,13 +141,16 @@ int ashm_region_get_prot(const ashm_region *region);
  *    kernel then refuses, to every holder in every process, new writable
  *    mappings, write(), and mprotect(PROT_WRITE) on later mappings. It
  *    cannot be undone. Any holder with a writable fd may remove it.
- *  - PROT_READ and PROT_EXEC: the kernel has no seal for these. The mask
- *    is recorded in the file's mode bits (shared by every holder) and
- *    enforced by ashm_region_map() and by the compat APIs; PROT_EXEC
- *    removal also adds F_SEAL_EXEC where the kernel has it. A program that
- *    calls mmap() itself on the fd is not stopped, and the file's owner
- *    could chmod it back. Only the owner (or root) may remove them:
- *    -EPERM otherwise.
+ *  - PROT_EXEC: the region is sealed with F_SEAL_EXEC (any holder with
+ *    a writable fd may add it) and the owner also clears the file's x
+ *    mode bits.
+ *  - PROT_READ: the kernel has no seal for it. It is recorded in the
+ *    file's mode bits (shared by every holder), so only the file's owner
+ *    (or root) may remove it: -EPERM otherwise.
+ *  Removed read and exec are enforced by ashm_region_map() (and by the
+ *  /dev/ashmem shim's mmap), not by the kernel: a program that calls
+ *  mmap() itself on the fd is not stopped, and the owner could chmod the
+ *  read bits back.
  */
 int ashm_region_set_prot(ashm_region *region, int prot);
 

@@ -64,6 +64,23 @@ Test(fdpass, several_fds_and_empty_payload) {
         close_many(sv, 2);
 }
 
+Test(fdpass, empty_payload_into_no_buffer) {
+        ashm_region *a, *b;
+        size_t len = 9;
+        int sv[2];
+
+        seqpacket_pair(sv);
+        assert_ok(ashm_region_create("nobuf", 4096, 0, &a));
+        assert_ok(ashm_region_send(sv[0], a, NULL, 0));
+        assert_ok(ashm_region_recv(sv[1], 0, NULL, 0, &len, &b));
+        cr_assert_eq(len, 0);
+        ashm_region_close(b);
+        close(sv[0]);
+        assert_fail(ashm_recv_fd(sv[1], NULL, 0, NULL), ECONNRESET);
+        ashm_region_close(a);
+        close(sv[1]);
+}
+
 Test(fdpass, payload_only) {
         int sv[2], got[1];
         size_t n = 9, len = 0;

@@ -330,24 +330,28 @@ Test(region, set_prot_seen_by_other_process) {
         ashm_region_close(r);
 }
 
-/* Only the owner may remove read or exec (they live in the mode bits);
- * anyone holding a writable fd may remove write (a seal). */
+/* Only the owner may remove read (it lives in the mode bits); anyone
+ * holding a writable fd may remove write or exec (seals). */
 Test(region, set_prot_non_owner) {
-        ashm_region *r = new_region("prot-owner", 4096, 0);
+        ashm_region *r = new_region("prot-owner", 4096, ASHM_REGION_EXEC);
         pid_t pid;
         int status;
 
-        cr_assert(fchmod(ashm_region_fd(r), 0666) == 0);
+        cr_assert(fchmod(ashm_region_fd(r), 0777) == 0);
         pid = fork();
         cr_assert(pid >= 0);
         if (pid == 0) {
                 if (setgid(65534) < 0 || setuid(65534) < 0)
                         _exit(10);
-                if (ashm_region_set_prot(r, PROT_WRITE) != -EPERM)
+                if (ashm_region_set_prot(r, PROT_WRITE | PROT_EXEC) != -EPERM)
                         _exit(11);
-                if (ashm_region_get_prot(r) != (PROT_READ | PROT_WRITE))
+                if (ashm_region_get_prot(r) != (PROT_READ | PROT_WRITE | PROT_EXEC))
                         _exit(12);
-                _exit(ashm_region_set_prot(r, PROT_READ) == 0 ? 0 : 13);
+                if (ashm_region_set_prot(r, PROT_READ | PROT_WRITE) != 0)
+                        _exit(13);
+                if (ashm_region_map(r, 0, 0, PROT_READ | PROT_EXEC, &(void *) { NULL }) != -EPERM)
+                        _exit(14);
+                _exit(ashm_region_set_prot(r, PROT_READ) == 0 ? 0 : 15);
         }
         cr_assert(waitpid(pid, &status, 0) == pid);
         cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child failed at step %d", WEXITSTATUS(status));

@@ -26,7 +26,12 @@ int ashmem_create_region(const char *name, size_t size);
 /* Reduce the region's protection mask to prot: 0, or -1 with errno
  * EINVAL if prot asks for a bit the mask lacks or a bit outside
  * PROT_READ|PROT_WRITE|PROT_EXEC. Every holder in every process sees the
- * new mask; existing mappings keep theirs. */
+ * new mask; existing mappings keep theirs. Removing PROT_WRITE is a seal
+ * the kernel enforces on every mmap(), write() and mprotect(). Removed
+ * PROT_EXEC and PROT_READ are enforced by libashm's mapping calls and the
+ * /dev/ashmem shim, not by a plain mmap(); PROT_READ lives in the file's
+ * mode, so only the region's owner (or root) may remove it (EPERM
+ * otherwise). */
 int ashmem_set_prot_region(int fd, int prot);
 
 /* Pin or unpin [offset, offset + len): page-aligned, len 0 meaning to

@@ -43,7 +43,9 @@ static dev_t memfd_dev(void) {
 
         if (!__atomic_load_n(&known, __ATOMIC_ACQUIRE)) {
                 struct stat st;
-                int fd = memfd_create("ashm-probe", MFD_CLOEXEC);
+                /* memfd_new: with vm.memfd_noexec=2 a plain memfd_create
+                 * is refused. */
+                int fd = memfd_new("ashm-probe", false);
 
                 if (fd < 0)
                         return (dev_t) -1;

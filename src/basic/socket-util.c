@@ -69,7 +69,10 @@ ssize_t recv_fds(int sock, void *buf, size_t len, int *fds, size_t max_fds, size
                 struct cmsghdr align;
                 char buf[CMSG_SPACE(sizeof(int) * SOCKET_FDS_MAX)];
         } control;
-        struct iovec iov = { .iov_base = buf, .iov_len = len };
+        char scratch;
+        /* With no room for a payload, take the one byte that always
+         * travels into scratch: a lone NUL is an empty payload. */
+        struct iovec iov = { .iov_base = len > 0 ? buf : &scratch, .iov_len = len > 0 ? len : 1 };
         struct msghdr mh = {
                 .msg_iov = &iov,
                 .msg_iovlen = 1,
@@ -88,12 +91,12 @@ ssize_t recv_fds(int sock, void *buf, size_t len, int *fds, size_t max_fds, size
                 return negative_errno();
 
         n_fds = collect_fds(&mh, fds, max_fds);
-        if (n_fds > max_fds || (mh.msg_flags & (MSG_CTRUNC | MSG_TRUNC))) {
+        if (n_fds > max_fds || (mh.msg_flags & (MSG_CTRUNC | MSG_TRUNC)) || (len == 0 && n > 0 && scratch != 0)) {
                 close_many(fds, MIN(n_fds, max_fds));
                 return -EMSGSIZE;
         }
-        if (n == 0 && n_fds == 0 && len > 0)
+        if (n == 0 && n_fds == 0)
                 return -ECONNRESET;
         *ret_n_fds = n_fds;
-        return n;
+        return len > 0 ? n : 0;
 }

@@ -23,12 +23,36 @@ struct mapping {
 
 struct ashm_region {
         int fd;
-        /* Guards name (filled lazily for adopted fds) and the mappings. */
-        pthread_mutex_t lock;
+        /* name (filled lazily for adopted fds) and the mappings are
+         * guarded by regions_lock. */
         char *name;
         struct mapping *maps;
         size_t n_maps, cap_maps;
 };
+
+/* One lock for every handle's mutable fields: the work under it is a few
+ * instructions, and a single lock is one pthread_atfork() handler away
+ * from being safe across fork() (a child forked while another thread
+ * held a per-handle lock would inherit it locked, forever). */
+static pthread_mutex_t regions_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_once_t regions_once = PTHREAD_ONCE_INIT;
+
+static void regions_lock_take(void) {
+        pthread_mutex_lock(&regions_lock);
+}
+
+static void regions_lock_drop(void) {
+        pthread_mutex_unlock(&regions_lock);
+}
+
+static void regions_atfork(void) {
+        pthread_atfork(regions_lock_take, regions_lock_drop, regions_lock_drop);
+}
+
+static void lock_regions(void) {
+        pthread_once(&regions_once, regions_atfork);
+        regions_lock_take();
+}
 
 /* The prot bits recorded in a file mode (see ashm_region_set_prot). */
 static int prot_from_mode(mode_t mode) {
@@ -85,27 +109,26 @@ int ashm__fd_get_prot(int fd) {
         r = prot_from_mode(st.st_mode);
         if (seals & (F_SEAL_WRITE | F_SEAL_FUTURE_WRITE))
                 r &= ~PROT_WRITE;
+        if (seals & F_SEAL_EXEC)
+                r &= ~PROT_EXEC;
         return r;
 }
 
-/* PROT_READ and PROT_EXEC live in the mode bits: only the owner (or root,
- * standing in for CAP_FOWNER) may clear them. */
-static int prot_remove_mode_bits(int fd, const struct stat *st, int remove) {
-        if (fchmod(fd, st->st_mode & 07777 & ~mode_from_prot(remove)) < 0)
-                return negative_errno();
-        if (remove & PROT_EXEC)
-                /* Best effort: fails on kernels without F_SEAL_EXEC and
-                 * on regions that carry F_SEAL_SEAL. The mode is the record. */
-                (void) fcntl(fd, F_ADD_SEALS, F_SEAL_EXEC);
-        return 0;
+static bool is_owner(const struct stat *st) {
+        return geteuid() == 0 || geteuid() == st->st_uid;
 }
 
+/* Write and exec removals are seals, which any holder of a writable fd
+ * may add; read removal exists only in the mode bits, which only the
+ * owner may change. The owner also clears the matching mode bits, before
+ * the exec seal (which freezes them), so the mode tells the truth and
+ * other uids cannot reopen the file through /proc for what was removed. */
 int ashm__fd_set_prot(int fd, int prot) {
         struct stat st;
-        int cur, remove, r;
+        int cur, remove, seals = 0, r;
 
-        if (prot & ~ASHM_PROT_ALL)
-                return -EINVAL;
+        /* The fd first, as the driver's ioctl: prot & ~cur also refuses
+         * bits outside PROT_READ|PROT_WRITE|PROT_EXEC. */
         cur = ashm__fd_get_prot(fd);
         if (cur < 0)
                 return cur;
@@ -117,21 +140,23 @@ int ashm__fd_set_prot(int fd, int prot) {
         r = ashm__fd_stat(fd, &st);
         if (r < 0)
                 return r;
-        if ((remove & (PROT_READ | PROT_EXEC)) && geteuid() != 0 && geteuid() != st.st_uid)
+        if ((remove & PROT_READ) && !is_owner(&st))
                 return -EPERM;
 
-        if (remove & PROT_WRITE) {
-                if (fcntl(fd, F_ADD_SEALS, F_SEAL_FUTURE_WRITE) < 0)
+        if (is_owner(&st) && fchmod(fd, st.st_mode & 07777 & ~mode_from_prot(remove)) < 0)
+                return negative_errno();
+        if (remove & PROT_WRITE)
+                seals |= F_SEAL_FUTURE_WRITE;
+        if (remove & PROT_EXEC)
+                seals |= F_SEAL_EXEC;
+        if (seals && fcntl(fd, F_ADD_SEALS, seals) < 0) {
+                /* A kernel without F_SEAL_EXEC: the owner's mode change
+                 * records the exec removal by itself. */
+                if (errno != EINVAL || !(seals & F_SEAL_EXEC) || !is_owner(&st))
                         return negative_errno();
-                /* The seal is the guarantee; clearing the w bits too makes
-                 * the mode tell the truth and stops other uids reopening
-                 * it for writing through /proc. A non-owner cannot. */
-                if (geteuid() == 0 || geteuid() == st.st_uid)
-                        (void) fchmod(fd, st.st_mode & 07777 & ~0222);
-                st.st_mode &= ~0222;
+                if ((seals & F_SEAL_FUTURE_WRITE) && fcntl(fd, F_ADD_SEALS, F_SEAL_FUTURE_WRITE) < 0)
+                        return negative_errno();
         }
-        if (remove & (PROT_READ | PROT_EXEC))
-                return prot_remove_mode_bits(fd, &st, remove & (PROT_READ | PROT_EXEC));
         return 0;
 }
 
@@ -142,7 +167,6 @@ static int region_new(int fd, char *name, ashm_region **ret) {
                 return -ENOMEM;
         r->fd = fd;
         r->name = name;
-        pthread_mutex_init(&r->lock, NULL);
         *ret = r;
         return 0;
 }
@@ -210,7 +234,6 @@ _public_ void ashm_region_close(ashm_region *region) {
         if (!region)
                 return;
         safe_close(region->fd);
-        pthread_mutex_destroy(&region->lock);
         free(region->maps);
         free(region->name);
         free(region);
@@ -237,7 +260,7 @@ _public_ const char *ashm_region_name(const ashm_region *region) {
 
         if (!r)
                 return "";
-        pthread_mutex_lock(&r->lock);
+        lock_regions();
         if (!r->name) {
                 char buf[ASHM_NAME_MAX + 1];
 
@@ -245,7 +268,7 @@ _public_ const char *ashm_region_name(const ashm_region *region) {
                         r->name = strdup(buf);
         }
         name = r->name ? r->name : "";
-        pthread_mutex_unlock(&r->lock);
+        regions_lock_drop();
         return name;
 }
 
@@ -260,7 +283,7 @@ _public_ int ashm_region_set_prot(ashm_region *region, int prot) {
 static int mapping_add(ashm_region *r, void *addr, size_t len) {
         int ret = 0;
 
-        pthread_mutex_lock(&r->lock);
+        lock_regions();
         if (r->n_maps == r->cap_maps) {
                 size_t cap = r->cap_maps ? r->cap_maps * 2 : 4;
                 struct mapping *m = realloc(r->maps, cap * sizeof(*m));
@@ -274,7 +297,7 @@ static int mapping_add(ashm_region *r, void *addr, size_t len) {
         }
         r->maps[r->n_maps++] = (struct mapping) { addr, len };
 out:
-        pthread_mutex_unlock(&r->lock);
+        regions_lock_drop();
         return ret;
 }
 
@@ -283,7 +306,7 @@ out:
 static size_t mapping_take(ashm_region *r, void *addr, size_t len) {
         size_t found = 0;
 
-        pthread_mutex_lock(&r->lock);
+        lock_regions();
         for (size_t i = 0; i < r->n_maps; i++) {
                 if (r->maps[i].addr != addr || (len != 0 && r->maps[i].len != len))
                         continue;
@@ -291,7 +314,7 @@ static size_t mapping_take(ashm_region *r, void *addr, size_t len) {
                 r->maps[i] = r->maps[--r->n_maps];
                 break;
         }
-        pthread_mutex_unlock(&r->lock);
+        regions_lock_drop();
         return found;
 }
 
@@ -325,6 +348,9 @@ _public_ int ashm_region_map(ashm_region *region, uint64_t offset, size_t len, i
         if (r < 0)
                 return r;
         if (prot & ~prot_from_mode(st.st_mode))
+                return -EPERM;
+        /* Exec removed by a holder who could not change the mode. */
+        if ((prot & PROT_EXEC) && (fcntl(region->fd, F_GET_SEALS) & F_SEAL_EXEC))
                 return -EPERM;
         addr = mmap(NULL, len, prot, MAP_SHARED, region->fd, (off_t) offset);
         if (addr == MAP_FAILED)

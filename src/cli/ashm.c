@@ -1,0 +1,164 @@
+/* SPDX-License-Identifier: MIT */
+/* ashm: the command-line tool. This file reads the global options and
+ * hands the rest of the command line to one command; each command lives
+ * in its own file. A new command is one row in verbs[]. */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ashm.h"
+#include "cli.h"
+#include "macro.h"
+
+struct verb {
+        const char *name;
+        int (*run)(int argc, char *argv[]);
+        const char *args;    /* what follows the name in the synopsis */
+        const char *summary;
+        const char *options; /* the command's own options, for its help */
+};
+
+static int verb_help(int argc, char *argv[]);
+
+static const struct verb verbs[] = {
+        { "ls", verb_ls, "[--json]", "List the memfd regions of every process you may see",
+          "      --json         Print a JSON array, sizes in bytes\n" },
+        { "cat", verb_cat, "PID:FD", "Write the bytes of a region to standard output", NULL },
+        { "help", verb_help, "[COMMAND]", "Show this help, or a command's", NULL },
+};
+
+static const struct verb *verb_find(const char *name) {
+        for (size_t i = 0; i < ELEMENTSOF(verbs); i++)
+                if (strcmp(verbs[i].name, name) == 0)
+                        return &verbs[i];
+        return NULL;
+}
+
+static void usage(FILE *f) {
+        fputs("Usage: ashm COMMAND [ARGUMENTS...]\n"
+              "       ashm --help | --version\n\n"
+              "Show the anonymous shared memory (memfd regions) of this machine.\n\n"
+              "Commands:\n",
+              f);
+        for (size_t i = 0; i < ELEMENTSOF(verbs); i++) {
+                char synopsis[64];
+
+                snprintf(synopsis, sizeof(synopsis), "%s %s", verbs[i].name, verbs[i].args);
+                fprintf(f, "  %-18s %s\n", synopsis, verbs[i].summary);
+        }
+        fputs("\nOptions:\n"
+              "  -h, --help         Show this help\n"
+              "      --version      Show the versions of ashm and libashm\n\n"
+              "See ashm(1) for details.\n",
+              f);
+}
+
+void cli_verb_help(const char *name, FILE *f) {
+        const struct verb *v = verb_find(name);
+
+        if (!v)
+                return;
+        fprintf(f, "Usage: ashm %s %s\n\n%s.\n\nOptions:\n%s", v->name, v->args, v->summary,
+                v->options ? v->options : "");
+        fputs("  -h, --help         Show this help\n", f);
+}
+
+int cli_bad_option(const char *verb, int c, char *argv[]) {
+        char opt[3] = { '-', (char) optopt, '\0' };
+        const char *arg = argv[optind - 1];
+        /* A bad long option leaves optopt 0, or its short twin when it got
+         * an argument it does not take: show what was typed. */
+        const char *what = optopt && strncmp(arg, "--", 2) != 0 ? opt : arg;
+
+        fprintf(stderr, "ashm%s%s: %s '%s'; see 'ashm help%s%s'\n", verb ? " " : "", verb ? verb : "",
+                c == ':' ? "missing argument to option" : "unknown option", what, verb ? " " : "",
+                verb ? verb : "");
+        return EXIT_USAGE;
+}
+
+int cli_stdout_error(int err) {
+        static int first;
+
+        /* Remember the first failure: once the reader has gone, later
+         * flushes fail too, and must stay as quiet as the first. */
+        if (first == 0) {
+                first = err;
+                if (err != EPIPE)
+                        fprintf(stderr, "ashm: cannot write to standard output: %s\n", strerror(err));
+        }
+        return first == EPIPE ? EXIT_SUCCESS : EXIT_FAILURE;
+}
+
+static int verb_help(int argc, char *argv[]) {
+        if (argc > 2) {
+                fputs("ashm: expected at most one command, e.g. 'ashm help ls'\n", stderr);
+                return EXIT_USAGE;
+        }
+        if (argc == 1) {
+                usage(stdout);
+                return EXIT_SUCCESS;
+        }
+        if (!verb_find(argv[1])) {
+                fprintf(stderr, "ashm: unknown command '%s'; see 'ashm help'\n", argv[1]);
+                return EXIT_USAGE;
+        }
+        cli_verb_help(argv[1], stdout);
+        return EXIT_SUCCESS;
+}
+
+/* Whatever a command printed is still in stdout's buffer: a write error
+ * (a full disk, a closed pipe) may only show up here. */
+static int finish(int r) {
+        int q;
+
+        errno = 0;
+        if (fflush(stdout) == 0 && !ferror(stdout))
+                return r;
+        q = cli_stdout_error(errno > 0 ? errno : EIO);
+        return r != EXIT_SUCCESS ? r : q;
+}
+
+int main(int argc, char *argv[]) {
+        static const struct option options[] = {
+                { "help", no_argument, NULL, 'h' },
+                { "version", no_argument, NULL, 'V' },
+                {},
+        };
+        const struct verb *v;
+        int c;
+
+        /* A reader that goes away (`ashm cat 1:5 | head`) must show up as
+         * EPIPE from write(), which ends the command quietly, rather
+         * than as a signal in the middle of a write. */
+        signal(SIGPIPE, SIG_IGN);
+        opterr = 0;
+        /* "+": options after the command belong to the command. */
+        while ((c = getopt_long(argc, argv, "+:h", options, NULL)) >= 0)
+                switch (c) {
+                case 'h':
+                        usage(stdout);
+                        return finish(EXIT_SUCCESS);
+                case 'V':
+                        printf("ashm %s (libashm %s)\n", PROGRAM_VERSION, ashm_version());
+                        return finish(EXIT_SUCCESS);
+                default:
+                        return cli_bad_option(NULL, c, argv);
+                }
+        if (optind >= argc) {
+                usage(stderr);
+                return EXIT_USAGE;
+        }
+        v = verb_find(argv[optind]);
+        if (!v) {
+                fprintf(stderr, "ashm: unknown command '%s'; see 'ashm help'\n", argv[optind]);
+                return EXIT_USAGE;
+        }
+        argc -= optind;
+        argv += optind;
+        optind = 0; /* glibc: start getopt afresh for the command */
+        return finish(v->run(argc, argv));
+}

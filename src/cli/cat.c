@@ -1,0 +1,181 @@
+/* SPDX-License-Identifier: MIT */
+/* ashm cat PID:FD: the bytes of a region another process holds, reached
+ * through /proc/PID/fd/FD. */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <pwd.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "fd-util.h"
+#include "memfd-util.h"
+
+#define COPY_CHUNK (128 * 1024)
+
+/* A decimal number in [0, INT_MAX] at *p, digits only (no sign, no
+ * space: "1234:5" is all we accept). Advances *p past it. */
+static bool parse_number(const char **p, int *ret) {
+        long v = 0;
+        const char *s = *p;
+
+        if (*s < '0' || *s > '9')
+                return false;
+        for (; *s >= '0' && *s <= '9'; s++) {
+                v = v * 10 + (*s - '0');
+                if (v > INT_MAX)
+                        return false;
+        }
+        *p = s;
+        *ret = (int) v;
+        return true;
+}
+
+static bool parse_target(const char *arg, int *ret_pid, int *ret_fd) {
+        int pid, fd;
+
+        if (!parse_number(&arg, &pid) || pid == 0 || *arg++ != ':' || !parse_number(&arg, &fd) || *arg)
+                return false;
+        *ret_pid = pid;
+        *ret_fd = fd;
+        return true;
+}
+
+/* Why opening failed, in words that say what to try next. */
+static const char *open_hint(int pid, int fd, int err, char *buf, size_t len) {
+        char proc[32];
+        struct stat st;
+        bool alive;
+
+        snprintf(proc, sizeof(proc), "/proc/%d", pid);
+        alive = stat(proc, &st) == 0;
+        if (err == ENOENT && !alive)
+                snprintf(buf, len, " (is process %d still running? see 'ashm ls')", pid);
+        else if (err == ENOENT)
+                snprintf(buf, len, " (process %d has no fd %d; see 'ashm ls')", pid, fd);
+        else if ((err == EACCES || err == EPERM) && geteuid() == 0)
+                snprintf(buf, len, " (process %d is protected from inspection, even by root)", pid);
+        else if ((err == EACCES || err == EPERM) && alive && st.st_uid != geteuid()) {
+                struct passwd *pw = getpwuid(st.st_uid);
+
+                if (st.st_uid == 0)
+                        snprintf(buf, len, " (process %d belongs to root: run as root)", pid);
+                else if (pw)
+                        snprintf(buf, len, " (process %d belongs to %s: run as %s or as root)", pid,
+                                 pw->pw_name, pw->pw_name);
+                else
+                        snprintf(buf, len, " (process %d belongs to uid %u: run as that user or as root)",
+                                 pid, (unsigned) st.st_uid);
+        } else if (err == EACCES || err == EPERM)
+                /* Our own process, yet refused: it is not dumpable, or
+                 * the region's read permission was removed
+                 * (ashm_region_set_prot). */
+                snprintf(buf, len, " (process %d or its region refuses reading; run as root)", pid);
+        else
+                buf[0] = '\0';
+        return buf;
+}
+
+static int open_failed(const char *path, int pid, int fd, int err) {
+        char hint[128];
+
+        fprintf(stderr, "ashm: cannot open %s: %s%s\n", path, strerror(err),
+                open_hint(pid, fd, err, hint, sizeof(hint)));
+        return -err;
+}
+
+static int not_memfd(const char *target) {
+        fprintf(stderr, "ashm: %s is not a memfd region (see 'ashm ls')\n", target);
+        return -EMEDIUMTYPE;
+}
+
+/* Open the region read-only, or print why not. The stat() first keeps us
+ * from opening whatever else the fd might be: opening a FIFO can block,
+ * opening a device can have side effects. */
+static int open_region(int pid, int fd, const char *target) {
+        _cleanup_close_ int rfd = -1;
+        char path[64];
+        struct stat st;
+
+        snprintf(path, sizeof(path), "/proc/%d/fd/%d", pid, fd);
+        if (stat(path, &st) < 0)
+                return open_failed(path, pid, fd, errno);
+        if (!memfd_stat_is_memfd(&st))
+                return not_memfd(target);
+        rfd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+        if (rfd < 0)
+                return open_failed(path, pid, fd, errno);
+        /* The process may have put something else at fd since stat(). */
+        if (fstat(rfd, &st) < 0 || !memfd_stat_is_memfd(&st))
+                return not_memfd(target);
+        return TAKE_FD(rfd);
+}
+
+/* From offset 0 with pread(): the fd we opened has its own offset, but
+ * pread() says plainly that the region's own position does not matter.
+ * Until EOF rather than st_size, as the holder may resize it meanwhile. */
+static int copy_out(int fd, const char *target) {
+        _cleanup_free_ char *buf = malloc(COPY_CHUNK);
+        off_t off = 0;
+
+        if (!buf) {
+                fputs("ashm: out of memory\n", stderr);
+                return EXIT_FAILURE;
+        }
+        for (;;) {
+                ssize_t n = pread(fd, buf, COPY_CHUNK, off);
+
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0) {
+                        fprintf(stderr, "ashm: cannot read %s: %s\n", target, strerror(errno));
+                        return EXIT_FAILURE;
+                }
+                if (n == 0)
+                        return EXIT_SUCCESS;
+                if (fwrite(buf, 1, (size_t) n, stdout) != (size_t) n)
+                        return cli_stdout_error(errno);
+                off += n;
+        }
+}
+
+static int cat_args(int argc, char *argv[]) {
+        static const struct option options[] = {
+                { "help", no_argument, NULL, 'h' },
+                {},
+        };
+        int c;
+
+        while ((c = getopt_long(argc, argv, ":h", options, NULL)) >= 0)
+                switch (c) {
+                case 'h':
+                        cli_verb_help("cat", stdout);
+                        return EXIT_SUCCESS;
+                default:
+                        return cli_bad_option("cat", c, argv);
+                }
+        return -1; /* go on */
+}
+
+int verb_cat(int argc, char *argv[]) {
+        _cleanup_close_ int fd = -1;
+        int r, pid, target_fd;
+
+        r = cat_args(argc, argv);
+        if (r >= 0)
+                return r;
+        if (optind + 1 != argc || !parse_target(argv[optind], &pid, &target_fd)) {
+                fputs("ashm: expected PID:FD, e.g. 1234:5 (see 'ashm ls')\n", stderr);
+                return EXIT_USAGE;
+        }
+        fd = open_region(pid, target_fd, argv[optind]);
+        if (fd < 0)
+                return EXIT_FAILURE;
+        return copy_out(fd, argv[optind]);
+}

@@ -1,0 +1,507 @@
+/* SPDX-License-Identifier: MIT */
+/* ashm ls: every memfd region on the machine, found the only way the
+ * kernel offers, through /proc: the fds each process holds, and the
+ * mappings it keeps after closing them. One row per process and region. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "fd-util.h"
+#include "memfd-util.h"
+
+#define MEMFD_PREFIX "/memfd:"
+#define DELETED_SUFFIX " (deleted)"
+
+struct row {
+        pid_t pid;
+        char *comm;
+        int fd; /* -1: the process only maps the region */
+        unsigned long map_start, map_end;
+        uint64_t inode;
+        int64_t size, resident; /* -1: not readable */
+        char *name;
+};
+
+struct scan {
+        struct row *rows;
+        size_t n, cap;
+        unsigned denied;   /* processes skipped: EACCES or EPERM */
+        bool sizes_denied; /* map-only rows whose size needs root */
+};
+
+static void scan_done(struct scan *s) {
+        for (size_t i = 0; i < s->n; i++) {
+                free(s->rows[i].comm);
+                free(s->rows[i].name);
+        }
+        free(s->rows);
+}
+
+static bool is_denied(int r) {
+        return r == -EACCES || r == -EPERM;
+}
+
+static bool is_memfd_path(const char *p) {
+        return strncmp(p, MEMFD_PREFIX, strlen(MEMFD_PREFIX)) == 0;
+}
+
+/* "/memfd:NAME (deleted)" -> NAME. Memfds never have a path, so the
+ * kernel always appends the suffix: strip it exactly once, since a name
+ * may itself end in " (deleted)". */
+static char *name_from_link(const char *link) {
+        size_t len = strlen(link), suffix = strlen(DELETED_SUFFIX);
+
+        link += strlen(MEMFD_PREFIX);
+        len -= strlen(MEMFD_PREFIX);
+        if (len >= suffix && strcmp(link + len - suffix, DELETED_SUFFIX) == 0)
+                len -= suffix;
+        return strndup(link, len);
+}
+
+/* The rows of this process are the last ones, from index first. */
+static bool have_inode(const struct scan *s, size_t first, uint64_t inode) {
+        for (size_t i = first; i < s->n; i++)
+                if (s->rows[i].inode == inode)
+                        return true;
+        return false;
+}
+
+static int add_row(struct scan *s, const struct row *r) {
+        struct row *row;
+
+        if (s->n == s->cap) {
+                size_t cap = s->cap ? s->cap * 2 : 64;
+                struct row *rows = reallocarray(s->rows, cap, sizeof(*rows));
+
+                if (!rows)
+                        return -ENOMEM;
+                s->rows = rows;
+                s->cap = cap;
+        }
+        row = &s->rows[s->n];
+        *row = *r;
+        row->comm = strdup(r->comm);
+        if (!row->comm)
+                return -ENOMEM;
+        s->n++;
+        return 0;
+}
+
+static int read_comm(int pid_fd, char *buf, size_t len) {
+        _cleanup_close_ int fd = openat(pid_fd, "comm", O_RDONLY | O_CLOEXEC);
+        ssize_t n;
+
+        if (fd < 0)
+                return negative_errno();
+        n = read(fd, buf, len - 1);
+        if (n < 0)
+                return negative_errno();
+        buf[n] = '\0';
+        buf[strcspn(buf, "\n")] = '\0';
+        return 0;
+}
+
+/* One fd of the process: a row if it is a memfd we have not seen yet.
+ * Entries read in increasing fd order, so a region held twice shows its
+ * lowest fd. Returns -errno only when the process as a whole is lost. */
+static int scan_fd(struct scan *s, size_t first, struct row *r, int dir_fd, const char *entry) {
+        char link[PATH_MAX];
+        struct stat st;
+        ssize_t n;
+        int ret;
+
+        n = readlinkat(dir_fd, entry, link, sizeof(link) - 1);
+        if (n < 0)
+                return errno == ENOENT ? 0 : negative_errno(); /* ENOENT: closed meanwhile */
+        link[n] = '\0';
+        if (!is_memfd_path(link))
+                return 0;
+        if (fstatat(dir_fd, entry, &st, 0) < 0)
+                return errno == ENOENT ? 0 : negative_errno();
+        if (!memfd_stat_is_memfd(&st) || have_inode(s, first, st.st_ino))
+                return 0;
+        r->fd = atoi(entry);
+        r->inode = st.st_ino;
+        r->size = st.st_size;
+        /* For shmem, st_blocks counts the pages the region holds in RAM
+         * or swap: what it costs, not how large it claims to be. */
+        r->resident = (int64_t) st.st_blocks * 512;
+        r->name = name_from_link(link);
+        if (!r->name)
+                return -ENOMEM;
+        ret = add_row(s, r);
+        if (ret < 0)
+                free(r->name);
+        return ret;
+}
+
+static int scan_fds(struct scan *s, size_t first, struct row *r, int pid_fd) {
+        int fd = openat(pid_fd, "fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        struct dirent *de;
+        DIR *d;
+        int ret = 0;
+
+        if (fd < 0)
+                return negative_errno();
+        d = fdopendir(fd);
+        if (!d) {
+                safe_close(fd);
+                return negative_errno();
+        }
+        while (ret >= 0 && (errno = 0, de = readdir(d)))
+                if (de->d_name[0] != '.')
+                        ret = scan_fd(s, first, r, dirfd(d), de->d_name);
+        if (ret >= 0 && errno != 0)
+                ret = negative_errno();
+        closedir(d);
+        return ret;
+}
+
+/* The kernel writes a newline in a path in /proc/PID/maps as "\012",
+ * and nothing else escaped: undo that. */
+static void unescape_maps_path(char *p) {
+        char *q = p;
+
+        for (; *p; p++)
+                if (strncmp(p, "\\012", 4) == 0) {
+                        *q++ = '\n';
+                        p += 3;
+                } else
+                        *q++ = *p;
+        *q = '\0';
+}
+
+/* The region's name, size and residency through /proc/PID/map_files,
+ * which only root may follow; otherwise the name as maps shows it and
+ * no size. */
+static int map_details(struct scan *s, struct row *r, int pid_fd, char *path, unsigned maj,
+                       unsigned min) {
+        char entry[64], link[PATH_MAX];
+        struct stat st = { .st_mode = S_IFREG, .st_dev = makedev(maj, min) };
+        ssize_t n;
+
+        snprintf(entry, sizeof(entry), "map_files/%lx-%lx", r->map_start, r->map_end);
+        r->size = r->resident = -1;
+        if (fstatat(pid_fd, entry, &st, 0) == 0) {
+                r->size = st.st_size;
+                r->resident = (int64_t) st.st_blocks * 512;
+        } else if (is_denied(negative_errno()))
+                s->sizes_denied = true;
+        /* Without map_files, st holds only the device from maps: all that
+         * memfd_stat_is_memfd() looks at besides the file type. */
+        if (!memfd_stat_is_memfd(&st))
+                return 0;
+        n = readlinkat(pid_fd, entry, link, sizeof(link) - 1);
+        if (n > 0)
+                link[n] = '\0';
+        if (n > 0 && is_memfd_path(link))
+                path = link; /* the exact bytes */
+        else
+                unescape_maps_path(path);
+        r->name = name_from_link(path);
+        return r->name ? 1 : -ENOMEM;
+}
+
+/* One line of /proc/PID/maps: a row if it maps a memfd that the process
+ * holds no fd for and that no earlier line mapped. */
+static int scan_map(struct scan *s, size_t first, struct row *r, int pid_fd, char *line) {
+        unsigned long long inode;
+        unsigned maj, min;
+        int n = 0, ret;
+
+        line[strcspn(line, "\n")] = '\0';
+        if (sscanf(line, "%lx-%lx %*s %*x %x:%x %llu %n", &r->map_start, &r->map_end, &maj, &min, &inode,
+                   &n) < 5 ||
+            n == 0)
+                return 0;
+        if (!is_memfd_path(line + n) || have_inode(s, first, inode))
+                return 0;
+        r->fd = -1;
+        r->inode = inode;
+        ret = map_details(s, r, pid_fd, line + n, maj, min);
+        if (ret <= 0)
+                return ret;
+        ret = add_row(s, r);
+        if (ret < 0)
+                free(r->name);
+        return ret;
+}
+
+static int scan_maps(struct scan *s, size_t first, struct row *r, int pid_fd) {
+        int fd = openat(pid_fd, "maps", O_RDONLY | O_CLOEXEC);
+        _cleanup_free_ char *line = NULL;
+        size_t len = 0;
+        FILE *f;
+        int ret = 0;
+
+        if (fd < 0)
+                return negative_errno();
+        f = fdopen(fd, "r");
+        if (!f) {
+                safe_close(fd);
+                return negative_errno();
+        }
+        while (ret >= 0 && getline(&line, &len, f) > 0)
+                ret = scan_map(s, first, r, pid_fd, line);
+        if (ret >= 0 && ferror(f))
+                ret = -EIO;
+        fclose(f);
+        return ret;
+}
+
+/* Every failure but ENOMEM means the process is gone or hidden from us:
+ * it is skipped, and counted when permissions were the reason. */
+static int scan_pid(struct scan *s, pid_t pid) {
+        char path[64], comm[64];
+        struct row r = { .pid = pid, .comm = comm };
+        size_t first = s->n;
+        _cleanup_close_ int pid_fd = -1;
+        int ret;
+
+        /* Everything below is read relative to this fd, so a pid reused
+         * by a new process halfway through cannot mix two processes. */
+        snprintf(path, sizeof(path), "/proc/%d", (int) pid);
+        pid_fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (pid_fd < 0)
+                return 0;
+        ret = read_comm(pid_fd, comm, sizeof(comm));
+        if (ret >= 0)
+                ret = scan_fds(s, first, &r, pid_fd);
+        if (ret >= 0)
+                ret = scan_maps(s, first, &r, pid_fd);
+        if (ret == -ENOMEM)
+                return ret;
+        if (is_denied(ret))
+                s->denied++;
+        return 0;
+}
+
+static int scan_proc(struct scan *s) {
+        DIR *d = opendir("/proc");
+        struct dirent *de;
+        int ret = 0;
+
+        if (!d)
+                return negative_errno();
+        while (ret >= 0 && (de = readdir(d))) {
+                pid_t pid = atoi(de->d_name);
+
+                /* ashm itself holds no region worth showing. */
+                if (pid > 0 && pid != getpid())
+                        ret = scan_pid(s, pid);
+        }
+        closedir(d);
+        return ret;
+}
+
+static int row_cmp(const void *a, const void *b) {
+        const struct row *x = a, *y = b;
+
+        if (x->pid != y->pid)
+                return x->pid < y->pid ? -1 : 1;
+        return x->inode < y->inode ? -1 : x->inode > y->inode;
+}
+
+/* The cells of one table row, except NAME, which goes last unpadded. */
+enum { C_PID, C_COMM, C_HOLD, C_INODE, C_SIZE, C_RESIDENT, N_CELLS };
+static const char *const headers[N_CELLS] = { "PID", "COMM", "HOLD", "INODE", "SIZE", "RESIDENT" };
+
+static void human_size(int64_t v, char *buf, size_t len) {
+        static const char *const units[] = { "KiB", "MiB", "GiB", "TiB" };
+        double d = (double) v / 1024;
+        size_t u = 0;
+
+        if (v < 0)
+                snprintf(buf, len, "-");
+        else if (v < 1024)
+                snprintf(buf, len, "%" PRIi64 " B", v);
+        else {
+                /* 1023.96 KiB would print as "1024.0 KiB": move up first. */
+                for (; d >= 1023.95 && u + 1 < ELEMENTSOF(units); u++)
+                        d /= 1024;
+                snprintf(buf, len, "%.1f %s", d, units[u]);
+        }
+}
+
+/* Terminal columns taken by a UTF-8 string, counting each character as
+ * one: good enough to align process names. */
+static size_t text_width(const char *s) {
+        size_t w = 0;
+
+        for (; *s; s++)
+                w += ((unsigned char) *s & 0xc0) != 0x80;
+        return w;
+}
+
+static int row_cells(const struct row *r, char cells[N_CELLS][64]) {
+        _cleanup_free_ char *comm = cescape(r->comm);
+
+        if (!comm)
+                return -ENOMEM;
+        snprintf(cells[C_PID], 64, "%d", (int) r->pid);
+        snprintf(cells[C_COMM], 64, "%s", comm);
+        if (r->fd >= 0)
+                snprintf(cells[C_HOLD], 64, "fd %d", r->fd);
+        else
+                snprintf(cells[C_HOLD], 64, "map %lx-%lx", r->map_start, r->map_end);
+        snprintf(cells[C_INODE], 64, "%" PRIu64, r->inode);
+        human_size(r->size, cells[C_SIZE], 64);
+        human_size(r->resident, cells[C_RESIDENT], 64);
+        return 0;
+}
+
+static void print_cells(char cells[N_CELLS][64], const size_t *widths) {
+        /* Numbers align right, text left, as in ps(1). */
+        static const bool right[N_CELLS] = { [C_PID] = true, [C_INODE] = true, [C_SIZE] = true,
+                                             [C_RESIDENT] = true };
+
+        for (int c = 0; c < N_CELLS; c++) {
+                int pad = (int) (widths[c] - text_width(cells[c]));
+
+                if (right[c])
+                        printf("%*s%s ", pad, "", cells[c]);
+                else
+                        printf("%s%*s ", cells[c], pad, "");
+        }
+}
+
+static int print_table(const struct scan *s) {
+        char cells[N_CELLS][64];
+        size_t widths[N_CELLS];
+
+        for (int c = 0; c < N_CELLS; c++) {
+                snprintf(cells[c], 64, "%s", headers[c]);
+                widths[c] = strlen(headers[c]);
+        }
+        for (size_t i = 0; i < s->n; i++) {
+                if (row_cells(&s->rows[i], cells) < 0)
+                        return -ENOMEM;
+                for (int c = 0; c < N_CELLS; c++)
+                        widths[c] = MAX(widths[c], text_width(cells[c]));
+        }
+        for (int c = 0; c < N_CELLS; c++)
+                snprintf(cells[c], 64, "%s", headers[c]);
+        print_cells(cells, widths);
+        puts("NAME");
+        for (size_t i = 0; i < s->n && !ferror(stdout); i++) {
+                _cleanup_free_ char *name = cescape(s->rows[i].name);
+
+                if (!name || row_cells(&s->rows[i], cells) < 0)
+                        return -ENOMEM;
+                print_cells(cells, widths);
+                puts(name);
+        }
+        return 0;
+}
+
+static void json_put_size(const char *key, int64_t v) {
+        if (v < 0)
+                printf(",\"%s\":null", key);
+        else
+                printf(",\"%s\":%" PRIi64, key, v);
+}
+
+static void json_put_row(const struct row *r) {
+        printf("{\"pid\":%d,\"comm\":", (int) r->pid);
+        json_put_string(r->comm, stdout);
+        if (r->fd >= 0)
+                printf(",\"fd\":%d,\"map\":null", r->fd);
+        else
+                printf(",\"fd\":null,\"map\":\"%lx-%lx\"", r->map_start, r->map_end);
+        printf(",\"inode\":%" PRIu64, r->inode);
+        json_put_size("size", r->size);
+        json_put_size("resident", r->resident);
+        fputs(",\"name\":", stdout);
+        json_put_string(r->name, stdout);
+        putchar('}');
+}
+
+/* One object per line, so that grep still works on the output. */
+static void print_json(const struct scan *s) {
+        putchar('[');
+        for (size_t i = 0; i < s->n && !ferror(stdout); i++) {
+                fputs(i == 0 ? "\n  " : ",\n  ", stdout);
+                json_put_row(&s->rows[i]);
+        }
+        puts(s->n ? "\n]" : "]");
+}
+
+static void print_hints(const struct scan *s) {
+        bool root = geteuid() == 0;
+
+        if (s->denied > 0)
+                fprintf(stderr, "ashm: %u process%s could not be read%s\n", s->denied,
+                        s->denied == 1 ? "" : "es",
+                        root ? " (permission denied)" : "; run as root to see every region");
+        if (s->sizes_denied && !root)
+                fputs("ashm: the size of a region that is only mapped (\"-\") can be read by root only\n",
+                      stderr);
+}
+
+static int ls_args(int argc, char *argv[], bool *ret_json) {
+        static const struct option options[] = {
+                { "json", no_argument, NULL, 'j' },
+                { "help", no_argument, NULL, 'h' },
+                {},
+        };
+        int c;
+
+        while ((c = getopt_long(argc, argv, ":h", options, NULL)) >= 0)
+                switch (c) {
+                case 'j':
+                        *ret_json = true;
+                        break;
+                case 'h':
+                        cli_verb_help("ls", stdout);
+                        return 0;
+                default:
+                        return cli_bad_option("ls", c, argv);
+                }
+        if (optind < argc) {
+                fprintf(stderr, "ashm ls: unexpected argument '%s'; see 'ashm help ls'\n", argv[optind]);
+                return EXIT_USAGE;
+        }
+        return -1; /* go on */
+}
+
+int verb_ls(int argc, char *argv[]) {
+        _cleanup_(scan_done) struct scan s = {};
+        bool json = false;
+        int r;
+
+        r = ls_args(argc, argv, &json);
+        if (r >= 0)
+                return r;
+        r = scan_proc(&s);
+        if (r < 0) {
+                fprintf(stderr, "ashm: cannot read /proc: %s%s\n", strerror(-r),
+                        r == -ENOENT ? " (is procfs mounted?)" : "");
+                return EXIT_FAILURE;
+        }
+        qsort(s.rows, s.n, sizeof(*s.rows), row_cmp);
+        if (json)
+                print_json(&s);
+        else if (print_table(&s) < 0) {
+                fputs("ashm: out of memory\n", stderr);
+                return EXIT_FAILURE;
+        }
+        /* Flush now: the table comes before the hints, and fflush() knows
+         * the errno of a failed write, ferror() does not. */
+        errno = 0;
+        if (fflush(stdout) != 0 || ferror(stdout))
+                return cli_stdout_error(errno > 0 ? errno : EIO);
+        print_hints(&s);
+        return EXIT_SUCCESS;
+}

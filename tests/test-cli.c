@@ -1,0 +1,633 @@
+/* SPDX-License-Identifier: MIT */
+/* Tests of the ashm tool: the real binary (ASHM_CLI), run with its output
+ * captured, against regions held by other processes. Those processes are
+ * forked "holders" that create a region, report on a pipe, and wait for
+ * their release pipe to close: no sleeps, and a crashed test releases them. */
+#include <fcntl.h>
+#include <grp.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+
+#include "ashm.h"
+#include "tests.h"
+
+ASHM_SUITE(cli);
+
+#define HOLDER_COMM "ashm-holder"
+
+/* ---- running the tool ---------------------------------------------- */
+
+struct run {
+        int status; /* exit status, or 128 + signal */
+        char *out, *err;
+        size_t out_len, err_len;
+};
+
+enum run_mode {
+        RUN_PLAIN,
+        RUN_STDOUT_CLOSED, /* the reader of stdout has gone: EPIPE */
+        RUN_STDOUT_FULL,   /* stdout is /dev/full: ENOSPC */
+        RUN_AS_NOBODY,     /* as uid and gid 65534 */
+};
+
+static void run_done(struct run *r) {
+        free(r->out);
+        free(r->err);
+}
+
+/* Read what is there from fd into *buf; false at EOF. */
+static bool slurp(int fd, char **buf, size_t *len) {
+        char *p = realloc(*buf, *len + 65536 + 1);
+        ssize_t n;
+
+        cr_assert_not_null(p);
+        *buf = p;
+        do
+                n = read(fd, p + *len, 65536);
+        while (n < 0 && errno == EINTR);
+        cr_assert(n >= 0, "read: %s", strerror(errno));
+        *len += (size_t) n;
+        p[*len] = '\0';
+        return n > 0;
+}
+
+static void child_exec(enum run_mode mode, int out, int err, const char *const *argv) {
+        if (mode == RUN_STDOUT_FULL)
+                out = open("/dev/full", O_WRONLY | O_CLOEXEC);
+        if (dup2(out, STDOUT_FILENO) < 0 || dup2(err, STDERR_FILENO) < 0)
+                _exit(126);
+        if (mode == RUN_AS_NOBODY && (setgroups(0, NULL) < 0 || setgid(65534) < 0 || setuid(65534) < 0))
+                _exit(126);
+        execv(ASHM_CLI, (char *const *) argv);
+        _exit(127);
+}
+
+/* Run ASHM_CLI with argv (argv[0] included, NULL-terminated) and collect
+ * its stdout, stderr and exit status. Reads both pipes as they fill, so a
+ * large output cannot deadlock us against the child. */
+static void run_argv(struct run *ret, enum run_mode mode, const char *const *argv) {
+        int out[2], err[2], status;
+        struct pollfd p[2];
+        pid_t pid;
+
+        *ret = (struct run) {};
+        cr_assert(pipe2(out, O_CLOEXEC) == 0 && pipe2(err, O_CLOEXEC) == 0);
+        pid = fork();
+        cr_assert(pid >= 0);
+        if (pid == 0)
+                child_exec(mode, out[1], err[1], argv);
+        close(out[1]);
+        close(err[1]);
+        if (mode == RUN_STDOUT_CLOSED)
+                out[0] = safe_close(out[0]);
+        p[0] = (struct pollfd) { .fd = out[0], .events = POLLIN };
+        p[1] = (struct pollfd) { .fd = err[0], .events = POLLIN };
+        while (p[0].fd >= 0 || p[1].fd >= 0) {
+                cr_assert(poll(p, 2, -1) > 0 || errno == EINTR);
+                if (p[0].revents && !slurp(p[0].fd, &ret->out, &ret->out_len))
+                        p[0].fd = safe_close(p[0].fd);
+                if (p[1].revents && !slurp(p[1].fd, &ret->err, &ret->err_len))
+                        p[1].fd = safe_close(p[1].fd);
+        }
+        cr_assert(waitpid(pid, &status, 0) == pid);
+        ret->status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+        /* Empty rather than NULL, so that string checks read plainly. */
+        if (!ret->out)
+                ret->out = strdup("");
+        if (!ret->err)
+                ret->err = strdup("");
+}
+
+#define run_cli(ret, ...) run_argv(ret, RUN_PLAIN, (const char *const[]) { ASHM_CLI, __VA_ARGS__, NULL })
+#define run_cli_mode(ret, mode, ...) run_argv(ret, mode, (const char *const[]) { ASHM_CLI, __VA_ARGS__, NULL })
+
+#define assert_run(r, want_status, out_has, err_has)                                                          \
+        do {                                                                                                  \
+                cr_assert_eq((r)->status, (want_status), "exit status %d, expected %d; stderr: %s", (r)->status, \
+                             (want_status), (r)->err);                                                        \
+                cr_assert_not_null(strstr((r)->out, (out_has)), "stdout lacks \"%s\":\n%s", (out_has), (r)->out); \
+                cr_assert_not_null(strstr((r)->err, (err_has)), "stderr lacks \"%s\":\n%s", (err_has), (r)->err); \
+        } while (0)
+
+/* ---- holders: regions in another process -------------------------- */
+
+enum hold_how { HOLD_FD, HOLD_MAP };
+
+/* What a holder tells the test once its region is in place. */
+struct report {
+        int error; /* -errno of the step that failed, or 0 */
+        int fd;    /* -1 for HOLD_MAP */
+        uintptr_t map_start, map_end;
+        uint64_t inode;
+        int64_t resident;
+};
+
+struct holder {
+        pid_t pid;
+        int release; /* closing it lets the holder exit */
+        struct report rep;
+};
+
+static int holder_setup(const char *name, const void *data, size_t len, uint64_t size, enum hold_how how,
+                        struct report *rep) {
+        ashm_region *region;
+        struct stat st;
+        void *addr;
+        int r;
+
+        r = ashm_region_create(name, size, 0, &region);
+        if (r < 0)
+                return r;
+        if (len > 0 && (r = ashm_region_write(region, 0, data, len)) < 0)
+                return r;
+        if (fstat(ashm_region_fd(region), &st) < 0)
+                return -errno;
+        rep->fd = ashm_region_fd(region);
+        rep->inode = st.st_ino;
+        rep->resident = (int64_t) st.st_blocks * 512;
+        if (how == HOLD_MAP) {
+                r = ashm_region_map(region, 0, 0, PROT_READ, &addr);
+                if (r < 0)
+                        return r;
+                rep->map_start = (uintptr_t) addr;
+                rep->map_end = (uintptr_t) addr + ((size + page_size() - 1) & ~(page_size() - 1));
+                /* The mapping outlives the handle and its fd. */
+                ashm_region_close(region);
+                rep->fd = -1;
+        }
+        return 0;
+}
+
+static void holder_main(int ready, int release, const char *name, const void *data, size_t len, uint64_t size,
+                        enum hold_how how) {
+        struct report rep = {};
+        char c;
+
+        /* Keep only our two pipe ends: holding another holder's release
+         * pipe would keep that holder alive after the test lets it go.
+         * (An empty range fails with EINVAL and closes nothing.) */
+        close_range(3, (unsigned) MIN(ready, release) - 1, 0);
+        close_range((unsigned) MIN(ready, release) + 1, (unsigned) MAX(ready, release) - 1, 0);
+        close_range((unsigned) MAX(ready, release) + 1, ~0U, 0);
+        prctl(PR_SET_NAME, HOLDER_COMM);
+        rep.error = holder_setup(name, data, len, size, how, &rep);
+        if (write(ready, &rep, sizeof(rep)) != sizeof(rep))
+                _exit(1);
+        while (read(release, &c, 1) < 0 && errno == EINTR)
+                ;
+        _exit(rep.error < 0);
+}
+
+static void holder_start(struct holder *h, const char *name, const void *data, size_t len, uint64_t size,
+                         enum hold_how how) {
+        int ready[2], release[2];
+
+        cr_assert(pipe2(ready, O_CLOEXEC) == 0 && pipe2(release, O_CLOEXEC) == 0);
+        h->pid = fork();
+        cr_assert(h->pid >= 0);
+        if (h->pid == 0) {
+                close(ready[0]);
+                close(release[1]);
+                holder_main(ready[1], release[0], name, data, len, size, how);
+        }
+        close(ready[1]);
+        close(release[0]);
+        h->release = release[1];
+        cr_assert(read(ready[0], &h->rep, sizeof(h->rep)) == sizeof(h->rep), "the holder died");
+        close(ready[0]);
+        cr_assert(h->rep.error == 0, "holder: %s", strerror(-h->rep.error));
+}
+
+static void holder_stop(struct holder *h) {
+        int status;
+
+        close(h->release);
+        cr_assert(waitpid(h->pid, &status, 0) == h->pid);
+        cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "holder status 0x%x", status);
+}
+
+static void unique_name(char *buf, size_t len, const char *what) {
+        snprintf(buf, len, "cli-%s-%d", what, (int) getpid());
+}
+
+/* The one line of text holding needle; fails if there are none or two. */
+static void line_with(const char *text, const char *needle, char *buf, size_t len) {
+        const char *hit = strstr(text, needle), *start, *end;
+
+        cr_assert_not_null(hit, "no line holds \"%s\" in:\n%s", needle, text);
+        cr_assert_null(strstr(hit + 1, needle), "two lines hold \"%s\" in:\n%s", needle, text);
+        for (start = hit; start > text && start[-1] != '\n'; start--)
+                ;
+        end = strchrnul(hit, '\n');
+        cr_assert_lt((size_t) (end - start), len);
+        memcpy(buf, start, (size_t) (end - start));
+        buf[end - start] = '\0';
+}
+
+/* ---- ls ------------------------------------------------------------- */
+
+Test(cli, ls_shows_region_held_by_fd) {
+        char name[64], line[512], want[512], size[16], unit[16];
+        int pid, fd;
+        unsigned long long inode;
+        struct holder h;
+        struct run r;
+
+        unique_name(name, sizeof(name), "fd");
+        holder_start(&h, name, "abc", 3, 12388, HOLD_FD);
+        run_cli(&r, "ls");
+        assert_run(&r, 0, "PID COMM", "");
+        cr_assert(strncmp(r.out + strcspn(r.out, "P"), "PID COMM ", 9) == 0 &&
+                          strncmp(r.out + strcspn(r.out, "\n") - 5, " NAME", 5) == 0,
+                  "the header comes first:\n%s", r.out);
+        line_with(r.out, name, line, sizeof(line));
+        cr_assert_eq(sscanf(line, "%d " HOLDER_COMM " fd %d %llu %15s %15s", &pid, &fd, &inode, size, unit), 5,
+                     "unexpected row: %s", line);
+        cr_assert_eq(pid, h.pid);
+        cr_assert_eq(fd, h.rep.fd);
+        cr_assert_eq(inode, h.rep.inode);
+        cr_assert_str_eq(size, "12.1", "12388 bytes are 12.1 KiB: %s", line);
+        cr_assert_str_eq(unit, "KiB");
+        run_done(&r);
+
+        run_cli(&r, "ls", "--json");
+        assert_run(&r, 0, "[", "");
+        line_with(r.out, name, line, sizeof(line));
+        snprintf(want, sizeof(want),
+                 "{\"pid\":%d,\"comm\":\"" HOLDER_COMM "\",\"fd\":%d,\"map\":null,\"inode\":%" PRIu64
+                 ",\"size\":12388,\"resident\":%" PRIi64 ",\"name\":\"%s\"}",
+                 h.pid, h.rep.fd, h.rep.inode, h.rep.resident, name);
+        cr_assert_not_null(strstr(line, want), "json row\n  %s\nexpected\n  %s", line, want);
+        run_done(&r);
+        holder_stop(&h);
+}
+
+Test(cli, ls_shows_region_held_by_mapping) {
+        char name[64], line[512], want[512];
+        struct holder h;
+        struct run r;
+
+        unique_name(name, sizeof(name), "map");
+        holder_start(&h, name, NULL, 0, 3 * 4096 + 1, HOLD_MAP);
+        run_cli(&r, "ls");
+        assert_run(&r, 0, "PID", "");
+        line_with(r.out, name, line, sizeof(line));
+        snprintf(want, sizeof(want), " map %" PRIxPTR "-%" PRIxPTR " ", h.rep.map_start, h.rep.map_end);
+        cr_assert_not_null(strstr(line, want), "row %s lacks %s", line, want);
+        run_done(&r);
+
+        run_cli(&r, "ls", "--json");
+        assert_run(&r, 0, "[", "");
+        line_with(r.out, name, line, sizeof(line));
+        /* Following /proc/PID/map_files, for the size, takes root. */
+        if (geteuid() == 0)
+                snprintf(want, sizeof(want),
+                         "\"fd\":null,\"map\":\"%" PRIxPTR "-%" PRIxPTR "\",\"inode\":%" PRIu64
+                         ",\"size\":12289,\"resident\":0,",
+                         h.rep.map_start, h.rep.map_end, h.rep.inode);
+        else
+                snprintf(want, sizeof(want),
+                         "\"fd\":null,\"map\":\"%" PRIxPTR "-%" PRIxPTR "\",\"inode\":%" PRIu64
+                         ",\"size\":null,\"resident\":null,",
+                         h.rep.map_start, h.rep.map_end, h.rep.inode);
+        cr_assert_not_null(strstr(line, want), "json row\n  %s\nexpected\n  %s", line, want);
+        run_done(&r);
+        holder_stop(&h);
+}
+
+/* A name is bytes: a newline in it must not make a second row, nor an
+ * invalid byte break the JSON. */
+static void check_escaped_name(enum hold_how how) {
+        char name[64], tag[48], line[512], want[128];
+        struct holder h;
+        struct run r;
+
+        unique_name(tag, sizeof(tag), how == HOLD_FD ? "esc-fd" : "esc-map");
+        snprintf(name, sizeof(name), "%s\"\\\n\t\xff\xc3\xa9!", tag);
+        holder_start(&h, name, NULL, 0, 4096, how);
+
+        run_cli(&r, "ls");
+        assert_run(&r, 0, "PID", "");
+        line_with(r.out, tag, line, sizeof(line));
+        snprintf(want, sizeof(want), " %s\"\\\\\\x0a\\x09\\xff\xc3\xa9!", tag);
+        cr_assert(strlen(line) > strlen(want) && strcmp(line + strlen(line) - strlen(want), want) == 0,
+                  "row\n  %s\nshould end in\n  %s", line, want);
+        run_done(&r);
+
+        run_cli(&r, "ls", "--json");
+        assert_run(&r, 0, "[", "");
+        line_with(r.out, tag, line, sizeof(line));
+        snprintf(want, sizeof(want), "\"name\":\"%s\\\"\\\\\\n\\t\\u00ff\xc3\xa9!\"}", tag);
+        cr_assert_not_null(strstr(line, want), "json row\n  %s\nexpected\n  %s", line, want);
+        run_done(&r);
+        holder_stop(&h);
+}
+
+Test(cli, ls_escapes_names) {
+        check_escaped_name(HOLD_FD);
+        check_escaped_name(HOLD_MAP);
+}
+
+Test(cli, ls_sorted_by_pid_and_json_framed) {
+        char name[64];
+        struct holder a, b;
+        struct run r;
+        int last = 0, rows = 0;
+
+        unique_name(name, sizeof(name), "sort");
+        holder_start(&a, name, NULL, 0, 1, HOLD_FD);
+        holder_start(&b, name, NULL, 0, 1, HOLD_MAP);
+        run_cli(&r, "ls");
+        assert_run(&r, 0, "PID", "");
+        for (char *l = strchr(r.out, '\n'); l && l[1]; l = strchr(l + 1, '\n')) {
+                int pid = atoi(l + 1);
+
+                cr_assert_geq(pid, last, "rows out of order:\n%s", r.out);
+                last = pid;
+                rows++;
+        }
+        cr_assert_geq(rows, 2);
+        run_done(&r);
+
+        run_cli(&r, "ls", "--json");
+        assert_run(&r, 0, "", "");
+        cr_assert(strncmp(r.out, "[\n", 2) == 0 && strcmp(r.out + r.out_len - 3, "\n]\n") == 0, "framing:\n%s",
+                  r.out);
+        run_done(&r);
+        holder_stop(&a);
+        holder_stop(&b);
+}
+
+Test(cli, ls_usage_errors) {
+        struct run r;
+
+        run_cli(&r, "ls", "--bogus");
+        assert_run(&r, 2, "", "unknown option '--bogus'");
+        run_done(&r);
+        run_cli(&r, "ls", "extra");
+        assert_run(&r, 2, "", "unexpected argument 'extra'");
+        run_done(&r);
+        run_cli(&r, "ls", "--help");
+        assert_run(&r, 0, "--json", "");
+        run_done(&r);
+}
+
+/* ---- cat ------------------------------------------------------------ */
+
+static void target(char *buf, size_t len, pid_t pid, int fd) {
+        snprintf(buf, len, "%d:%d", (int) pid, fd);
+}
+
+Test(cli, cat_prints_exact_bytes) {
+        static const char data[] = "hello\0world\0\xff\x01";
+        char name[64], arg[32];
+        struct holder h;
+        struct run r;
+
+        unique_name(name, sizeof(name), "cat");
+        holder_start(&h, name, data, sizeof(data), sizeof(data), HOLD_FD);
+        target(arg, sizeof(arg), h.pid, h.rep.fd);
+        run_cli(&r, "cat", arg);
+        assert_run(&r, 0, "", "");
+        cr_assert_eq(r.out_len, sizeof(data));
+        cr_assert(memcmp(r.out, data, sizeof(data)) == 0, "cat changed the bytes");
+        cr_assert_eq(r.err_len, 0, "stderr: %s", r.err);
+        run_done(&r);
+        holder_stop(&h);
+}
+
+Test(cli, cat_large_region) {
+        const size_t len = 1000 * 1000 + 7; /* several copy chunks and a short tail */
+        char name[64], arg[32];
+        char *data = malloc(len);
+        struct holder h;
+        struct run r;
+
+        cr_assert_not_null(data);
+        for (size_t i = 0; i < len; i++)
+                data[i] = (char) (i * 7 % 251);
+        unique_name(name, sizeof(name), "large");
+        holder_start(&h, name, data, len, len, HOLD_FD);
+        target(arg, sizeof(arg), h.pid, h.rep.fd);
+        run_cli(&r, "cat", arg);
+        assert_run(&r, 0, "", "");
+        cr_assert_eq(r.out_len, len);
+        cr_assert(memcmp(r.out, data, len) == 0);
+        run_done(&r);
+        holder_stop(&h);
+        free(data);
+}
+
+Test(cli, cat_bad_syntax) {
+        static const char *const bad[] = { "",    "1234", "abc",  "12:",  ":5",           "1:2:3", "1:-2",
+                                           "0:1", "1 :2", "+1:2", "1:2x", "99999999999:1", "1:0x3" };
+        struct run r;
+
+        /* A leading dash reads as an option: a usage error as well. */
+        run_cli(&r, "cat", "-1:2");
+        assert_run(&r, 2, "", "unknown option");
+        run_done(&r);
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+                run_cli(&r, "cat", bad[i]);
+                cr_assert_eq(r.status, 2, "'%s': status %d", bad[i], r.status);
+                cr_assert_not_null(strstr(r.err, "ashm: expected PID:FD, e.g. 1234:5"), "'%s': %s", bad[i],
+                                   r.err);
+                run_done(&r);
+        }
+        run_cli(&r, "cat");
+        assert_run(&r, 2, "", "expected PID:FD");
+        run_done(&r);
+        run_cli(&r, "cat", "1:2", "3:4");
+        assert_run(&r, 2, "", "expected PID:FD");
+        run_done(&r);
+}
+
+/* /proc/sys/kernel/pid_max: no process ever has that pid. */
+static int pid_never_used(void) {
+        FILE *f = fopen("/proc/sys/kernel/pid_max", "re");
+        int max = 0;
+
+        cr_assert_not_null(f);
+        cr_assert_eq(fscanf(f, "%d", &max), 1);
+        fclose(f);
+        return max;
+}
+
+Test(cli, cat_no_such_process) {
+        char arg[32], path[64];
+        struct run r;
+        int pid = pid_never_used();
+
+        target(arg, sizeof(arg), pid, 3);
+        snprintf(path, sizeof(path), "cannot open /proc/%d/fd/3: No such file or directory", pid);
+        run_cli(&r, "cat", arg);
+        assert_run(&r, 1, "", path);
+        cr_assert_not_null(strstr(r.err, "still running"), "%s", r.err);
+        cr_assert_not_null(strstr(r.err, "ashm ls"), "%s", r.err);
+        cr_assert_eq(r.out_len, 0);
+        run_done(&r);
+}
+
+Test(cli, cat_no_such_fd) {
+        char arg[32], want[64];
+        struct run r;
+        int fd = 900;
+
+        while (fcntl(fd, F_GETFD) >= 0)
+                fd++;
+        target(arg, sizeof(arg), getpid(), fd);
+        snprintf(want, sizeof(want), "has no fd %d", fd);
+        run_cli(&r, "cat", arg);
+        assert_run(&r, 1, "", "No such file or directory");
+        cr_assert_not_null(strstr(r.err, want), "%s", r.err);
+        run_done(&r);
+}
+
+static void check_not_memfd(int fd) {
+        char arg[32], want[64];
+        struct run r;
+
+        target(arg, sizeof(arg), getpid(), fd);
+        snprintf(want, sizeof(want), "ashm: %s is not a memfd region", arg);
+        run_cli(&r, "cat", arg);
+        assert_run(&r, 1, "", want);
+        cr_assert_eq(r.out_len, 0);
+        run_done(&r);
+}
+
+Test(cli, cat_not_a_memfd) {
+        int null = open("/dev/null", O_RDONLY | O_CLOEXEC), p[2];
+
+        cr_assert(null >= 0);
+        check_not_memfd(null);
+        close(null);
+        /* A pipe without writers: opening it would block. It must be
+         * refused without being opened. */
+        cr_assert(pipe2(p, O_CLOEXEC) == 0);
+        close(p[1]);
+        check_not_memfd(p[0]);
+        close(p[0]);
+}
+
+Test(cli, cat_permission_denied) {
+        ashm_region *region;
+        char arg[32];
+        struct run r;
+
+        if (geteuid() != 0)
+                cr_skip_test("needs root, to run the tool as another user");
+        assert_ok(ashm_region_create("cli-private", 4096, 0, &region));
+        target(arg, sizeof(arg), getpid(), ashm_region_fd(region));
+        run_cli_mode(&r, RUN_AS_NOBODY, "cat", arg);
+        assert_run(&r, 1, "", "Permission denied");
+        cr_assert_not_null(strstr(r.err, "as root"), "%s", r.err);
+        cr_assert_not_null(strstr(r.err, "belongs to"), "%s", r.err);
+        cr_assert_eq(r.out_len, 0);
+        run_done(&r);
+        ashm_region_close(region);
+}
+
+/* `ashm cat ... | head -c 10`: the reader leaving is not an error. */
+Test(cli, reader_gone_is_quiet) {
+        ashm_region *region;
+        char arg[32];
+        struct run r;
+
+        assert_ok(ashm_region_create("cli-epipe", 4 << 20, 0, &region));
+        target(arg, sizeof(arg), getpid(), ashm_region_fd(region));
+        run_cli_mode(&r, RUN_STDOUT_CLOSED, "cat", arg);
+        assert_run(&r, 0, "", "");
+        cr_assert_eq(r.err_len, 0, "stderr: %s", r.err);
+        run_done(&r);
+        ashm_region_close(region);
+
+        run_cli_mode(&r, RUN_STDOUT_CLOSED, "ls");
+        assert_run(&r, 0, "", "");
+        cr_assert_eq(r.err_len, 0, "stderr: %s", r.err);
+        run_done(&r);
+}
+
+Test(cli, write_errors_reported) {
+        ashm_region *region;
+        char arg[32];
+        struct run r;
+
+        assert_ok(ashm_region_create("cli-full", 4096, 0, &region));
+        target(arg, sizeof(arg), getpid(), ashm_region_fd(region));
+        run_cli_mode(&r, RUN_STDOUT_FULL, "cat", arg);
+        assert_run(&r, 1, "", "cannot write to standard output: No space left on device");
+        run_done(&r);
+        ashm_region_close(region);
+
+        run_cli_mode(&r, RUN_STDOUT_FULL, "help");
+        assert_run(&r, 1, "", "No space left on device");
+        run_done(&r);
+        run_cli_mode(&r, RUN_STDOUT_FULL, "ls");
+        assert_run(&r, 1, "", "No space left on device");
+        run_done(&r);
+}
+
+/* ---- the rest ------------------------------------------------------- */
+
+Test(cli, version) {
+        char want[64];
+        struct run r;
+
+        snprintf(want, sizeof(want), "ashm " ASHM_VERSION_STRING " (libashm %s)\n", ashm_version());
+        run_cli(&r, "--version");
+        assert_run(&r, 0, "", "");
+        cr_assert_str_eq(r.out, want);
+        cr_assert_eq(r.err_len, 0);
+        run_done(&r);
+}
+
+Test(cli, help) {
+        static const char *const spellings[] = { "help", "--help", "-h" };
+        struct run r;
+
+        for (size_t i = 0; i < ELEMENTSOF(spellings); i++) {
+                run_cli(&r, spellings[i]);
+                assert_run(&r, 0, "Usage: ashm COMMAND", "");
+                cr_assert_not_null(strstr(r.out, "\n  ls "), "%s: %s", spellings[i], r.out);
+                cr_assert_not_null(strstr(r.out, "\n  cat PID:FD "), "%s: %s", spellings[i], r.out);
+                cr_assert_not_null(strstr(r.out, "--version"));
+                cr_assert_eq(r.err_len, 0);
+                run_done(&r);
+        }
+        run_cli(&r, "help", "cat");
+        assert_run(&r, 0, "Usage: ashm cat PID:FD", "");
+        run_done(&r);
+        run_cli(&r, "cat", "--help");
+        assert_run(&r, 0, "Usage: ashm cat PID:FD", "");
+        run_done(&r);
+        run_cli(&r, "help", "nope");
+        assert_run(&r, 2, "", "unknown command 'nope'");
+        run_done(&r);
+}
+
+Test(cli, no_command) {
+        static const char *const argv[] = { ASHM_CLI, NULL };
+        struct run r;
+
+        run_argv(&r, RUN_PLAIN, argv);
+        assert_run(&r, 2, "", "Usage: ashm COMMAND");
+        cr_assert_eq(r.out_len, 0, "usage goes to stderr: %s", r.out);
+        run_done(&r);
+}
+
+Test(cli, unknown_command_and_option) {
+        struct run r;
+
+        run_cli(&r, "foo");
+        assert_run(&r, 2, "", "");
+        cr_assert_str_eq(r.err, "ashm: unknown command 'foo'; see 'ashm help'\n");
+        cr_assert_eq(r.out_len, 0);
+        run_done(&r);
+        run_cli(&r, "--frobnicate");
+        assert_run(&r, 2, "", "unknown option '--frobnicate'");
+        run_done(&r);
+}
