@@ -9,6 +9,8 @@
 #             -Db_ndebug=true if missing, switched to them if not.
 # Flags such as --rounds N, --iters K, --quick or --strict go to both
 # benchmarks; with --strict the script fails when a target is missed.
+# BENCH_REGION_FLAGS (e.g. --touch) and BENCH_FDPASS_FLAGS (e.g. --cpus split)
+# go to one benchmark each.
 set -eu
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -22,9 +24,12 @@ else
 fi
 ninja -C "$build" bench/bench-region bench/bench-fdpass
 
-echo "== $(uname -srm), $(nproc) CPUs, $(date -u +%Y-%m-%dT%H:%M:%SZ), commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
+echo "== $(uname -srm), $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)," \
+        "$(date -u +%Y-%m-%dT%H:%M:%SZ), commit $(git describe --always --dirty 2>/dev/null || echo unknown)"
 
 status=0
-"$build/bench/bench-region" "$@" || status=$?
-"$build/bench/bench-fdpass" "$@" || status=$?
+# shellcheck disable=SC2086 # the per-benchmark flags are word lists
+"$build/bench/bench-region" ${BENCH_REGION_FLAGS:-} "$@" || status=$?
+# shellcheck disable=SC2086
+"$build/bench/bench-fdpass" ${BENCH_FDPASS_FLAGS:-} "$@" || status=$?
 exit "$status"

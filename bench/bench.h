@@ -1,0 +1,265 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/* Shared helpers for the benchmarks in bench/: a monotonic clock, the
+ * interleaved-rounds runner, order statistics and the result printers.
+ *
+ * Method, common to every benchmark here: the peers being compared run in
+ * the same process and the same run, in rounds. Round r runs every peer
+ * for one batch of `iters` operations, starting with peer r % n_peers, so
+ * that noise on the machine (another tenant, frequency changes, a page
+ * cache flush) lands on every peer alike instead of on whichever ran
+ * during it. A batch yields one sample, its ns per operation; each peer is
+ * summarised by the median over the rounds (with min and p90), and
+ * ratios are taken between medians. Everything is header-only so that
+ * each benchmark is a single translation unit. */
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define ELEMENTS(x) (sizeof(x) / sizeof((x)[0]))
+
+struct bench_opts {
+        unsigned rounds;
+        unsigned iters;
+        unsigned warmup; /* untimed batches per peer before round 0 */
+        bool touch;      /* bench-region: write one byte per mapping */
+        int cpus;        /* bench-fdpass: a BENCH_CPUS_* placement */
+        bool strict;     /* exit 1 when a target is missed */
+};
+
+/* The benchmark-specific flags bench_parse_args() accepts. */
+enum {
+        BENCH_FLAG_TOUCH = 1u << 0,
+        BENCH_FLAG_CPUS = 1u << 1,
+};
+
+/* Where bench-fdpass puts its two processes. */
+enum {
+        BENCH_CPUS_SAME,  /* both on one CPU: no cross-CPU wake-ups */
+        BENCH_CPUS_SPLIT, /* one CPU each */
+        BENCH_CPUS_ANY,   /* wherever the scheduler likes */
+};
+
+/* A peer runs iters operations and returns the ns they took: it times
+ * itself so that per-batch set-up (telling a child process what comes
+ * next) stays outside the measurement. */
+struct bench_peer {
+        const char *name;
+        uint64_t (*run)(void *ctx, unsigned iters);
+        void *ctx;
+        double *samples; /* ns/op, one per round */
+};
+
+struct bench_stats {
+        double median, min, p90;
+};
+
+static inline uint64_t bench_now_ns(void) {
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t) ts.tv_sec * UINT64_C(1000000000) + (uint64_t) ts.tv_nsec;
+}
+
+static inline void bench_die(const char *what, int r) {
+        fprintf(stderr, "bench: %s: %s\n", what, strerror(r < 0 ? -r : r));
+        exit(2);
+}
+
+static inline int bench_cmp_double(const void *a, const void *b) {
+        double x = *(const double *) a, y = *(const double *) b;
+
+        return (x > y) - (x < y);
+}
+
+/* Order statistics of n samples (n >= 1); sorts a copy. */
+static inline struct bench_stats bench_stats(const double *samples, size_t n) {
+        double *s = malloc(n * sizeof(*s));
+        struct bench_stats st;
+
+        if (!s)
+                bench_die("malloc", ENOMEM);
+        memcpy(s, samples, n * sizeof(*s));
+        qsort(s, n, sizeof(*s), bench_cmp_double);
+        st.min = s[0];
+        st.median = n % 2 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
+        st.p90 = s[(size_t) ((double) (n - 1) * 0.9 + 0.5)];
+        free(s);
+        return st;
+}
+
+/* The median over rounds of the per-round ratio a/b: a cross-check on
+ * the ratio of medians that cancels drift between rounds. */
+static inline double bench_paired_ratio(const double *a, const double *b, size_t n) {
+        double *q = malloc(n * sizeof(*q));
+        double m;
+
+        if (!q)
+                bench_die("malloc", ENOMEM);
+        for (size_t i = 0; i < n; i++)
+                q[i] = a[i] / b[i];
+        m = bench_stats(q, n).median;
+        free(q);
+        return m;
+}
+
+/* Warm every peer up, then run the interleaved rounds. */
+static inline void bench_run(struct bench_peer *peers, size_t n, const struct bench_opts *o) {
+        for (unsigned w = 0; w < o->warmup; w++)
+                for (size_t i = 0; i < n; i++)
+                        (void) peers[i].run(peers[i].ctx, o->iters);
+        for (size_t i = 0; i < n; i++) {
+                peers[i].samples = calloc(o->rounds, sizeof(double));
+                if (!peers[i].samples)
+                        bench_die("calloc", ENOMEM);
+        }
+        for (unsigned r = 0; r < o->rounds; r++)
+                for (size_t k = 0; k < n; k++) {
+                        struct bench_peer *p = &peers[(r + k) % n];
+
+                        p->samples[r] = (double) p->run(p->ctx, o->iters) / o->iters;
+                }
+}
+
+static inline void bench_free(struct bench_peer *peers, size_t n) {
+        for (size_t i = 0; i < n; i++)
+                free(peers[i].samples);
+}
+
+static inline void bench_table_header(const char *bench, const struct bench_opts *o, const char *ref) {
+        printf("\n== %s: %u rounds x %u ops per peer, interleaved; ns per op ==\n", bench, o->rounds,
+               o->iters);
+        printf("%-22s %12s %12s %12s %10s %10s\n", "peer", "median", "min", "p90", "vs median",
+               "vs paired");
+        printf("%-22s %12s %12s %12s %10s %10s\n", "", "", "", "", ref, ref);
+}
+
+/* One table row for peer p, compared to ref. */
+static inline void bench_table_row(const struct bench_peer *p, const struct bench_peer *ref, unsigned rounds) {
+        struct bench_stats s = bench_stats(p->samples, rounds);
+        double ratio = s.median / bench_stats(ref->samples, rounds).median;
+
+        printf("%-22s %12.1f %12.1f %12.1f %9.3fx %9.3fx\n", p->name, s.median, s.min, s.p90, ratio,
+               bench_paired_ratio(p->samples, ref->samples, rounds));
+}
+
+/* The machine-readable line for peer p, compared to ref. */
+static inline void bench_result_line(const char *bench, const struct bench_peer *p, const struct bench_peer *ref,
+                                     const char *ref_label, const struct bench_opts *o) {
+        struct bench_stats s = bench_stats(p->samples, o->rounds);
+        double ratio = s.median / bench_stats(ref->samples, o->rounds).median;
+
+        printf("RESULT bench=%s peer=%s rounds=%u iters=%u median_ns=%.1f min_ns=%.1f p90_ns=%.1f "
+               "ratio_vs_%s=%.3f paired_ratio_vs_%s=%.3f\n",
+               bench, p->name, o->rounds, o->iters, s.median, s.min, s.p90, ref_label, ratio, ref_label,
+               bench_paired_ratio(p->samples, ref->samples, o->rounds));
+}
+
+/* The ratio of medians a/b. */
+static inline double bench_ratio(const struct bench_peer *a, const struct bench_peer *b, unsigned rounds) {
+        return bench_stats(a->samples, rounds).median / bench_stats(b->samples, rounds).median;
+}
+
+/* Print the verdict line for a target on the ratio of medians a/b
+ * ("target lifecycle <= 1.15x raw memfd: 1.070x PASS (paired 1.068x)");
+ * true if it is met. The paired ratio is shown beside it because it is
+ * the steadier of the two on a busy machine. */
+static inline bool bench_verdict(const char *what, const char *ref, double limit, const struct bench_peer *a,
+                                 const struct bench_peer *b, unsigned rounds) {
+        double ratio = bench_ratio(a, b, rounds);
+        bool ok = ratio <= limit;
+
+        printf("target %s <= %.2fx %s: %.3fx %s (paired %.3fx)\n", what, limit, ref, ratio, ok ? "PASS" : "FAIL",
+               bench_paired_ratio(a->samples, b->samples, rounds));
+        return ok;
+}
+
+/* Warn when the reference peer's samples spread widely: something else
+ * was running, and ratios of medians move by several percent. */
+static inline void bench_noise_note(const struct bench_peer *ref, unsigned rounds) {
+        struct bench_stats s = bench_stats(ref->samples, rounds);
+
+        if (s.p90 > 1.25 * s.min)
+                printf("note: %s spread p90/min = %.2fx: the machine was busy during this run; "
+                       "the paired ratio is the steadier figure\n",
+                       ref->name, s.p90 / s.min);
+}
+
+static inline void bench_usage(const char *prog, unsigned allowed) {
+        fprintf(stderr,
+                "usage: %s [--rounds N] [--iters K] [--warmup W] [--quick] [--strict]%s%s\n"
+                "  --quick   5 rounds x 200 ops (a smoke run, not a measurement)\n"
+                "  --strict  exit 1 when a target is missed\n%s%s",
+                prog, allowed & BENCH_FLAG_TOUCH ? " [--touch]" : "",
+                allowed & BENCH_FLAG_CPUS ? " [--cpus same|split|any]" : "",
+                allowed & BENCH_FLAG_TOUCH ? "  --touch   every peer writes one byte to each mapping\n" : "",
+                allowed & BENCH_FLAG_CPUS ? "  --cpus    both processes on one CPU (default), one CPU each, "
+                                            "or unpinned\n"
+                                          : "");
+}
+
+/* A number in [min, 10^8] from s, or exit. */
+static inline unsigned bench_parse_uint(const char *prog, const char *s, unsigned long min) {
+        char *end;
+        unsigned long v;
+
+        errno = 0;
+        v = s ? strtoul(s, &end, 10) : 0;
+        if (!s || !*s || errno || *end || v < min || v > 100000000) {
+                fprintf(stderr, "%s: expected a number >= %lu, got '%s'\n", prog, min, s ? s : "");
+                exit(2);
+        }
+        return (unsigned) v;
+}
+
+/* The value of the flag at argv[*i], or NULL if it is the last word. */
+static inline const char *bench_optarg(int argc, char **argv, int *i) {
+        return *i + 1 < argc ? argv[++*i] : NULL;
+}
+
+static inline int bench_parse_cpus(const char *prog, const char *s) {
+        static const char *const names[] = { "same", "split", "any" };
+
+        for (size_t i = 0; s && i < ELEMENTS(names); i++)
+                if (strcmp(s, names[i]) == 0)
+                        return (int) i;
+        fprintf(stderr, "%s: --cpus takes same, split or any, got '%s'\n", prog, s ? s : "");
+        exit(2);
+}
+
+/* Parse the common flags and those of the BENCH_FLAG_* in allowed. */
+static inline void bench_parse_args(int argc, char **argv, struct bench_opts *o, unsigned allowed) {
+        for (int i = 1; i < argc; i++) {
+                const char *a = argv[i];
+
+                if (strcmp(a, "--rounds") == 0)
+                        o->rounds = bench_parse_uint(argv[0], bench_optarg(argc, argv, &i), 1);
+                else if (strcmp(a, "--iters") == 0)
+                        o->iters = bench_parse_uint(argv[0], bench_optarg(argc, argv, &i), 1);
+                else if (strcmp(a, "--warmup") == 0)
+                        o->warmup = bench_parse_uint(argv[0], bench_optarg(argc, argv, &i), 0);
+                else if (strcmp(a, "--quick") == 0) {
+                        o->rounds = 5;
+                        o->iters = 200;
+                        o->warmup = 1;
+                } else if (strcmp(a, "--strict") == 0)
+                        o->strict = true;
+                else if ((allowed & BENCH_FLAG_TOUCH) && strcmp(a, "--touch") == 0)
+                        o->touch = true;
+                else if ((allowed & BENCH_FLAG_CPUS) && strcmp(a, "--cpus") == 0)
+                        o->cpus = bench_parse_cpus(argv[0], bench_optarg(argc, argv, &i));
+                else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+                        bench_usage(argv[0], allowed);
+                        exit(0);
+                } else {
+                        bench_usage(argv[0], allowed);
+                        exit(2);
+                }
+        }
+}
