@@ -235,6 +235,20 @@ Test(region, unmap_needs_matching_len) {
         ashm_region_close(r);
 }
 
+Test(region, many_mappings) {
+        ashm_region *r = new_region("many-maps", 4096, 0);
+        void *p[9];
+
+        for (size_t i = 0; i < ELEMENTSOF(p); i++)
+                assert_ok(ashm_region_map(r, 0, 0, PROT_READ, &p[i]));
+        for (size_t i = 0; i < ELEMENTSOF(p); i += 2)
+                assert_ok(ashm_region_unmap(r, p[i], 4096));
+        for (size_t i = 1; i < ELEMENTSOF(p); i += 2)
+                assert_ok(ashm_region_unmap(r, p[i], 0));
+        assert_fail(ashm_region_unmap(r, p[0], 0), EINVAL);
+        ashm_region_close(r);
+}
+
 Test(region, mapping_outlives_close) {
         ashm_region *r = new_region("outlive", 4096, 0);
         char *p;

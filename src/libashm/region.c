@@ -21,13 +21,17 @@ struct mapping {
         size_t len;
 };
 
+/* One allocation per handle in the common case: the name given at
+ * creation lives at the end of the struct, and the first mappings in it. */
 struct ashm_region {
         int fd;
         /* name (filled lazily for adopted fds) and the mappings are
          * guarded by regions_lock. */
-        char *name;
-        struct mapping *maps;
+        char *name; /* name_buf, or a heap copy for an adopted fd */
+        struct mapping *maps; /* inline_maps until more are needed */
         size_t n_maps, cap_maps;
+        struct mapping inline_maps[2];
+        char name_buf[];
 };
 
 /* One lock for every handle's mutable fields: the work under it is a few
@@ -160,20 +164,26 @@ int ashm__fd_set_prot(int fd, int prot) {
         return 0;
 }
 
-static int region_new(int fd, char *name, ashm_region **ret) {
-        ashm_region *r = calloc(1, sizeof(*r));
+/* name NULL: read lazily from the kernel (adopted fds). */
+static int region_new(int fd, const char *name, ashm_region **ret) {
+        size_t nlen = name ? strlen(name) + 1 : 0;
+        ashm_region *r = calloc(1, sizeof(*r) + nlen);
 
         if (!r)
                 return -ENOMEM;
         r->fd = fd;
-        r->name = name;
+        if (name) {
+                memcpy(r->name_buf, name, nlen);
+                r->name = r->name_buf;
+        }
+        r->maps = r->inline_maps;
+        r->cap_maps = ELEMENTSOF(r->inline_maps);
         *ret = r;
         return 0;
 }
 
 _public_ int ashm_region_create(const char *name, uint64_t size, unsigned flags, ashm_region **ret_region) {
         _cleanup_close_ int fd = -1;
-        _cleanup_free_ char *copy = NULL;
         int r;
 
         if (flags & ~(unsigned) ASHM_REGION_EXEC || !ret_region)
@@ -181,25 +191,39 @@ _public_ int ashm_region_create(const char *name, uint64_t size, unsigned flags,
         fd = ashm__fd_create(name, size, flags & ASHM_REGION_EXEC);
         if (fd < 0)
                 return fd;
-        copy = strdup(name ? name : "ashm");
-        if (!copy)
-                return -ENOMEM;
-        r = region_new(fd, copy, ret_region);
+        r = region_new(fd, name ? name : "ashm", ret_region);
         if (r < 0)
                 return r;
-        TAKE_PTR(copy);
         TAKE_FD(fd);
         return 0;
 }
 
+/* A memfd, for sure and cheaply: only shmem and hugetlbfs files answer
+ * F_GET_SEALS, and every one of those that is not a sealable memfd
+ * answers exactly F_SEAL_SEAL, forever. Anything else is a memfd made
+ * with MFD_ALLOW_SEALING (every ashm region); F_SEAL_SEAL alone needs the
+ * fstat check (a memfd without sealing, or a /dev/shm file). */
+static int adopt_check(int fd) {
+        struct stat st;
+        int seals;
+
+        if (fd < 0)
+                return -EBADF;
+        seals = fcntl(fd, F_GET_SEALS);
+        if (seals >= 0 && seals != F_SEAL_SEAL)
+                return 0;
+        if (seals < 0 && errno == EBADF)
+                return -EBADF;
+        return ashm__fd_stat(fd, &st);
+}
+
 _public_ int ashm_region_adopt(int fd, unsigned flags, ashm_region **ret_region) {
         _cleanup_close_ int owned = fd;
-        struct stat st;
         int r;
 
         if (flags != 0 || !ret_region)
                 return -EINVAL;
-        r = ashm__fd_stat(owned, &st);
+        r = adopt_check(owned);
         if (r < 0)
                 return r;
         r = region_new(owned, NULL, ret_region);
@@ -211,7 +235,6 @@ _public_ int ashm_region_adopt(int fd, unsigned flags, ashm_region **ret_region)
 
 _public_ int ashm_region_dup(const ashm_region *region, ashm_region **ret_region) {
         _cleanup_close_ int fd = -1;
-        _cleanup_free_ char *copy = NULL;
         int r;
 
         if (!region || !ret_region)
@@ -219,13 +242,9 @@ _public_ int ashm_region_dup(const ashm_region *region, ashm_region **ret_region
         fd = fcntl(region->fd, F_DUPFD_CLOEXEC, 3);
         if (fd < 0)
                 return negative_errno();
-        copy = strdup(ashm_region_name(region));
-        if (!copy)
-                return -ENOMEM;
-        r = region_new(fd, copy, ret_region);
+        r = region_new(fd, ashm_region_name(region), ret_region);
         if (r < 0)
                 return r;
-        TAKE_PTR(copy);
         TAKE_FD(fd);
         return 0;
 }
@@ -234,8 +253,10 @@ _public_ void ashm_region_close(ashm_region *region) {
         if (!region)
                 return;
         safe_close(region->fd);
-        free(region->maps);
-        free(region->name);
+        if (region->maps != region->inline_maps)
+                free(region->maps);
+        if (region->name != region->name_buf)
+                free(region->name);
         free(region);
 }
 
@@ -285,13 +306,16 @@ static int mapping_add(ashm_region *r, void *addr, size_t len) {
 
         lock_regions();
         if (r->n_maps == r->cap_maps) {
-                size_t cap = r->cap_maps ? r->cap_maps * 2 : 4;
-                struct mapping *m = realloc(r->maps, cap * sizeof(*m));
+                size_t cap = r->cap_maps * 2;
+                struct mapping *m = malloc(cap * sizeof(*m));
 
                 if (!m) {
                         ret = -ENOMEM;
                         goto out;
                 }
+                memcpy(m, r->maps, r->n_maps * sizeof(*m));
+                if (r->maps != r->inline_maps)
+                        free(r->maps);
                 r->maps = m;
                 r->cap_maps = cap;
         }
