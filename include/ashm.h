@@ -178,7 +178,8 @@ int ashm_region_unmap(ashm_region *region, void *addr, size_t len);
  * without a mapping: Android's MemoryFile.readBytes()/writeBytes().
  *
  * Errors: -EINVAL offset + len past the end of the region; -EPERM write
- * to a region whose write permission was removed or that is frozen.
+ * to a region whose write permission was removed or that is frozen;
+ * -ENODATA the range holds purged pages (see ashm_region_pin()).
  */
 int ashm_region_read(const ashm_region *region, uint64_t offset, void *buf, size_t len);
 int ashm_region_write(ashm_region *region, uint64_t offset, const void *buf, size_t len);
@@ -218,31 +219,69 @@ int ashm_region_create_from_file(const char *path, const char *name, unsigned fl
 /* Pins (Ashmem's pin/unpin, per page range)                           */
 /* ------------------------------------------------------------------ */
 
-/** Return values of ashm_region_pin(), identical to the Ashmem driver's. */
+/** Return values, identical to the Ashmem driver's. */
 #define ASHM_NOT_PURGED 0
 #define ASHM_WAS_PURGED 1
+#define ASHM_IS_UNPINNED 0
+#define ASHM_IS_PINNED 1
 
 /**
- * Pin or unpin the pages [offset, offset + len) of the region. offset
- * and len must be page-aligned; len 0 means "to the end of the region"
- * (the end of its last page). Regions start pinned. Unpinned pages may
- * be discarded (purged) by the system; a later pin says whether that
- * happened.
+ * Pin, unpin or query the pages [offset, offset + len) of the region.
+ * offset and len must be page-aligned; len 0 means "to the end of the
+ * region" (the end of its last page). Regions start pinned. Pins are not
+ * counted: pinning a pinned page, or unpinning an unpinned one, changes
+ * nothing.
+ *
+ * Unpinned pages may be discarded (purged) by ashmd, least recently
+ * unpinned first, when memory runs low or unpinned memory passes its cap;
+ * purged pages read back as zeros. The pin state belongs to the region:
+ * every process that holds it, however it got the fd, sees and changes
+ * the same state.
  *
  * ashm_region_pin() returns ASHM_WAS_PURGED (1) if any page of the range
- * was purged while unpinned, else ASHM_NOT_PURGED (0).
+ * was purged while unpinned, else ASHM_NOT_PURGED (0): it never reports
+ * NOT_PURGED for a page whose contents were discarded.
  * ashm_region_unpin() returns 0.
+ * ashm_region_get_pin_status() returns ASHM_IS_UNPINNED (0) if any page
+ * of the range is unpinned (or purged and not pinned since), else
+ * ASHM_IS_PINNED (1).
+ *
+ * The first call on a region in a process registers it with ashmd (one
+ * round trip; the daemon is started on demand unless ASHM_NO_AUTOSTART=1
+ * is set). After that the calls on a handle are atomic operations on
+ * shared memory: no syscall, no daemon round trip. Without a daemon the
+ * state is private to the process and nothing is ever purged, as in
+ * Android's memfd mode.
+ *
+ * Once a process has used the pins of a region through a handle,
+ * ashm_region_read() and ashm_region_write() on that handle fail with
+ * -ENODATA for ranges that hold purged pages (Android's MemoryFile).
  *
  * Errors: -EINVAL unaligned offset or len, or a range past the end of
- * the region's last page.
- *
- * In this release there is no reclaimer yet (it arrives with ashmd):
- * nothing is ever purged, so pin always reports ASHM_NOT_PURGED, exactly
- * what Android's memfd mode does. The arguments are already checked as
- * the Ashmem driver checks them.
+ * the region's last page; -EMEDIUMTYPE, -EBADF as for ashm_region_adopt();
+ * -ENOMEM.
  */
 int ashm_region_pin(ashm_region *region, uint64_t offset, uint64_t len);
 int ashm_region_unpin(ashm_region *region, uint64_t offset, uint64_t len);
+int ashm_region_get_pin_status(ashm_region *region, uint64_t offset, uint64_t len);
+
+/** Flags for ashm_purge(). */
+enum {
+        /** Purge every user's regions, not only the caller's (root only). */
+        ASHM_PURGE_ALL_USERS = 1u << 0,
+};
+
+/**
+ * Ask ashmd to purge unpinned pages now, least recently unpinned first,
+ * until bytes are gone (0: every unpinned page), in the regions the
+ * caller owns (with ASHM_PURGE_ALL_USERS, in everyone's: root only).
+ * *ret_purged (may be NULL) gets the bytes purged. What `ashm purge` and
+ * the driver's ASHMEM_PURGE_ALL_CACHES do.
+ *
+ * Errors: -EINVAL unknown flags; -EPERM ASHM_PURGE_ALL_USERS without
+ * root; -ECONNREFUSED no daemon runs and none may be started.
+ */
+int ashm_purge(uint64_t bytes, unsigned flags, uint64_t *ret_purged);
 
 /* ------------------------------------------------------------------ */
 /* Passing regions and fds between processes                           */

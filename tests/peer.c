@@ -16,8 +16,13 @@
  *   send-fds K     send K copies of a memfd in one message
  *   hold           receive a region, map it, close the fd, answer
  *                  "mapped", keep the mapping until the socket closes
+ *   unpin F N      receive a region, unpin pages [F, F+N) (N 0: to the
+ *                  end), answer "unpinned", wait for the socket to close
+ *   pin F N        receive a region, pin pages [F, F+N), answer
+ *                  "pin=<result>", wait for the socket to close
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -186,6 +191,29 @@ static int mode_hold(void) {
         return r;
 }
 
+static int mode_pin_op(bool unpin, const char *first, const char *count) {
+        uint64_t page = page_size(), f = strtoull(first, NULL, 0), n = strtoull(count, NULL, 0);
+        ashm_region *region;
+        char payload[16], msg[32];
+        int r;
+
+        r = recv_region(&region, payload, sizeof(payload));
+        if (r < 0)
+                return r;
+        r = unpin ? ashm_region_unpin(region, f * page, n * page) : ashm_region_pin(region, f * page, n * page);
+        if (r >= 0) {
+                if (unpin)
+                        snprintf(msg, sizeof(msg), "unpinned");
+                else
+                        snprintf(msg, sizeof(msg), "pin=%d", r);
+                r = reply(msg);
+        }
+        if (r >= 0)
+                wait_for_close();
+        ashm_region_close(region);
+        return r;
+}
+
 int main(int argc, char **argv) {
         int r = -EINVAL;
 
@@ -205,6 +233,8 @@ int main(int argc, char **argv) {
                 r = mode_send_fds(argv[2]);
         else if (strcmp(argv[1], "hold") == 0)
                 r = mode_hold();
+        else if ((strcmp(argv[1], "unpin") == 0 || strcmp(argv[1], "pin") == 0) && argc == 4)
+                r = mode_pin_op(argv[1][0] == 'u', argv[2], argv[3]);
         if (r < 0) {
                 fprintf(stderr, "ashm-test-peer %s: %s\n", argv[1], strerror(-r));
                 return 1;

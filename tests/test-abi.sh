@@ -187,7 +187,7 @@ expect_empty "every symbol of libashm.sym is declared in a public header" "$tmp/
 # The script hides whatever it does not list, so a function missing its
 # _public_ would still be exported; the objects tell: their global
 # definitions with default visibility must be exactly the script's list.
-objs=$(find "$lib_dir" "$ASHM_BUILD_ROOT/src/basic" \( -path '*libashm.so*.p/*.o' -o -path '*libbasic*.p/*.o' \) 2>/dev/null | sort)
+objs=$(find "$lib_dir" "$ASHM_BUILD_ROOT/src/basic" \( -path '*libashm-internal.a.p/*.o' -o -path '*libbasic*.p/*.o' \) 2>/dev/null | sort)
 if [ -z "$objs" ]; then
         echo "ok $((n + 1)) - objects mark exactly libashm.sym public # SKIP no object files under $lib_dir"
         n=$((n + 1))

@@ -7,7 +7,12 @@
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -21,8 +26,29 @@ static inline void tests_fd_init(void) {
         tests_fd_baseline = fd_count();
 }
 
+static pid_t tests_daemon_pid;
+static char tests_daemon_dir[64];
+
+/* A test that failed midway leaves its daemon running: stop it here,
+ * where Criterion ends every test, failed or not. */
+static inline void tests_daemon_reap(void) {
+        char path[128];
+
+        if (tests_daemon_pid <= 0)
+                return;
+        kill(tests_daemon_pid, SIGKILL);
+        waitpid(tests_daemon_pid, NULL, 0);
+        tests_daemon_pid = 0;
+        snprintf(path, sizeof(path), "rm -rf '%s'", tests_daemon_dir);
+        if (tests_daemon_dir[0])
+                (void) !system(path);
+}
+
 static inline void tests_fd_fini(void) {
-        int now = fd_count();
+        int now;
+
+        tests_daemon_reap();
+        now = fd_count();
 
         cr_expect_eq(now, tests_fd_baseline, "fd leak: %d fds open before the test, %d after", tests_fd_baseline,
                      now);
@@ -101,4 +127,75 @@ static inline void recv_text(int sock, char *buf, size_t len) {
 
         cr_assert(n > 0, "peer sent nothing: %s", n < 0 ? strerror(errno) : "EOF");
         buf[n] = '\0';
+}
+
+/* A private ashmd for one test: its own runtime directory and socket
+ * (exported as $ASHM_SOCKET for the library), started and stopped by the
+ * test itself. */
+struct test_daemon {
+        pid_t pid;
+        char dir[64];
+        char sock[96];
+};
+
+/* Start ashmd on d->sock, which stays as it is. */
+static inline void daemon_spawn(struct test_daemon *d, const char *const *extra) {
+        const char *args[24] = { ASHMD, "--socket", d->sock, "--ready-fd", "3", "--no-pressure" };
+        struct pollfd p;
+        size_t n = 6;
+        int pfd[2];
+        char c;
+
+        for (size_t i = 0; extra && extra[i] && n < ELEMENTSOF(args) - 1; i++)
+                args[n++] = extra[i];
+        cr_assert(pipe2(pfd, O_CLOEXEC) == 0);
+        d->pid = fork();
+        cr_assert(d->pid >= 0);
+        if (d->pid == 0) {
+                /* Dies with the test, whatever happens to it. */
+                if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || dup2(pfd[1], 3) < 0)
+                        _exit(127);
+                execv(ASHMD, (char *const *) args);
+                _exit(127);
+        }
+        close(pfd[1]);
+        p = (struct pollfd) { .fd = pfd[0], .events = POLLIN };
+        cr_assert(poll(&p, 1, 10000) == 1 && read(pfd[0], &c, 1) == 1, "ashmd did not start");
+        close(pfd[0]);
+        setenv("ASHM_SOCKET", d->sock, 1);
+        tests_daemon_pid = d->pid;
+        snprintf(tests_daemon_dir, sizeof(tests_daemon_dir), "%s", d->dir);
+}
+
+static inline void daemon_start_args(struct test_daemon *d, const char *const *extra) {
+        strcpy(d->dir, "/tmp/ashm-test-XXXXXX");
+        cr_assert_not_null(mkdtemp(d->dir));
+        snprintf(d->sock, sizeof(d->sock), "%s/ashmd.sock", d->dir);
+        daemon_spawn(d, extra);
+}
+
+static inline void daemon_start(struct test_daemon *d) {
+        daemon_start_args(d, NULL);
+}
+
+/* SIGTERM, reap (it must exit 0), remove its directory. */
+static inline void daemon_stop(struct test_daemon *d) {
+        char path[128];
+        int status;
+
+        cr_assert(kill(d->pid, SIGTERM) == 0);
+        cr_assert(waitpid(d->pid, &status, 0) == d->pid);
+        tests_daemon_pid = 0;
+        cr_expect(WIFEXITED(status) && WEXITSTATUS(status) == 0, "ashmd exited with status 0x%x", status);
+        snprintf(path, sizeof(path), "%s/ashmd.pid", d->dir);
+        unlink(path);
+        unlink(d->sock);
+        rmdir(d->dir);
+}
+
+/* SIGKILL: a daemon that dies without cleaning up. */
+static inline void daemon_kill(struct test_daemon *d) {
+        cr_assert(kill(d->pid, SIGKILL) == 0);
+        cr_assert(waitpid(d->pid, NULL, 0) == d->pid);
+        tests_daemon_pid = 0;
 }

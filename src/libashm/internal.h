@@ -33,9 +33,34 @@ int ashm__fd_set_prot(int fd, int prot);
  * last page, nothing past it. */
 int ashm__pin_range_check(uint64_t size, uint64_t offset, uint64_t len);
 
-/* Pin or unpin a range of the region fd. */
+/* Pin, unpin or query a range of the region fd, with Ashmem's return
+ * values (ASHM_WAS_PURGED/NOT_PURGED, 0, ASHM_IS_PINNED/UNPINNED) and
+ * argument checks (ashm__pin_range_check). Through the region's shared
+ * pin state, registered with ashmd on first use in the process; without
+ * a daemon (ASHM_NO_AUTOSTART=1 and none running) pins are validated
+ * only and nothing is ever purged, Android's memfd mode. */
 int ashm__fd_pin(int fd, uint64_t offset, uint64_t len);
 int ashm__fd_unpin(int fd, uint64_t offset, uint64_t len);
+int ashm__fd_get_pin_status(int fd, uint64_t offset, uint64_t len);
+
+/* The handle path (region.c): *cache is the handle's slot for the
+ * region's pin-state reference, filled on first use; op is 0 pin,
+ * 1 unpin, 2 status. Released with ashm__pins_release() at close. */
+struct pinref;
+int ashm__pins_op(int fd, struct pinref **cache, uint64_t offset, uint64_t len, int op);
+void ashm__pins_release(struct pinref *ref);
+/* 1 if any page of [offset, offset + len) was purged (and not pinned
+ * since), else 0; 0 for a NULL ref. */
+int ashm__pins_purged(struct pinref *ref, uint64_t offset, uint64_t len);
+
+/* Ask ashmd to purge unpinned pages, least recently unpinned first:
+ * bytes 0 means every unpinned page. Without ASHM_PURGE_ALL_USERS only
+ * the caller's own regions (those registered by processes of its uid);
+ * with it, every region (root only, else -EPERM). *ret_lru_pages is the
+ * number of unpinned pages before the purge (what the driver's
+ * PURGE_ALL_CACHES returns), *ret_purged the bytes purged; either may be
+ * NULL. -ECONNREFUSED when no daemon runs and none may be started. */
+int ashm__purge(uint64_t bytes, unsigned flags, uint64_t *ret_lru_pages, uint64_t *ret_purged);
 
 static inline uint64_t page_align_u64(uint64_t x, uint64_t page) {
         return (x + page - 1) & ~(page - 1);

@@ -1,15 +1,85 @@
 /* SPDX-License-Identifier: MIT */
+/*
+ * Pins, as a process sees them: a cache of the pin-state blocks of the
+ * regions this process uses, each registered once with ashmd (the region
+ * fd proves we hold it; the daemon answers with the block every holder
+ * shares), then pinned and unpinned with atomics only (pinstate.c).
+ *
+ * Without a daemon (ASHM_NO_AUTOSTART=1 and none running, or ashmd not
+ * installed) a region gets a private block: pins are checked and
+ * remembered in this process, and nothing is ever purged, which is what
+ * Android's memfd mode does.
+ */
 #include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "ashm.h"
+#include "client.h"
 #include "fd-util.h"
 #include "internal.h"
+#include "pinstate.h"
+#include "protocol.h"
+
+/* Blocks no handle holds stay cached, up to this many, for the fd-based
+ * APIs (cutils, the shim) that have nowhere to keep them. */
+#define IDLE_REFS_MAX 64
+/* After a failed attempt to reach or start the daemon, work without one
+ * for this long before trying again: a spawn per region would be slow. */
+#define NO_DAEMON_RETRY_SEC 5
+
+struct pinref {
+        uint64_t dev, ino;
+        struct pinstate *ps;
+        void *map;
+        size_t map_len;
+        int state_fd;      /* -1 for a private block */
+        uint64_t npages;   /* pages the block covers */
+        uint64_t gen;      /* connection it was registered on; 0: private */
+        unsigned refs;     /* handles holding it */
+        struct pinref *next;
+};
+
+static pthread_mutex_t pins_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct pinref *pins;
+/* Blocks replaced while some thread could still be using them: kept
+ * mapped, never freed (it takes a hostile peer or a daemon restart). */
+static struct pinref *graveyard;
+static time_t no_daemon_until;
+
+static void pins_lock_take(void) {
+        pthread_mutex_lock(&pins_lock);
+}
+
+static void pins_lock_drop(void) {
+        pthread_mutex_unlock(&pins_lock);
+}
+
+static void pins_atfork(void) {
+        pthread_atfork(pins_lock_take, pins_lock_drop, pins_lock_drop);
+}
+
+/* pins_lock, made safe across fork() on first use. */
+static void lock_pins(void) {
+        static pthread_once_t once = PTHREAD_ONCE_INIT;
+
+        pthread_once(&once, pins_atfork);
+        pins_lock_take();
+}
+
+static uint64_t page(void) {
+        return page_size();
+}
 
 int ashm__pin_range_check(uint64_t size, uint64_t offset, uint64_t len) {
-        uint64_t page = page_size(), end = page_align_u64(size, page);
+        uint64_t end = page_align_u64(size, page());
 
-        if ((offset | len) & (page - 1))
+        if ((offset | len) & (page() - 1))
                 return -EINVAL;
         if (offset > end)
                 return -EINVAL;
@@ -20,26 +90,382 @@ int ashm__pin_range_check(uint64_t size, uint64_t offset, uint64_t len) {
         return 0;
 }
 
-static int pin_check_fd(int fd, uint64_t offset, uint64_t len) {
+static void ref_unmap(struct pinref *ref) {
+        ashm__pinstate_detach(ref->ps);
+        if (ref->map)
+                munmap(ref->map, ref->map_len);
+        safe_close(ref->state_fd);
+}
+
+static time_t now_sec(void) {
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+        return ts.tv_sec;
+}
+
+/* A private block, when there is no daemon. */
+static int ref_make_private(struct pinref *ref, uint64_t npages) {
+        size_t len = ashm__pinstate_size(npages);
+        void *map;
+        int r;
+
+        if (len == 0)
+                return -EFBIG;
+        map = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+        if (map == MAP_FAILED)
+                return negative_errno();
+        r = ashm__pinstate_init(map, len, npages);
+        if (r >= 0)
+                r = ashm__pinstate_attach(map, len, npages, -1, &ref->ps);
+        if (r < 0) {
+                munmap(map, len);
+                return r;
+        }
+        ref->map = map;
+        ref->map_len = len;
+        ref->state_fd = -1;
+        ref->npages = npages;
+        ref->gen = 0;
+        return 0;
+}
+
+/* The daemon's LRU clock word, shared by the blocks of every region so
+ * that least-recently-unpinned order holds across regions. One per
+ * daemon; an older one stays mapped for views that may still use it. */
+static uint64_t *clock_word;
+static uint64_t clock_dev, clock_ino;
+
+/* Map the clock the daemon sent, unless it is the one we have. Locked;
+ * consumes fd. */
+static uint64_t *clock_take(int fd) {
+        struct stat st;
+        void *p;
+
+        if (fstat(fd, &st) < 0 || st.st_size < (off_t) sizeof(uint64_t)) {
+                safe_close(fd);
+                return clock_word;
+        }
+        if (clock_word && (uint64_t) st.st_dev == clock_dev && (uint64_t) st.st_ino == clock_ino) {
+                safe_close(fd);
+                return clock_word;
+        }
+        p = mmap(NULL, sizeof(uint64_t), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+        safe_close(fd);
+        if (p == MAP_FAILED)
+                return clock_word;
+        clock_word = p;
+        clock_dev = (uint64_t) st.st_dev;
+        clock_ino = (uint64_t) st.st_ino;
+        return clock_word;
+}
+
+/* Ask the daemon for the region's block; offer ours (adopt) if we had
+ * one from an earlier connection. Fills ref's block fields. */
+static int ref_register(struct pinref *ref, int fd, const struct pinref *old) {
+        struct proto_register_req req = { .flags = old ? PROTO_REGISTER_ADOPT : 0 };
+        struct proto_register_rep rep;
+        int fds[2] = { fd, old ? old->state_fd : -1 }, got[2] = { -1, -1 }, r;
+        void *map;
+
+        r = ashm__request(PROTO_REGISTER, &req, sizeof(req), fds, old ? 2 : 1, &rep, sizeof(rep), got, 2);
+        if (r < 0)
+                return r;
+        if (got[0] < 0 || got[1] < 0 || rep.page_size != page() || rep.state_len != ashm__pinstate_size(rep.npages) ||
+            rep.state_len == 0) {
+                close_many(got, 2);
+                return -EBADMSG;
+        }
+        map = mmap(NULL, rep.state_len, PROT_READ | PROT_WRITE, MAP_SHARED, got[0], 0);
+        if (map == MAP_FAILED) {
+                r = negative_errno();
+                close_many(got, 2);
+                return r;
+        }
+        r = ashm__pinstate_attach(map, rep.state_len, rep.npages, got[0], &ref->ps);
+        if (r < 0) {
+                munmap(map, rep.state_len);
+                close_many(got, 2);
+                return r;
+        }
+        ashm__pinstate_use_clock(ref->ps, clock_take(got[1]));
+        ref->map = map;
+        ref->map_len = rep.state_len;
+        ref->state_fd = got[0];
+        ref->npages = rep.npages;
+        /* The request may have made the connection: take its generation
+         * now, not the one from before. */
+        ref->gen = ashm__client_generation();
+        return 0;
+}
+
+static struct pinref *ref_find(const struct stat *st) {
+        for (struct pinref *p = pins; p; p = p->next)
+                if (p->dev == (uint64_t) st->st_dev && p->ino == (uint64_t) st->st_ino)
+                        return p;
+        return NULL;
+}
+
+/* Forget idle blocks beyond the cache size, telling the daemon. Locked. */
+static void refs_trim(void) {
+        struct pinref **pp = &pins;
+        unsigned idle = 0;
+
+        while (*pp) {
+                struct pinref *p = *pp;
+
+                if (p->refs == 0 && ++idle > IDLE_REFS_MAX) {
+                        struct proto_unregister_req req = { p->dev, p->ino };
+
+                        *pp = p->next;
+                        if (p->gen != 0 && p->gen == ashm__client_generation())
+                                (void) ashm__request(PROTO_UNREGISTER, &req, sizeof(req), NULL, 0, NULL, 0, NULL, 0);
+                        ref_unmap(p);
+                        free(p);
+                        continue;
+                }
+                pp = &p->next;
+        }
+}
+
+static int ref_create(int fd, const struct stat *st, struct pinref **ret) {
+        struct pinref *ref = calloc(1, sizeof(*ref));
+        uint64_t npages = page_align_u64((uint64_t) st->st_size, page()) / page();
+        int r = -ECONNREFUSED;
+
+        if (!ref)
+                return -ENOMEM;
+        ref->dev = (uint64_t) st->st_dev;
+        ref->ino = (uint64_t) st->st_ino;
+        if (now_sec() >= no_daemon_until) {
+                r = ref_register(ref, fd, NULL);
+                if (r == -ECONNREFUSED || r == -ETIMEDOUT)
+                        no_daemon_until = now_sec() + NO_DAEMON_RETRY_SEC;
+        }
+        if (r == -ECONNREFUSED || r == -ETIMEDOUT)
+                r = ref_make_private(ref, npages);
+        if (r < 0) {
+                free(ref);
+                return r;
+        }
+        ref->next = pins;
+        pins = ref;
+        *ret = ref;
+        return 0;
+}
+
+static bool same_file(int a, int b) {
+        struct stat sa, sb;
+
+        return fstat(a, &sa) == 0 && fstat(b, &sb) == 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
+/* A block registered on a connection that has since broken: register
+ * again, offering it, so the new daemon carries on with it. Locked. */
+static void ref_refresh(struct pinref *ref, int fd) {
+        struct pinref fresh = *ref;
+        struct pinref *old;
+
+        if (ref_register(&fresh, fd, ref) < 0)
+                return; /* no daemon now: keep the block; nothing purges it */
+        if (same_file(fresh.state_fd, ref->state_fd)) {
+                ref_unmap(&fresh);
+                ref->gen = fresh.gen;
+                return;
+        }
+        /* The daemon holds another block for the region: use it from now
+         * on, and keep the old one mapped for threads still in it. */
+        old = malloc(sizeof(*old));
+        if (!old) {
+                ref_unmap(&fresh);
+                return;
+        }
+        *old = *ref;
+        old->next = graveyard;
+        graveyard = old;
+        __atomic_store_n(&ref->ps, fresh.ps, __ATOMIC_RELEASE);
+        ref->map = fresh.map;
+        ref->map_len = fresh.map_len;
+        ref->state_fd = fresh.state_fd;
+        ref->npages = fresh.npages;
+        ref->gen = fresh.gen;
+}
+
+/* The block of the region fd, registering it if needed. hold: a handle
+ * keeps it (released with ashm__pins_release). */
+static int ref_get(int fd, const struct stat *st, bool hold, struct pinref **ret) {
+        struct pinref *ref;
+        int r = 0;
+
+        lock_pins();
+        ref = ref_find(st);
+        if (!ref)
+                r = ref_create(fd, st, &ref);
+        else if (ref->gen != 0 && ref->gen != ashm__client_generation())
+                ref_refresh(ref, fd);
+        if (r >= 0) {
+                if (hold)
+                        ref->refs++;
+                *ret = ref;
+        }
+        refs_trim();
+        pthread_mutex_unlock(&pins_lock);
+        return r;
+}
+
+void ashm__pins_release(struct pinref *ref) {
+        if (!ref)
+                return;
+        lock_pins();
+        ref->refs--;
+        refs_trim();
+        pthread_mutex_unlock(&pins_lock);
+}
+
+enum pin_op { OP_PIN, OP_UNPIN, OP_STATUS };
+
+/* Apply op to [offset, offset + len) of a region of size bytes, checked
+ * as the driver checks. Pages past the block (the region grew after it
+ * was registered) are never purged: they count as pinned. */
+static int apply(struct pinref *ref, uint64_t size, uint64_t offset, uint64_t len, enum pin_op op) {
+        struct pinstate *ps = __atomic_load_n(&ref->ps, __ATOMIC_ACQUIRE);
+        uint64_t first, n;
+        int r;
+
+        r = ashm__pin_range_check(size, offset, len);
+        if (r < 0)
+                return r;
+        if (len == 0)
+                len = page_align_u64(size, page()) - offset;
+        first = offset / page();
+        n = len / page();
+        if (first >= ref->npages || n == 0)
+                return op == OP_STATUS ? ASHM_IS_PINNED : 0;
+        n = MIN(n, ref->npages - first);
+        switch (op) {
+        case OP_PIN:
+                return ashm__pinstate_pin(ps, first, n);
+        case OP_UNPIN:
+                return ashm__pinstate_unpin(ps, first, n);
+        default:
+                return ashm__pinstate_status(ps, first, n);
+        }
+}
+
+/* Every 1024 unpins, a poll() to notice a daemon that died, so that a
+ * restarted one takes our blocks over (ashm__client_check). */
+static void maybe_check_daemon(void) {
+        static unsigned tick;
+
+        if ((__atomic_add_fetch(&tick, 1, __ATOMIC_RELAXED) & 1023) == 0)
+                ashm__client_check();
+}
+
+static int fd_op(int fd, uint64_t offset, uint64_t len, enum pin_op op) {
+        struct pinref *ref;
         struct stat st;
         int r;
 
         r = ashm__fd_stat(fd, &st);
         if (r < 0)
                 return r;
-        return ashm__pin_range_check((uint64_t) st.st_size, offset, len);
+        r = ashm__pin_range_check((uint64_t) st.st_size, offset, len);
+        if (r < 0)
+                return r;
+        r = ref_get(fd, &st, false, &ref);
+        if (r < 0)
+                return r;
+        if (op == OP_UNPIN)
+                maybe_check_daemon();
+        return apply(ref, (uint64_t) st.st_size, offset, len, op);
 }
 
-/* Nothing is purged until the reclaimer exists, so a pin never finds a
- * purged page: ASHM_NOT_PURGED, as Android's memfd mode answers. */
 int ashm__fd_pin(int fd, uint64_t offset, uint64_t len) {
-        int r = pin_check_fd(fd, offset, len);
-
-        return r < 0 ? r : ASHM_NOT_PURGED;
+        return fd_op(fd, offset, len, OP_PIN);
 }
 
 int ashm__fd_unpin(int fd, uint64_t offset, uint64_t len) {
-        int r = pin_check_fd(fd, offset, len);
+        return fd_op(fd, offset, len, OP_UNPIN);
+}
 
-        return r < 0 ? r : 0;
+int ashm__fd_get_pin_status(int fd, uint64_t offset, uint64_t len) {
+        return fd_op(fd, offset, len, OP_STATUS);
+}
+
+/* The handle path: after the first call the block is cached in the
+ * handle, and a call is a few loads, the range check and the atomics. */
+int ashm__pins_op(int fd, struct pinref **cache, uint64_t offset, uint64_t len, int op) {
+        struct pinref *ref = __atomic_load_n(cache, __ATOMIC_ACQUIRE);
+        uint64_t bytes;
+
+        if (!ref || (ref->gen != 0 && ref->gen != ashm__client_generation())) {
+                struct stat st;
+                int r = ashm__fd_stat(fd, &st);
+
+                if (r < 0)
+                        return r;
+                if (!ref) {
+                        struct pinref *expected = NULL;
+
+                        r = ref_get(fd, &st, true, &ref);
+                        if (r < 0)
+                                return r;
+                        if (!__atomic_compare_exchange_n(cache, &expected, ref, false, __ATOMIC_ACQ_REL,
+                                                         __ATOMIC_ACQUIRE)) {
+                                ashm__pins_release(ref); /* another thread got there first */
+                                ref = expected;
+                        }
+                } else {
+                        r = ref_get(fd, &st, false, &ref);
+                        if (r < 0)
+                                return r;
+                }
+        }
+        if (op == OP_UNPIN)
+                maybe_check_daemon();
+        /* The block's page count stands in for the size: the region's
+         * size is fixed as far as pins go once registered. A range past
+         * it takes the slow path, which asks the kernel. */
+        bytes = ref->npages * page();
+        if (offset > bytes || len > bytes - offset) {
+                struct stat st;
+
+                if (fstat(fd, &st) < 0)
+                        return negative_errno();
+                return apply(ref, (uint64_t) st.st_size, offset, len, (enum pin_op) op);
+        }
+        return apply(ref, bytes, offset, len, (enum pin_op) op);
+}
+
+int ashm__pins_purged(struct pinref *ref, uint64_t offset, uint64_t len) {
+        uint64_t first = offset / page(), last;
+
+        if (!ref || len == 0 || first >= ref->npages)
+                return 0;
+        last = MIN(ref->npages, page_align_u64(offset + len, page()) / page());
+        return ashm__pinstate_purged(__atomic_load_n(&ref->ps, __ATOMIC_ACQUIRE), first, last - first);
+}
+
+int ashm__purge(uint64_t bytes, unsigned flags, uint64_t *ret_lru_pages, uint64_t *ret_purged) {
+        struct proto_purge_req req = {
+                .bytes = bytes,
+                .flags = flags & ASHM_PURGE_ALL_USERS ? PROTO_PURGE_ALL_USERS : 0,
+        };
+        struct proto_purge_rep rep;
+        int r;
+
+        if (flags & ~(unsigned) ASHM_PURGE_ALL_USERS)
+                return -EINVAL;
+        r = ashm__request(PROTO_PURGE, &req, sizeof(req), NULL, 0, &rep, sizeof(rep), NULL, 0);
+        if (r < 0)
+                return r;
+        if (ret_lru_pages)
+                *ret_lru_pages = rep.lru_pages;
+        if (ret_purged)
+                *ret_purged = rep.purged_bytes;
+        return 0;
+}
+
+_public_ int ashm_purge(uint64_t bytes, unsigned flags, uint64_t *ret_purged) {
+        return ashm__purge(bytes, flags, NULL, ret_purged);
 }

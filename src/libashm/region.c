@@ -28,6 +28,7 @@ struct ashm_region {
         /* name (filled lazily for adopted fds) and the mappings are
          * guarded by regions_lock. */
         char *name; /* name_buf, or a heap copy for an adopted fd */
+        struct pinref *pins;  /* the pin state, once pins were used */
         struct mapping *maps; /* inline_maps until more are needed */
         size_t n_maps, cap_maps;
         struct mapping inline_maps[2];
@@ -252,6 +253,7 @@ _public_ int ashm_region_dup(const ashm_region *region, ashm_region **ret_region
 _public_ void ashm_region_close(ashm_region *region) {
         if (!region)
                 return;
+        ashm__pins_release(region->pins);
         safe_close(region->fd);
         if (region->maps != region->inline_maps)
                 free(region->maps);
@@ -411,15 +413,28 @@ static int io_range_check(int fd, uint64_t offset, size_t len) {
         return 0;
 }
 
+/* MemoryFile's rule: reading or writing pages that were purged fails.
+ * Checked before and after the copy, since a purge may run meanwhile;
+ * known once this process has used the region's pins. */
+static int purged_check(const ashm_region *region, uint64_t offset, size_t len) {
+        struct pinref *ref = __atomic_load_n(&region->pins, __ATOMIC_ACQUIRE);
+
+        return ashm__pins_purged(ref, offset, len) > 0 ? -ENODATA : 0;
+}
+
 _public_ int ashm_region_read(const ashm_region *region, uint64_t offset, void *buf, size_t len) {
         int r;
 
         if (!region || (!buf && len > 0))
                 return -EINVAL;
         r = io_range_check(region->fd, offset, len);
-        if (r < 0)
-                return r;
-        return pread_full(region->fd, buf, len, (off_t) offset);
+        if (r >= 0)
+                r = purged_check(region, offset, len);
+        if (r >= 0)
+                r = pread_full(region->fd, buf, len, (off_t) offset);
+        if (r >= 0)
+                r = purged_check(region, offset, len);
+        return r;
 }
 
 _public_ int ashm_region_write(ashm_region *region, uint64_t offset, const void *buf, size_t len) {
@@ -428,9 +443,13 @@ _public_ int ashm_region_write(ashm_region *region, uint64_t offset, const void 
         if (!region || (!buf && len > 0))
                 return -EINVAL;
         r = io_range_check(region->fd, offset, len);
-        if (r < 0)
-                return r;
-        return pwrite_full(region->fd, buf, len, (off_t) offset);
+        if (r >= 0)
+                r = purged_check(region, offset, len);
+        if (r >= 0)
+                r = pwrite_full(region->fd, buf, len, (off_t) offset);
+        if (r >= 0)
+                r = purged_check(region, offset, len);
+        return r;
 }
 
 _public_ int ashm_region_freeze(ashm_region *region) {
@@ -545,9 +564,13 @@ _public_ int ashm_region_create_from_file(const char *path, const char *name, un
 }
 
 _public_ int ashm_region_pin(ashm_region *region, uint64_t offset, uint64_t len) {
-        return region ? ashm__fd_pin(region->fd, offset, len) : -EINVAL;
+        return region ? ashm__pins_op(region->fd, &region->pins, offset, len, 0) : -EINVAL;
 }
 
 _public_ int ashm_region_unpin(ashm_region *region, uint64_t offset, uint64_t len) {
-        return region ? ashm__fd_unpin(region->fd, offset, len) : -EINVAL;
+        return region ? ashm__pins_op(region->fd, &region->pins, offset, len, 1) : -EINVAL;
+}
+
+_public_ int ashm_region_get_pin_status(ashm_region *region, uint64_t offset, uint64_t len) {
+        return region ? ashm__pins_op(region->fd, &region->pins, offset, len, 2) : -EINVAL;
 }

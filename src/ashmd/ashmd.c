@@ -1,0 +1,484 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * ashmd: the userspace Ashmem driver. Holds the pin-state registry of the
+ * regions its clients use, and purges unpinned pages, least recently
+ * unpinned first, when unpinned memory passes its cap, when the kernel
+ * reports memory pressure, or when the cgroup nears its memory limit.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/file.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/timerfd.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "ashm.h"
+#include "fd-util.h"
+#include "log.h"
+#include "pressure.h"
+#include "runtime.h"
+#include "server.h"
+
+struct options {
+        char socket_path[108];
+        uint64_t max_unpinned;
+        uint64_t cgroup_margin;
+        uint64_t idle_exit_sec;
+        uint64_t interval_ms;
+        int ready_fd;
+        bool autostarted;
+        bool idle_exit_set;
+        bool no_pressure;
+        bool activated; /* systemd owns the socket: never unlink it */
+};
+
+static void usage(FILE *f) {
+        fprintf(f,
+                "Usage: ashmd [OPTIONS]\n"
+                "The ashm daemon: pin-state registry and reclaimer of unpinned shared memory.\n\n"
+                "  -s, --socket PATH         listen on PATH (default: $ASHM_SOCKET, else\n"
+                "                            $XDG_RUNTIME_DIR/ashm/ashmd.sock, else /tmp/ashm-UID/ashmd.sock)\n"
+                "  -m, --max-unpinned SIZE   cap on unpinned memory, e.g. 256M or 5%% (of RAM);\n"
+                "                            default 10%% of RAM\n"
+                "      --cgroup-margin SIZE  purge when the cgroup's memory headroom falls below\n"
+                "                            SIZE (default 64M)\n"
+                "      --idle-exit SECONDS   exit after SECONDS with no client and no region\n"
+                "                            (default: never; 60 when started on demand)\n"
+                "      --interval MS         how often to check the cap and the cgroup (default 250)\n"
+                "      --no-pressure         do not watch memory pressure (PSI)\n"
+                "  -v, --verbose             log every region, client and purge\n"
+                "      --version             print the version and exit\n"
+                "  -h, --help                print this help and exit\n");
+}
+
+/* "256M", "1G", "4096", "5%" (of physical memory). */
+static int parse_size(const char *s, uint64_t *ret) {
+        char *end;
+        unsigned long long v;
+
+        errno = 0;
+        v = strtoull(s, &end, 10);
+        if (errno || end == s || *s == '-')
+                return -EINVAL;
+        if (*end == '%' && end[1] == '\0') {
+                if (v > 100)
+                        return -EINVAL;
+                *ret = (uint64_t) sysconf(_SC_PHYS_PAGES) * (uint64_t) sysconf(_SC_PAGESIZE) / 100 * v;
+                return 0;
+        }
+        switch (*end) {
+        case 'G': case 'g': v <<= 10; /* fall through */
+        case 'M': case 'm': v <<= 10; /* fall through */
+        case 'K': case 'k': v <<= 10; end++; break;
+        }
+        if (*end == 'i' || *end == 'B')
+                end += (*end == 'i' && end[1] == 'B') ? 2 : 1;
+        if (*end != '\0')
+                return -EINVAL;
+        *ret = v;
+        return 0;
+}
+
+static int parse_uint(const char *s, uint64_t *ret) {
+        char *end;
+
+        errno = 0;
+        *ret = strtoull(s, &end, 10);
+        return errno || end == s || *end || *s == '-' ? -EINVAL : 0;
+}
+
+static int parse_args(int argc, char **argv, struct options *o) {
+        enum { OPT_VERSION = 256, OPT_IDLE, OPT_INTERVAL, OPT_READY, OPT_AUTO, OPT_MARGIN, OPT_NOPRESSURE };
+        static const struct option longopts[] = {
+                { "socket", required_argument, NULL, 's' },
+                { "max-unpinned", required_argument, NULL, 'm' },
+                { "cgroup-margin", required_argument, NULL, OPT_MARGIN },
+                { "idle-exit", required_argument, NULL, OPT_IDLE },
+                { "interval", required_argument, NULL, OPT_INTERVAL },
+                { "ready-fd", required_argument, NULL, OPT_READY },
+                { "autostarted", no_argument, NULL, OPT_AUTO },
+                { "no-pressure", no_argument, NULL, OPT_NOPRESSURE },
+                { "verbose", no_argument, NULL, 'v' },
+                { "version", no_argument, NULL, OPT_VERSION },
+                { "help", no_argument, NULL, 'h' },
+                {},
+        };
+        uint64_t v;
+        int c, r = 0;
+
+        while ((c = getopt_long(argc, argv, "s:m:vh", longopts, NULL)) >= 0) {
+                switch (c) {
+                case 's':
+                        if (snprintf(o->socket_path, sizeof(o->socket_path), "%s", optarg) >=
+                            (int) sizeof(o->socket_path))
+                                return fprintf(stderr, "ashmd: socket path too long: %s\n", optarg), -EINVAL;
+                        break;
+                case 'm':
+                        r = parse_size(optarg, &o->max_unpinned);
+                        break;
+                case OPT_MARGIN:
+                        r = parse_size(optarg, &o->cgroup_margin);
+                        break;
+                case OPT_IDLE:
+                        r = parse_uint(optarg, &o->idle_exit_sec);
+                        o->idle_exit_set = true;
+                        break;
+                case OPT_INTERVAL:
+                        r = parse_uint(optarg, &o->interval_ms);
+                        if (r >= 0 && (o->interval_ms == 0 || o->interval_ms > 60000))
+                                r = -EINVAL;
+                        break;
+                case OPT_READY:
+                        r = parse_uint(optarg, &v);
+                        o->ready_fd = r < 0 || v > 1024 ? -1 : (int) v;
+                        break;
+                case OPT_AUTO:
+                        o->autostarted = true;
+                        break;
+                case OPT_NOPRESSURE:
+                        o->no_pressure = true;
+                        break;
+                case 'v':
+                        log_max_level = LOG_LEVEL_DEBUG;
+                        break;
+                case OPT_VERSION:
+                        printf("ashmd %s\n", ashm_version());
+                        exit(0);
+                case 'h':
+                        usage(stdout);
+                        exit(0);
+                default:
+                        usage(stderr);
+                        return -EINVAL;
+                }
+                if (r < 0)
+                        return fprintf(stderr, "ashmd: bad value for --%s: '%s'\n",
+                                       c == 's' ? "socket" : c == 'm' ? "max-unpinned" : "option", optarg),
+                               -EINVAL;
+        }
+        if (optind < argc)
+                return fprintf(stderr, "ashmd: unexpected argument '%s'; see 'ashmd --help'\n", argv[optind]),
+                       -EINVAL;
+        return 0;
+}
+
+/* Tell whoever started us that we serve (or that another daemon does). */
+static void notify_ready(struct options *o) {
+        const char *sock = getenv("NOTIFY_SOCKET");
+
+        if (o->ready_fd >= 0) {
+                (void) !write(o->ready_fd, "R", 1);
+                o->ready_fd = safe_close(o->ready_fd);
+        }
+        if (sock && (sock[0] == '/' || sock[0] == '@')) {
+                struct sockaddr_un sa = { .sun_family = AF_UNIX };
+                int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+
+                snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", sock);
+                if (sa.sun_path[0] == '@')
+                        sa.sun_path[0] = '\0';
+                if (fd >= 0)
+                        (void) sendto(fd, "READY=1", 7, MSG_NOSIGNAL, (struct sockaddr *) &sa, sizeof(sa));
+                safe_close(fd);
+        }
+}
+
+/* One daemon per socket: the pid file's lock says who. Returns the
+ * locked fd, 0 if another daemon holds it, or -errno. */
+static int lock_pid_file(const char *socket_path) {
+        char path[128], buf[32];
+        int fd, n;
+
+        if (ashm__pid_path(socket_path, path, sizeof(path)) < 0)
+                return -ENAMETOOLONG;
+        fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (fd < 0)
+                return negative_errno();
+        if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+                safe_close(fd);
+                return errno == EWOULDBLOCK ? 0 : negative_errno();
+        }
+        n = snprintf(buf, sizeof(buf), "%d\n", (int) getpid());
+        if (ftruncate(fd, 0) < 0 || pwrite(fd, buf, (size_t) n, 0) != n) {
+                safe_close(fd);
+                return negative_errno();
+        }
+        return fd;
+}
+
+/* systemd socket activation: the listening socket is fd 3. */
+static int activated_socket(void) {
+        const char *pid = getenv("LISTEN_PID"), *fds = getenv("LISTEN_FDS");
+        int type = 0;
+        socklen_t len = sizeof(type);
+
+        if (!pid || !fds || atoi(pid) != getpid() || atoi(fds) != 1)
+                return -1;
+        unsetenv("LISTEN_PID");
+        unsetenv("LISTEN_FDS");
+        unsetenv("LISTEN_FDNAMES");
+        if (getsockopt(3, SOL_SOCKET, SO_TYPE, &type, &len) < 0 || type != SOCK_SEQPACKET)
+                return -1;
+        fcntl(3, F_SETFD, FD_CLOEXEC);
+        fcntl(3, F_SETFL, fcntl(3, F_GETFL) | O_NONBLOCK);
+        return 3;
+}
+
+static int listen_on(const char *path) {
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        mode_t old;
+        int fd, r;
+
+        fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        if (fd < 0)
+                return negative_errno();
+        snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+        /* We hold the pid-file lock: a socket file left here is stale. */
+        (void) unlink(path);
+        old = umask(0177);
+        r = bind(fd, (struct sockaddr *) &sa, sizeof(sa));
+        umask(old);
+        if (r < 0 || listen(fd, SOMAXCONN) < 0) {
+                r = negative_errno();
+                safe_close(fd);
+                return r;
+        }
+        return fd;
+}
+
+static int watch(struct daemon *d, int fd, uint32_t events, uint64_t tag) {
+        struct epoll_event ev = { .events = events, .data.u64 = tag };
+
+        return epoll_ctl(d->epoll_fd, EPOLL_CTL_ADD, fd, &ev) < 0 ? negative_errno() : 0;
+}
+
+static int setup_events(struct daemon *d, const struct options *o) {
+        struct itimerspec it = { 0 };
+        sigset_t mask;
+        int r;
+
+        d->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
+        d->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+        sigemptyset(&mask);
+        sigaddset(&mask, SIGTERM);
+        sigaddset(&mask, SIGINT);
+        sigprocmask(SIG_BLOCK, &mask, NULL);
+        d->signal_fd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+        if (d->epoll_fd < 0 || d->timer_fd < 0 || d->signal_fd < 0)
+                return negative_errno();
+        it.it_interval.tv_sec = (time_t) (o->interval_ms / 1000);
+        it.it_interval.tv_nsec = (long) (o->interval_ms % 1000) * 1000000;
+        it.it_value = it.it_interval;
+        if (timerfd_settime(d->timer_fd, 0, &it, NULL) < 0)
+                return negative_errno();
+        r = watch(d, d->listen_fd, EPOLLIN, EV_LISTEN);
+        if (r >= 0)
+                r = watch(d, d->timer_fd, EPOLLIN, EV_TIMER);
+        if (r >= 0)
+                r = watch(d, d->signal_fd, EPOLLIN, EV_SIGNAL);
+        return r;
+}
+
+static void setup_pressure(struct daemon *d) {
+        struct pressure_config cfg = { 0 };
+        int fd;
+
+        if (pressure_open(&cfg, &d->pressure) < 0) {
+                log_warning("memory pressure monitoring unavailable; relying on the cap");
+                return;
+        }
+        fd = pressure_fd(d->pressure);
+        if (fd >= 0 && watch(d, fd, pressure_events(d->pressure), EV_PRESSURE) < 0)
+                fd = -1;
+        log_info("memory pressure: %s", pressure_source(d->pressure));
+        if (*pressure_notes(d->pressure))
+                log_debug("memory pressure sources skipped: %s", pressure_notes(d->pressure));
+}
+
+/* Memory is short: give back half of what is unpinned, oldest first; the
+ * next event, if the pressure lasts, takes half of the rest. */
+static void on_pressure(struct daemon *d, uint32_t revents) {
+        struct registry_totals t;
+        int r = pressure_handle(d->pressure, revents);
+
+        if (r == -ENODEV) {
+                log_warning("memory pressure source went away; relying on the cap");
+                epoll_ctl(d->epoll_fd, EPOLL_CTL_DEL, pressure_fd(d->pressure), NULL);
+                pressure_close(d->pressure);
+                d->pressure = NULL;
+                return;
+        }
+        if (r <= 0)
+                return;
+        d->pressure_events++;
+        registry_totals(&d->registry, (uid_t) -1, &t);
+        if (t.unpinned > 0) {
+                uint64_t got = registry_purge(&d->registry, (uid_t) -1, (t.unpinned + 1) / 2 * page_size());
+
+                log_info("memory pressure: purged %llu bytes", (unsigned long long) got);
+        }
+}
+
+static void on_timer(struct daemon *d) {
+        uint64_t ticks;
+
+        (void) !read(d->timer_fd, &ticks, sizeof(ticks));
+        registry_maintain(&d->registry);
+        server_enforce_limits(d);
+        if (d->idle_exit_usec && d->n_clients == 0 && d->registry.n_regions == 0 &&
+            now_usec() - d->idle_since_usec >= d->idle_exit_usec) {
+                log_info("idle: no clients and no regions; exiting");
+                d->quit = true;
+        }
+}
+
+static void run(struct daemon *d) {
+        struct epoll_event evs[32];
+
+        while (!d->quit) {
+                int n = epoll_wait(d->epoll_fd, evs, (int) ELEMENTSOF(evs), -1);
+
+                if (n < 0 && errno != EINTR) {
+                        log_error("epoll_wait: %m");
+                        return;
+                }
+                for (int i = 0; i < n && !d->quit; i++) {
+                        uint64_t tag = evs[i].data.u64;
+
+                        if (tag == EV_LISTEN)
+                                server_accept(d);
+                        else if (tag == EV_TIMER)
+                                on_timer(d);
+                        else if (tag == EV_SIGNAL)
+                                d->quit = true;
+                        else if (tag == EV_PRESSURE)
+                                on_pressure(d, evs[i].events);
+                        else
+                                server_client_ready(d, evs[i].data.ptr);
+                }
+        }
+}
+
+/* An autostarted daemon leaves its starter's session; its first process
+ * exits at once so the starter can reap it. */
+static void detach(void) {
+        pid_t pid = fork();
+
+        if (pid < 0) {
+                log_error("fork: %m");
+                exit(1);
+        }
+        if (pid > 0)
+                _exit(0);
+        setsid();
+}
+
+static void raise_fd_limit(void) {
+        struct rlimit rl;
+
+        /* Two fds per region: take every one we are allowed. */
+        if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+                rl.rlim_cur = rl.rlim_max;
+                (void) setrlimit(RLIMIT_NOFILE, &rl);
+        }
+}
+
+static void defaults(struct options *o) {
+        *o = (struct options) {
+                .max_unpinned = (uint64_t) sysconf(_SC_PHYS_PAGES) * (uint64_t) sysconf(_SC_PAGESIZE) / 10,
+                .cgroup_margin = 64 << 20,
+                .interval_ms = 250,
+                .ready_fd = -1,
+        };
+}
+
+static int start(struct daemon *d, struct options *o, int *ret_lock) {
+        int lock, r;
+
+        if (!o->socket_path[0] && ashm__socket_path(o->socket_path, sizeof(o->socket_path)) < 0)
+                return log_error("socket path too long; set ASHM_SOCKET or --socket"), -ENAMETOOLONG;
+        d->listen_fd = activated_socket();
+        o->activated = d->listen_fd >= 0;
+        r = ashm__runtime_dir_prepare(o->socket_path);
+        if (r < 0)
+                return log_error("cannot use the directory of %s: %s (it must be ours and mode 0700)",
+                                 o->socket_path, strerror(-r)), r;
+        lock = lock_pid_file(o->socket_path);
+        if (lock == 0) {
+                log_info("another ashmd already serves %s", o->socket_path);
+                notify_ready(o); /* the starter may go ahead: one serves */
+                return 0;
+        }
+        if (lock < 0)
+                return log_error("cannot lock the pid file beside %s: %s", o->socket_path, strerror(-lock)), lock;
+        *ret_lock = lock;
+        if (d->listen_fd < 0)
+                d->listen_fd = listen_on(o->socket_path);
+        if (d->listen_fd < 0)
+                return log_error("cannot listen on %s: %s", o->socket_path, strerror(-d->listen_fd)),
+                       d->listen_fd;
+        r = setup_events(d, o);
+        if (r >= 0)
+                r = registry_init(&d->registry);
+        if (r < 0)
+                return log_error("cannot set up the event loop: %s", strerror(-r)), r;
+        if (!o->no_pressure)
+                setup_pressure(d);
+        return 1;
+}
+
+int main(int argc, char **argv) {
+        struct options o;
+        struct daemon d = { .listen_fd = -1, .epoll_fd = -1, .timer_fd = -1, .signal_fd = -1,
+                            .registry.clock_fd = -1 };
+        char pid_path[128];
+        int lock = -1, r;
+
+        defaults(&o);
+        if (parse_args(argc, argv, &o) < 0)
+                return 2;
+        if (o.autostarted) {
+                if (!o.idle_exit_set)
+                        o.idle_exit_sec = 60;
+                detach();
+        }
+        signal(SIGPIPE, SIG_IGN);
+        raise_fd_limit();
+        d.max_unpinned = o.max_unpinned;
+        d.cgroup_margin = o.cgroup_margin;
+        d.idle_exit_usec = o.idle_exit_sec * 1000000;
+        d.start_usec = d.idle_since_usec = now_usec();
+        r = start(&d, &o, &lock);
+        if (r <= 0) {
+                safe_close(o.ready_fd);
+                return r < 0 ? 1 : 0;
+        }
+        log_info("listening on %s (pid %d, unpinned cap %llu bytes)", o.socket_path, (int) getpid(),
+                 (unsigned long long) d.max_unpinned);
+        notify_ready(&o);
+        run(&d);
+
+        if (!o.activated)
+                (void) unlink(o.socket_path);
+        if (ashm__pid_path(o.socket_path, pid_path, sizeof(pid_path)) >= 0)
+                (void) unlink(pid_path);
+        server_close_all(&d);
+        registry_free(&d.registry);
+        pressure_close(d.pressure);
+        safe_close(d.listen_fd);
+        safe_close(d.epoll_fd);
+        safe_close(d.timer_fd);
+        safe_close(d.signal_fd);
+        safe_close(lock);
+        return 0;
+}

@@ -1,0 +1,630 @@
+/* SPDX-License-Identifier: MIT */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "fd-util.h"
+#include "internal.h"
+#include "log.h"
+#include "memfd-util.h"
+#include "registry.h"
+
+/* What a let-go region had purged, so that a process that still holds
+ * it (without ever having registered) learns of it on its first pin.
+ * Bounded: the oldest are forgotten first. */
+#define TOMBS_MAX 4096
+
+struct tomb {
+        uint64_t dev, ino;
+        size_t n_runs;
+        struct pinstate_run *runs;
+        struct tomb *next;
+};
+
+/* Runs claimed per call: a chunk can yield this many. */
+#define RUNS_PER_CLAIM PINSTATE_CLAIM_RUNS_MIN
+
+static uint64_t page(void) {
+        return page_size();
+}
+
+/* The registry's clock, for every view the daemon makes. */
+static uint64_t *shared_clock;
+
+int registry_init(struct registry *reg) {
+        struct timespec ts;
+        void *p;
+        int fd = memfd_new("ashmd-clock", false), err;
+
+        if (fd < 0)
+                return fd;
+        if (ftruncate(fd, (off_t) page()) < 0 || fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW) < 0) {
+                err = negative_errno();
+                safe_close(fd);
+                return err;
+        }
+        p = mmap(NULL, page(), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+        if (p == MAP_FAILED) {
+                err = negative_errno();
+                safe_close(fd);
+                return err;
+        }
+        clock_gettime(CLOCK_REALTIME, &ts);
+        *(uint64_t *) p = (uint64_t) ts.tv_sec * 1000000000 + (uint64_t) ts.tv_nsec;
+        reg->clock_fd = fd;
+        reg->clock = p;
+        shared_clock = p;
+        return 0;
+}
+
+struct region *registry_find(struct registry *reg, uint64_t dev, uint64_t ino) {
+        for (struct region *r = reg->regions; r; r = r->next)
+                if (r->dev == dev && r->ino == ino)
+                        return r;
+        return NULL;
+}
+
+/* A writable fd of the region for fallocate: the one we got if it is, or
+ * a reopen through /proc, which works for the owner and for root. */
+static int writable_fd(int fd, bool *ret_writable) {
+        char path[64];
+        int flags = fcntl(fd, F_GETFL), w;
+
+        if (flags >= 0 && (flags & O_ACCMODE) == O_RDWR) {
+                *ret_writable = true;
+                return fcntl(fd, F_DUPFD_CLOEXEC, 3);
+        }
+        snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+        w = open(path, O_RDWR | O_CLOEXEC);
+        *ret_writable = w >= 0;
+        return w >= 0 ? w : fcntl(fd, F_DUPFD_CLOEXEC, 3);
+}
+
+static int block_map(struct region *r) {
+        void *map = mmap(NULL, r->map_len, PROT_READ | PROT_WRITE, MAP_SHARED, r->state_fd, 0);
+        int err;
+
+        if (map == MAP_FAILED)
+                return negative_errno();
+        err = ashm__pinstate_attach(map, r->map_len, r->npages, r->state_fd, &r->ps);
+        if (err < 0) {
+                munmap(map, r->map_len);
+                return err;
+        }
+        ashm__pinstate_use_clock(r->ps, shared_clock);
+        r->map = map;
+        return 0;
+}
+
+static void block_unmap(struct region *r) {
+        ashm__pinstate_detach(r->ps);
+        r->ps = NULL;
+        if (r->map)
+                munmap(r->map, r->map_len);
+        r->map = NULL;
+}
+
+/* A fresh block, sealed so no holder can resize it under the others. */
+static int block_new(struct region *r) {
+        int fd = memfd_new("ashm-pinstate", false), err;
+        void *map;
+
+        if (fd < 0)
+                return fd;
+        if (ftruncate(fd, (off_t) r->map_len) < 0 || fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW) < 0) {
+                err = negative_errno();
+                safe_close(fd);
+                return err;
+        }
+        map = mmap(NULL, r->map_len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+        if (map == MAP_FAILED) {
+                err = negative_errno();
+                safe_close(fd);
+                return err;
+        }
+        err = ashm__pinstate_init(map, r->map_len, r->npages);
+        munmap(map, r->map_len);
+        if (err < 0) {
+                safe_close(fd);
+                return err;
+        }
+        r->state_fd = fd;
+        return block_map(r);
+}
+
+/* Take over a block a client used with a daemon before us. It must be a
+ * memfd of the right size that we can seal against resizing (else a
+ * client could truncate it under us: SIGBUS), and a valid block for this
+ * region's page count. A reclaimer that died mid-purge left PURGING
+ * pages: they count as purged. */
+static int block_adopt(struct region *r, int adopt_fd) {
+        struct stat st;
+        int seals, err;
+
+        if (ashm__fd_stat(adopt_fd, &st) < 0 || (uint64_t) st.st_size != r->map_len)
+                return -EBADMSG;
+        seals = fcntl(adopt_fd, F_GET_SEALS);
+        if (seals < 0 || (seals & (F_SEAL_WRITE | F_SEAL_FUTURE_WRITE)))
+                return -EBADMSG;
+        if ((seals & (F_SEAL_SHRINK | F_SEAL_GROW)) != (F_SEAL_SHRINK | F_SEAL_GROW) &&
+            fcntl(adopt_fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW) < 0)
+                return -EBADMSG;
+        r->state_fd = fcntl(adopt_fd, F_DUPFD_CLOEXEC, 3);
+        if (r->state_fd < 0)
+                return negative_errno();
+        err = block_map(r);
+        if (err < 0) {
+                r->state_fd = safe_close(r->state_fd);
+                return err;
+        }
+        err = ashm__pinstate_recover(r->ps);
+        if (err > 0)
+                log_info("region %s: %d pages left mid-purge by the last daemon count as purged", r->name, err);
+        return 0;
+}
+
+/* Pages a let-go region had purged come back purged. Reclaim-claim them
+ * without punching: they are holes already. */
+static void tomb_apply(struct registry *reg, struct region *r) {
+        struct tomb **tp = &reg->tombs, *t;
+        struct pinstate_run runs[RUNS_PER_CLAIM];
+
+        while (*tp && ((*tp)->dev != r->dev || (*tp)->ino != r->ino))
+                tp = &(*tp)->next;
+        t = *tp;
+        if (!t)
+                return;
+        *tp = t->next;
+        reg->n_tombs--;
+        if (ashm__pinstate_reclaim_begin(r->ps) >= 0) {
+                for (size_t i = 0; i < t->n_runs; i++) {
+                        uint64_t first = t->runs[i].first, n = t->runs[i].npages;
+
+                        if (first >= r->npages)
+                                continue;
+                        n = MIN(n, r->npages - first);
+                        ashm__pinstate_unpin(r->ps, first, n);
+                        for (uint64_t next = first, end = first + n; next < end;) {
+                                size_t nruns = 0;
+
+                                if (ashm__pinstate_claim(r->ps, next, end - next, runs, RUNS_PER_CLAIM, &nruns,
+                                                         &next) < 0)
+                                        break;
+                                ashm__pinstate_finish(r->ps, runs, nruns);
+                        }
+                }
+                ashm__pinstate_reclaim_end(r->ps);
+        }
+        free(t->runs);
+        free(t);
+}
+
+static int region_new(struct registry *reg, int fd, const struct stat *st, int adopt_fd, struct region **ret) {
+        struct region *r = calloc(1, sizeof(*r));
+        int err;
+
+        if (!r)
+                return -ENOMEM;
+        r->dev = (uint64_t) st->st_dev;
+        r->ino = (uint64_t) st->st_ino;
+        r->uid = st->st_uid;
+        r->state_fd = -1;
+        r->npages = page_align_u64((uint64_t) st->st_size, page()) / page();
+        r->map_len = ashm__pinstate_size(r->npages);
+        if (r->map_len == 0) {
+                free(r);
+                return -EFBIG;
+        }
+        if (memfd_get_name(fd, r->name, sizeof(r->name)) < 0)
+                strcpy(r->name, "?");
+        r->fd = writable_fd(fd, &r->punchable);
+        if (r->fd < 0) {
+                err = negative_errno();
+                free(r);
+                return err;
+        }
+        err = adopt_fd >= 0 ? block_adopt(r, adopt_fd) : -ENOENT;
+        if (err < 0) {
+                err = block_new(r);
+                if (err >= 0)
+                        tomb_apply(reg, r);
+        }
+        if (err < 0) {
+                safe_close(r->fd);
+                free(r);
+                return err;
+        }
+        r->next = reg->regions;
+        reg->regions = r;
+        reg->n_regions++;
+        *ret = r;
+        return 0;
+}
+
+int registry_register(struct registry *reg, int fd, int adopt_fd, struct region **ret) {
+        struct region *r;
+        struct stat st;
+        int err;
+
+        err = ashm__fd_stat(fd, &st);
+        if (err < 0)
+                return err;
+        r = registry_find(reg, (uint64_t) st.st_dev, (uint64_t) st.st_ino);
+        if (!r) {
+                err = region_new(reg, fd, &st, adopt_fd, &r);
+                if (err < 0)
+                        return err;
+                log_debug("region %s (inode %llu, %llu pages, uid %u) registered", r->name,
+                          (unsigned long long) r->ino, (unsigned long long) r->npages, r->uid);
+        } else if (!r->map) {
+                err = block_map(r); /* it was being let go */
+                if (err < 0)
+                        return err;
+        }
+        r->holders++;
+        *ret = r;
+        return 0;
+}
+
+/* ---- purging -------------------------------------------------------- */
+
+/* Claimed runs of one region waiting to be punched, merged where they
+ * touch so fallocate works in large calls. */
+struct batch {
+        struct region *region;
+        struct pinstate_run *runs;
+        size_t n, cap;
+        bool locked;
+};
+
+static int batch_add(struct batch *b, const struct pinstate_run *runs, size_t n) {
+        for (size_t i = 0; i < n; i++) {
+                struct pinstate_run *last = b->n ? &b->runs[b->n - 1] : NULL;
+
+                if (last && last->first + last->npages == runs[i].first) {
+                        last->npages += runs[i].npages;
+                        continue;
+                }
+                if (b->n == b->cap) {
+                        size_t cap = b->cap ? b->cap * 2 : 64;
+                        struct pinstate_run *m = realloc(b->runs, cap * sizeof(*m));
+
+                        if (!m)
+                                return -ENOMEM;
+                        b->runs = m;
+                        b->cap = cap;
+                }
+                b->runs[b->n++] = runs[i];
+        }
+        return 0;
+}
+
+/* Punch the batch's runs and mark them purged. If not even the first
+ * punch worked (a region sealed against writing, say), nothing was
+ * discarded: give the pages back as unpinned. Returns bytes purged. */
+static uint64_t batch_flush(struct batch *b) {
+        struct region *r = b->region;
+        uint64_t bytes = 0;
+        bool any = false;
+
+        for (size_t i = 0; i < b->n; i++) {
+                off_t off = (off_t) (b->runs[i].first * page()), len = (off_t) (b->runs[i].npages * page());
+
+                if (fallocate(r->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, off, len) < 0) {
+                        log_warning("region %s: cannot purge %lld bytes at %lld: %m", r->name, (long long) len,
+                                    (long long) off);
+                        if (!any) {
+                                ashm__pinstate_abort(r->ps, b->runs, b->n);
+                                r->punchable = false;
+                                b->n = 0;
+                                return 0;
+                        }
+                }
+                any = true;
+                bytes += (uint64_t) len;
+        }
+        ashm__pinstate_finish(r->ps, b->runs, b->n);
+        b->n = 0;
+        return bytes;
+}
+
+static bool purgeable(const struct region *r, uid_t uid) {
+        int seals;
+
+        if (!r->ps || !r->punchable || (uid != (uid_t) -1 && r->uid != uid))
+                return false;
+        seals = fcntl(r->fd, F_GET_SEALS);
+        return seals >= 0 && !(seals & (F_SEAL_WRITE | F_SEAL_FUTURE_WRITE));
+}
+
+struct candidate {
+        struct pinstate_chunk chunk;
+        size_t batch; /* index into the batches */
+};
+
+static int candidate_cmp(const void *a, const void *b) {
+        uint64_t x = ((const struct candidate *) a)->chunk.stamp, y = ((const struct candidate *) b)->chunk.stamp;
+
+        return x < y ? -1 : x > y;
+}
+
+/* Up to per_region oldest chunks of every purgeable region. */
+static size_t gather(struct registry *reg, uid_t uid, size_t per_region, struct batch *batches,
+                     struct candidate **ret) {
+        struct candidate *c = NULL;
+        struct pinstate_chunk *tmp = malloc(per_region * sizeof(*tmp));
+        size_t n = 0, nb = 0;
+
+        if (!tmp)
+                return 0;
+        for (struct region *r = reg->regions; r; r = r->next) {
+                int k;
+
+                if (!purgeable(r, uid))
+                        continue;
+                k = ashm__pinstate_oldest(r->ps, tmp, per_region);
+                if (k <= 0)
+                        continue;
+                struct candidate *m = realloc(c, (n + (size_t) k) * sizeof(*m));
+                if (!m)
+                        break;
+                c = m;
+                batches[nb] = (struct batch) { .region = r };
+                for (int i = 0; i < k; i++)
+                        c[n++] = (struct candidate) { tmp[i], nb };
+                nb++;
+        }
+        free(tmp);
+        if (n > 1)
+                qsort(c, n, sizeof(*c), candidate_cmp);
+        *ret = c;
+        return n;
+}
+
+/* One pass over the oldest chunks of every region. Returns bytes purged;
+ * *ret_more tells whether regions may hold more unpinned chunks. */
+static uint64_t purge_pass(struct registry *reg, uid_t uid, uint64_t bytes, bool *ret_more) {
+        const size_t per_region = 256;
+        struct batch *batches = calloc(reg->n_regions ? reg->n_regions : 1, sizeof(*batches));
+        struct candidate *c = NULL;
+        uint64_t claimed = 0, purged = 0;
+        size_t n;
+
+        *ret_more = false;
+        if (!batches)
+                return 0;
+        n = gather(reg, uid, per_region, batches, &c);
+        *ret_more = n > 0;
+        for (size_t i = 0; i < n && claimed < bytes; i++) {
+                struct batch *b = &batches[c[i].batch];
+                struct pinstate_run runs[RUNS_PER_CLAIM];
+                uint64_t next, end = c[i].chunk.first + c[i].chunk.npages;
+                size_t nruns = 0;
+                int k;
+
+                if (!b->locked) {
+                        if (ashm__pinstate_reclaim_begin(b->region->ps) < 0)
+                                continue; /* a pin is cleaning up after a dead reclaimer */
+                        b->locked = true;
+                }
+                for (next = c[i].chunk.first; next < end && claimed < bytes;) {
+                        /* Claim no more pages than are still owed: the cap
+                         * is kept to the page, not to the chunk. */
+                        uint64_t owed = (bytes - claimed) / page() + !!((bytes - claimed) % page());
+
+                        k = ashm__pinstate_claim(b->region->ps, next, MIN(end - next, owed), runs, RUNS_PER_CLAIM,
+                                                 &nruns, &next);
+                        if (k <= 0)
+                                break;
+                        if (batch_add(b, runs, nruns) < 0) {
+                                ashm__pinstate_abort(b->region->ps, runs, nruns);
+                                break;
+                        }
+                        claimed += (uint64_t) k * page();
+                }
+        }
+        for (size_t i = 0; i < reg->n_regions && batches[i].region; i++) {
+                if (batches[i].n)
+                        purged += batch_flush(&batches[i]);
+                if (batches[i].locked)
+                        ashm__pinstate_reclaim_end(batches[i].region->ps);
+                free(batches[i].runs);
+        }
+        free(c);
+        free(batches);
+        return purged;
+}
+
+uint64_t registry_purge(struct registry *reg, uid_t uid, uint64_t bytes) {
+        uint64_t total = 0;
+        bool more = true;
+
+        /* Each pass takes the oldest chunks of each region; more passes
+         * only when a region had more than that and bytes are still owed. */
+        while (total < bytes && more) {
+                uint64_t got = purge_pass(reg, uid, bytes - total, &more);
+
+                total += got;
+                if (got == 0)
+                        break;
+        }
+        if (total > 0) {
+                reg->purges++;
+                reg->purged_total += total;
+                log_debug("purged %llu bytes", (unsigned long long) total);
+        }
+        return total;
+}
+
+/* ---- letting go --------------------------------------------------------- */
+
+/* The PURGED runs of a block, for a tomb. */
+static size_t purged_runs(struct region *r, struct pinstate_run **ret) {
+        struct pinstate_run *runs = NULL;
+        size_t n = 0, cap = 0;
+
+        for (uint64_t p = 0; p < r->npages;) {
+                uint64_t q = p;
+
+                while (q < r->npages && ashm__pinstate_purged(r->ps, q, 1) > 0)
+                        q++;
+                if (q > p) {
+                        if (n == cap) {
+                                struct pinstate_run *m = realloc(runs, (cap = cap ? cap * 2 : 16) * sizeof(*m));
+
+                                if (!m)
+                                        break;
+                                runs = m;
+                        }
+                        runs[n++] = (struct pinstate_run) { p, q - p };
+                }
+                p = q + 1;
+        }
+        *ret = runs;
+        return n;
+}
+
+static void tomb_add(struct registry *reg, struct region *r, struct pinstate_run *runs, size_t n) {
+        struct tomb *t = calloc(1, sizeof(*t)), **tp;
+
+        if (!t) {
+                free(runs);
+                return;
+        }
+        *t = (struct tomb) { r->dev, r->ino, n, runs, reg->tombs };
+        reg->tombs = t;
+        if (++reg->n_tombs <= TOMBS_MAX)
+                return;
+        for (tp = &reg->tombs; (*tp)->next; tp = &(*tp)->next)
+                ;
+        free((*tp)->runs);
+        free(*tp);
+        *tp = NULL;
+        reg->n_tombs--;
+}
+
+static void region_unlink(struct registry *reg, struct region *r) {
+        for (struct region **rp = &reg->regions; *rp; rp = &(*rp)->next)
+                if (*rp == r) {
+                        *rp = r->next;
+                        reg->n_regions--;
+                        return;
+                }
+}
+
+static void region_free(struct region *r) {
+        block_unmap(r);
+        safe_close(r->state_fd);
+        safe_close(r->fd);
+        free(r);
+}
+
+/* No holder is left. Unpinned pages are nobody's any more: purge them.
+ * Then the block may be let go if no process maps it: the kernel tells,
+ * since F_SEAL_WRITE fails with EBUSY while any writable shared mapping
+ * of it exists, ours included, and a forked child's included. Sealed, the
+ * block is dead for good (nobody can map it writable again); what it
+ * says was purged goes to a tomb, read through a read-only mapping. */
+static bool try_let_go(struct registry *reg, struct region *r) {
+        struct pinstate_run *runs = NULL;
+        size_t n = 0;
+        void *map;
+
+        if (r->map && r->punchable) {
+                struct registry one = { .regions = r, .n_regions = 1 };
+                struct region *next = r->next;
+
+                r->next = NULL;
+                registry_purge(&one, (uid_t) -1, UINT64_MAX);
+                r->next = next;
+                reg->purges += one.purges;
+                reg->purged_total += one.purged_total;
+        }
+        block_unmap(r);
+        if (fcntl(r->state_fd, F_ADD_SEALS, F_SEAL_WRITE) < 0)
+                return false; /* still mapped somewhere; registry_maintain() tries again */
+        map = mmap(NULL, r->map_len, PROT_READ, MAP_SHARED, r->state_fd, 0);
+        if (map != MAP_FAILED) {
+                if (ashm__pinstate_attach(map, r->map_len, r->npages, -1, &r->ps) >= 0) {
+                        n = purged_runs(r, &runs);
+                        ashm__pinstate_detach(r->ps);
+                        r->ps = NULL;
+                }
+                munmap(map, r->map_len);
+        }
+        if (n > 0)
+                tomb_add(reg, r, runs, n);
+        else
+                free(runs);
+        log_debug("region %s (inode %llu) let go", r->name, (unsigned long long) r->ino);
+        return true;
+}
+
+void registry_unhold(struct registry *reg, struct region *r) {
+        if (r->holders > 0)
+                r->holders--;
+        if (r->holders > 0)
+                return;
+        if (try_let_go(reg, r)) {
+                region_unlink(reg, r);
+                region_free(r);
+        }
+        /* Else it stays listed, unmapped: registry_maintain() tries again. */
+}
+
+void registry_maintain(struct registry *reg) {
+        struct region **rp = &reg->regions;
+
+        while (*rp) {
+                struct region *r = *rp;
+
+                if (r->holders == 0 && !r->map && try_let_go(reg, r)) {
+                        *rp = r->next;
+                        reg->n_regions--;
+                        region_free(r);
+                        continue;
+                }
+                rp = &r->next;
+        }
+}
+
+void registry_totals(struct registry *reg, uid_t uid, struct registry_totals *ret) {
+        *ret = (struct registry_totals) { 0 };
+        for (struct region *r = reg->regions; r; r = r->next) {
+                struct pinstate_info info;
+
+                if (!r->ps || (uid != (uid_t) -1 && r->uid != uid) || ashm__pinstate_info(r->ps, &info) < 0)
+                        continue;
+                ret->pinned += info.pinned;
+                ret->unpinned += info.unpinned;
+                ret->purging += info.purging;
+                ret->purged += info.purged;
+        }
+}
+
+void registry_free(struct registry *reg) {
+        while (reg->regions) {
+                struct region *r = reg->regions;
+
+                reg->regions = r->next;
+                region_free(r);
+        }
+        while (reg->tombs) {
+                struct tomb *t = reg->tombs;
+
+                reg->tombs = t->next;
+                free(t->runs);
+                free(t);
+        }
+        reg->n_regions = reg->n_tombs = 0;
+        if (reg->clock)
+                munmap(reg->clock, page());
+        reg->clock = NULL;
+        reg->clock_fd = safe_close(reg->clock_fd);
+}

@@ -1,0 +1,396 @@
+/* SPDX-License-Identifier: MIT */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "fd-util.h"
+#include "internal.h"
+#include "log.h"
+#include "memfd-util.h"
+#include "pressure.h"
+#include "protocol.h"
+#include "server.h"
+#include "socket-util.h"
+
+uint64_t now_usec(void) {
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t) ts.tv_sec * 1000000 + (uint64_t) ts.tv_nsec / 1000;
+}
+
+static uint64_t page(void) {
+        return page_size();
+}
+
+/* ---- connections -------------------------------------------------------- */
+
+static void client_free(struct daemon *d, struct client *c) {
+        for (size_t i = 0; i < c->n_regions; i++)
+                registry_unhold(&d->registry, c->regions[i]);
+        epoll_ctl(d->epoll_fd, EPOLL_CTL_DEL, c->fd, NULL);
+        safe_close(c->fd);
+        free(c->regions);
+        free(c);
+}
+
+static void client_close(struct daemon *d, struct client *c) {
+        for (struct client **cp = &d->clients; *cp; cp = &(*cp)->next)
+                if (*cp == c) {
+                        *cp = c->next;
+                        break;
+                }
+        d->n_clients--;
+        log_debug("client pid %d uid %u gone", (int) c->pid, (unsigned) c->uid);
+        client_free(d, c);
+        if (d->n_clients == 0)
+                d->idle_since_usec = now_usec();
+}
+
+static void accept_one(struct daemon *d, int fd) {
+        struct client *c = calloc(1, sizeof(*c));
+        struct ucred cred;
+        socklen_t len = sizeof(cred);
+        struct epoll_event ev = { .events = EPOLLIN };
+
+        /* The kernel says who the peer is; nothing a message claims does. */
+        if (!c || getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
+                log_warning("dropping a connection: %s", c ? strerror(errno) : "out of memory");
+                free(c);
+                safe_close(fd);
+                return;
+        }
+        *c = (struct client) { .fd = fd, .pid = cred.pid, .uid = cred.uid, .gid = cred.gid };
+        ev.data.ptr = c;
+        if (epoll_ctl(d->epoll_fd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+                log_warning("dropping a connection: epoll: %m");
+                free(c);
+                safe_close(fd);
+                return;
+        }
+        c->next = d->clients;
+        d->clients = c;
+        d->n_clients++;
+        log_debug("client pid %d uid %u connected", (int) c->pid, (unsigned) c->uid);
+}
+
+void server_accept(struct daemon *d) {
+        for (;;) {
+                int fd = accept4(d->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+
+                if (fd >= 0) {
+                        accept_one(d, fd);
+                        continue;
+                }
+                if (errno == EINTR || errno == ECONNABORTED)
+                        continue;
+                if (errno == EMFILE || errno == ENFILE)
+                        log_warning("cannot accept a connection: %m; it waits until an fd is free");
+                else if (errno != EAGAIN)
+                        log_warning("accept: %m");
+                return;
+        }
+}
+
+static int client_hold(struct client *c, struct region *r) {
+        for (size_t i = 0; i < c->n_regions; i++)
+                if (c->regions[i] == r)
+                        return 0; /* one connection holds a region once */
+        if (c->n_regions == c->cap_regions) {
+                size_t cap = c->cap_regions ? c->cap_regions * 2 : 8;
+                struct region **m = realloc(c->regions, cap * sizeof(*m));
+
+                if (!m)
+                        return -ENOMEM;
+                c->regions = m;
+                c->cap_regions = cap;
+        }
+        c->regions[c->n_regions++] = r;
+        return 1;
+}
+
+static bool client_unhold(struct client *c, struct region *r) {
+        for (size_t i = 0; i < c->n_regions; i++)
+                if (c->regions[i] == r) {
+                        c->regions[i] = c->regions[--c->n_regions];
+                        return true;
+                }
+        return false;
+}
+
+/* ---- requests ----------------------------------------------------------- */
+
+struct reply {
+        char body[PROTO_MSG_MAX];
+        size_t len;
+        int fds[2]; /* borrowed, but LIST's own, closed after sending */
+        size_t n_fds;
+        int result;
+};
+
+static void handle_register(struct daemon *d, struct client *c, const struct proto_msg *m, const int *fds,
+                            struct reply *rep) {
+        struct proto_register_rep out;
+        struct region *r;
+        int held;
+
+        rep->result = registry_register(&d->registry, fds[0], m->hdr.n_fds > 1 ? fds[1] : -1, &r);
+        if (rep->result < 0)
+                return;
+        /* registry_register() counted a holder: keep the count only for a
+         * connection that did not hold the region yet. */
+        held = client_hold(c, r);
+        if (held <= 0)
+                registry_unhold(&d->registry, r);
+        if (held < 0) {
+                rep->result = held;
+                return;
+        }
+        out = (struct proto_register_rep) { r->npages, r->map_len, page() };
+        memcpy(rep->body, &out, sizeof(out));
+        rep->len = sizeof(out);
+        rep->fds[0] = r->state_fd;
+        rep->fds[1] = d->registry.clock_fd;
+        rep->n_fds = 2;
+}
+
+static void handle_unregister(struct daemon *d, struct client *c, const struct proto_msg *m, struct reply *rep) {
+        struct proto_unregister_req req;
+        struct region *r;
+
+        memcpy(&req, m->body, sizeof(req));
+        r = registry_find(&d->registry, req.dev, req.ino);
+        if (!r || !client_unhold(c, r)) {
+                rep->result = -ENOENT;
+                return;
+        }
+        registry_unhold(&d->registry, r);
+}
+
+/* Root purges everyone's regions if asked to; anyone else only regions
+ * they own. */
+static void handle_purge(struct daemon *d, struct client *c, const struct proto_msg *m, struct reply *rep) {
+        struct proto_purge_req req;
+        struct proto_purge_rep out;
+        struct registry_totals t;
+        uid_t scope = c->uid;
+
+        memcpy(&req, m->body, sizeof(req));
+        if ((req.flags & ~PROTO_PURGE_ALL_USERS) || req.reserved) {
+                rep->result = -EINVAL;
+                return;
+        }
+        if (req.flags & PROTO_PURGE_ALL_USERS) {
+                if (c->uid != 0) {
+                        rep->result = -EPERM;
+                        return;
+                }
+                scope = (uid_t) -1;
+        }
+        registry_totals(&d->registry, scope, &t);
+        out.lru_pages = t.unpinned;
+        out.purged_bytes = registry_purge(&d->registry, scope, req.bytes ? req.bytes : UINT64_MAX);
+        log_info("pid %d uid %u purged %llu bytes", (int) c->pid, (unsigned) c->uid,
+                 (unsigned long long) out.purged_bytes);
+        memcpy(rep->body, &out, sizeof(out));
+        rep->len = sizeof(out);
+}
+
+static void handle_status(struct daemon *d, struct reply *rep) {
+        struct proto_status_rep out = { 0 };
+        struct registry_totals t;
+
+        registry_totals(&d->registry, (uid_t) -1, &t);
+        out.pid = (uint64_t) getpid();
+        out.uptime_ms = (now_usec() - d->start_usec) / 1000;
+        out.max_unpinned = d->max_unpinned;
+        out.regions = d->registry.n_regions;
+        out.clients = d->n_clients;
+        out.pinned_bytes = t.pinned * page();
+        out.unpinned_bytes = t.unpinned * page();
+        out.purged_bytes = (t.purged + t.purging) * page();
+        out.purges = d->registry.purges;
+        out.purged_total = d->registry.purged_total;
+        out.pressure_events = d->pressure_events;
+        out.cgroup_limit = d->cgroup_limit;
+        out.cgroup_usage = d->cgroup_usage;
+        snprintf(out.pressure_source, sizeof(out.pressure_source), "%s",
+                 d->pressure ? pressure_source(d->pressure) : "none");
+        memcpy(rep->body, &out, sizeof(out));
+        rep->len = sizeof(out);
+}
+
+static void list_entry(const struct region *r, struct proto_list_entry *e) {
+        struct pinstate_info info = { 0 };
+
+        if (r->ps)
+                ashm__pinstate_info(r->ps, &info);
+        *e = (struct proto_list_entry) {
+                .dev = r->dev,
+                .ino = r->ino,
+                .size = r->npages * page(),
+                .pinned = info.pinned * page(),
+                .unpinned = info.unpinned * page(),
+                .purged = (info.purged + info.purging) * page(),
+                .uid = r->uid,
+                .holders = r->holders,
+        };
+        snprintf(e->name, sizeof(e->name), "%s", r->name);
+}
+
+/* The list goes in a sealed memfd: no size limit on the socket, and the
+ * client can trust what it maps. */
+static void handle_list(struct daemon *d, struct client *c, struct reply *rep) {
+        struct proto_list_rep out = { 0, sizeof(struct proto_list_entry) };
+        struct proto_list_entry e;
+        int fd = memfd_new("ashmd-list", false);
+
+        if (fd < 0) {
+                rep->result = fd;
+                return;
+        }
+        for (struct region *r = d->registry.regions; r; r = r->next) {
+                if (c->uid != 0 && r->uid != c->uid)
+                        continue;
+                list_entry(r, &e);
+                if (write_full(fd, &e, sizeof(e)) < 0) {
+                        rep->result = -ENOMEM;
+                        safe_close(fd);
+                        return;
+                }
+                out.count++;
+        }
+        if (fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) < 0) {
+                rep->result = negative_errno();
+                safe_close(fd);
+                return;
+        }
+        memcpy(rep->body, &out, sizeof(out));
+        rep->len = sizeof(out);
+        rep->fds[0] = fd; /* closed by dispatch() once sent */
+        rep->n_fds = 1;
+}
+
+static int send_reply(struct client *c, const struct proto_msg *m, const struct reply *rep) {
+        char buf[PROTO_MSG_MAX];
+        struct proto_hdr h;
+        bool ok = rep->result >= 0;
+        ssize_t n;
+
+        proto_header(&h, m->hdr.type | PROTO_REPLY, m->hdr.seq, rep->result, ok ? (uint32_t) rep->n_fds : 0);
+        memcpy(buf, &h, sizeof(h));
+        if (ok)
+                memcpy(buf + sizeof(h), rep->body, rep->len);
+        n = send_fds(c->fd, buf, h.len, rep->fds, h.n_fds);
+        return n < 0 ? (int) n : 0;
+}
+
+static int dispatch(struct daemon *d, struct client *c, const struct proto_msg *m, const int *fds) {
+        struct reply rep = { .fds = { -1, -1 } };
+        int r;
+
+        switch (m->hdr.type) {
+        case PROTO_REGISTER:
+                handle_register(d, c, m, fds, &rep);
+                break;
+        case PROTO_UNREGISTER:
+                handle_unregister(d, c, m, &rep);
+                break;
+        case PROTO_PURGE:
+                handle_purge(d, c, m, &rep);
+                break;
+        case PROTO_STATUS:
+                handle_status(d, &rep);
+                break;
+        case PROTO_LIST:
+                handle_list(d, c, &rep);
+                break;
+        }
+        r = send_reply(c, m, &rep);
+        if (m->hdr.type == PROTO_LIST)
+                close_many(rep.fds, rep.n_fds);
+        return r;
+}
+
+void server_client_ready(struct daemon *d, struct client *c) {
+        char buf[PROTO_MSG_MAX];
+        int fds[PROTO_FDS_MAX];
+        size_t n_fds = 0;
+        struct proto_msg m;
+        ssize_t n;
+        int r;
+
+        n = recv_fds(c->fd, buf, sizeof(buf), fds, PROTO_FDS_MAX, &n_fds);
+        if (n == -EAGAIN || n == -EINTR)
+                return;
+        if (n < 0) {
+                if (n != -ECONNRESET)
+                        log_warning("client pid %d uid %u: %s; closing its connection", (int) c->pid,
+                                    (unsigned) c->uid, n == -EMSGSIZE ? "oversized message or too many fds" :
+                                                                        strerror((int) -n));
+                client_close(d, c);
+                return;
+        }
+        r = proto_decode(buf, (size_t) n, n_fds, 0, &m);
+        if (r < 0) {
+                log_warning("client pid %d uid %u: malformed message (%s, %zd bytes, %zu fds); closing its "
+                            "connection",
+                            (int) c->pid, (unsigned) c->uid,
+                            r == -EPROTONOSUPPORT ? "unknown protocol version" : "bad header or body", n, n_fds);
+                close_many(fds, n_fds);
+                client_close(d, c);
+                return;
+        }
+        r = dispatch(d, c, &m, fds);
+        close_many(fds, n_fds);
+        if (r < 0) {
+                log_warning("client pid %d uid %u: cannot reply: %s; closing its connection", (int) c->pid,
+                            (unsigned) c->uid, strerror(-r));
+                client_close(d, c);
+        }
+}
+
+/* ---- limits ------------------------------------------------------------- */
+
+void server_enforce_limits(struct daemon *d) {
+        struct registry_totals t;
+        uint64_t unpinned, want = 0;
+        struct cgroup_memory cg;
+
+        registry_totals(&d->registry, (uid_t) -1, &t);
+        unpinned = t.unpinned * page();
+        if (unpinned > d->max_unpinned)
+                want = unpinned - d->max_unpinned;
+        if (cgroup_memory_state(NULL, &cg) >= 0) {
+                d->cgroup_limit = cg.limit;
+                d->cgroup_usage = cg.usage;
+                if (cg.limit != UINT64_MAX && cg.headroom < d->cgroup_margin)
+                        want = MAX(want, d->cgroup_margin - cg.headroom);
+        }
+        if (want == 0)
+                return;
+        want = MIN(want, unpinned);
+        if (want > 0)
+                registry_purge(&d->registry, (uid_t) -1, want);
+}
+
+/* At exit the regions are not let go: their holders keep their blocks,
+ * and the next daemon takes them over when they register again. */
+void server_close_all(struct daemon *d) {
+        while (d->clients) {
+                struct client *c = d->clients;
+
+                d->clients = c->next;
+                safe_close(c->fd);
+                free(c->regions);
+                free(c);
+        }
+        d->n_clients = 0;
+}
