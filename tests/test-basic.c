@@ -10,7 +10,7 @@
 
 ASHM_SUITE(basic);
 
-Test(basic, safe_close_keeps_errno) {
+ASHM_TEST(basic, safe_close_keeps_errno) {
         int fd = memfd_create("close", MFD_CLOEXEC);
 
         errno = EDOM;
@@ -20,7 +20,7 @@ Test(basic, safe_close_keeps_errno) {
         cr_assert(fcntl(fd, F_GETFD) < 0);
 }
 
-Test(basic, full_io_round_trip) {
+ASHM_TEST(basic, full_io_round_trip) {
         _cleanup_close_ int fd = memfd_create("io", MFD_CLOEXEC);
         char buf[8] = "";
 
@@ -32,7 +32,7 @@ Test(basic, full_io_round_trip) {
         assert_ok(write_full(fd, "x", 1));
 }
 
-Test(basic, memfd_new_flags) {
+ASHM_TEST(basic, memfd_new_flags) {
         _cleanup_close_ int plain = memfd_new("plain", false);
         _cleanup_close_ int exec = memfd_new("exec", true);
         struct stat a, b;
@@ -46,7 +46,7 @@ Test(basic, memfd_new_flags) {
         cr_assert_eq(fcntl(plain, F_GET_SEALS) & F_SEAL_SEAL, 0, "sealing allowed");
 }
 
-Test(basic, memfd_name) {
+ASHM_TEST(basic, memfd_name) {
         _cleanup_close_ int fd = memfd_new("a name with spaces", false);
         _cleanup_close_ int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
         char buf[MEMFD_NAME_MAX + 1];
@@ -58,7 +58,7 @@ Test(basic, memfd_name) {
         assert_fail(memfd_get_name(-1, buf, sizeof(buf)), ENOENT);
 }
 
-Test(basic, memfd_new_bad_name) {
+ASHM_TEST(basic, memfd_new_bad_name) {
         char name[MEMFD_NAME_MAX + 2];
 
         memset(name, 'x', sizeof(name) - 1);
@@ -66,7 +66,7 @@ Test(basic, memfd_new_bad_name) {
         assert_fail(memfd_new(name, false), EINVAL);
 }
 
-Test(basic, fd_count_sees_new_fds) {
+ASHM_TEST(basic, fd_count_sees_new_fds) {
         int before = fd_count(), fd = memfd_create("count", MFD_CLOEXEC);
 
         cr_assert_eq(fd_count(), before + 1);

@@ -224,7 +224,7 @@ static int child_prot(int fd) {
 /* linux/ashmem.h: the driver's ABI, bit for bit                       */
 /* ------------------------------------------------------------------ */
 
-Test(compat, uapi_struct_and_constants) {
+ASHM_TEST(compat, uapi_struct_and_constants) {
         cr_assert_eq(sizeof(struct ashmem_pin), 8);
         cr_assert_eq(offsetof(struct ashmem_pin, offset), 0);
         cr_assert_eq(offsetof(struct ashmem_pin, len), 4);
@@ -241,7 +241,7 @@ Test(compat, uapi_struct_and_constants) {
         cr_assert_eq(ASHM_WAS_PURGED, ASHMEM_WAS_PURGED);
 }
 
-Test(compat, uapi_ioctl_numbers) {
+ASHM_TEST(compat, uapi_ioctl_numbers) {
         cr_assert_eq(ASHMEM_SET_NAME, _IOW(0x77, 1, char[256]));
         cr_assert_eq(ASHMEM_GET_NAME, _IOR(0x77, 2, char[256]));
         cr_assert_eq(ASHMEM_SET_SIZE, _IOW(0x77, 3, size_t));
@@ -257,7 +257,7 @@ Test(compat, uapi_ioctl_numbers) {
 
 #if defined(__x86_64__)
 /* The numbers an x86_64 Android binary has compiled in. */
-Test(compat, uapi_ioctl_numbers_x86_64) {
+ASHM_TEST(compat, uapi_ioctl_numbers_x86_64) {
         cr_assert_eq((unsigned long) ASHMEM_SET_NAME, 0x41007701ul);
         cr_assert_eq((unsigned long) ASHMEM_GET_NAME, 0x81007702ul);
         cr_assert_eq((unsigned long) ASHMEM_SET_SIZE, 0x40087703ul);
@@ -276,7 +276,7 @@ Test(compat, uapi_ioctl_numbers_x86_64) {
 /* ashmem_valid and the fds that are not regions                       */
 /* ------------------------------------------------------------------ */
 
-Test(compat, valid_region) {
+ASHM_TEST(compat, valid_region) {
         int fd = create_ok("valid", 4096), raw;
 
         cr_assert_eq(ashmem_valid(fd), 1);
@@ -290,7 +290,7 @@ Test(compat, valid_region) {
         close(raw);
 }
 
-Test(compat, valid_size_zero_region) {
+ASHM_TEST(compat, valid_size_zero_region) {
         int fd = create_ok("empty", 0);
 
         cr_assert_eq(ashmem_valid(fd), 1);
@@ -321,15 +321,15 @@ static void assert_all_enotty(int fd, const char *what) {
         assert_fail_errno(ASharedMemory_setProt(fd, PROT_READ), ENOTTY);
 }
 
-Test(compat, not_open_minus_one) {
+ASHM_TEST(compat, not_open_minus_one) {
         assert_all_ebadf(-1);
 }
 
-Test(compat, not_open_closed_fd) {
+ASHM_TEST(compat, not_open_closed_fd) {
         assert_all_ebadf(closed_fd());
 }
 
-Test(compat, not_region_dev_null) {
+ASHM_TEST(compat, not_region_dev_null) {
         int fd = open("/dev/null", O_RDWR | O_CLOEXEC);
 
         cr_assert(fd >= 0);
@@ -337,7 +337,7 @@ Test(compat, not_region_dev_null) {
         close(fd);
 }
 
-Test(compat, not_region_pipe) {
+ASHM_TEST(compat, not_region_pipe) {
         int p[2];
 
         cr_assert_eq(pipe2(p, O_CLOEXEC), 0);
@@ -347,7 +347,7 @@ Test(compat, not_region_pipe) {
         close(p[1]);
 }
 
-Test(compat, not_region_socket) {
+ASHM_TEST(compat, not_region_socket) {
         int s[2];
 
         cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, s), 0);
@@ -356,7 +356,7 @@ Test(compat, not_region_socket) {
         close(s[1]);
 }
 
-Test(compat, not_region_regular_file) {
+ASHM_TEST(compat, not_region_regular_file) {
         char path[] = "/tmp/ashm-test-compat-XXXXXX";
         int fd = mkostemp(path, O_CLOEXEC);
 
@@ -367,7 +367,7 @@ Test(compat, not_region_regular_file) {
         close(fd);
 }
 
-Test(compat, not_region_directory) {
+ASHM_TEST(compat, not_region_directory) {
         int fd = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 
         cr_assert(fd >= 0);
@@ -377,7 +377,7 @@ Test(compat, not_region_directory) {
 
 /* A POSIX shared memory object is a file in /dev/shm, not an anonymous
  * region: it has a name in a filesystem and outlives its holders. */
-Test(compat, not_region_shm_open) {
+ASHM_TEST(compat, not_region_shm_open) {
         char name[64];
         int fd;
 
@@ -393,7 +393,7 @@ Test(compat, not_region_shm_open) {
 /* The driver checks the fd (ioctl on a file that is not ashmem) before it
  * looks at the argument, so a bad prot on a bad fd still says EBADF or
  * ENOTTY. */
-Test(compat, set_prot_checks_fd_before_prot) {
+ASHM_TEST(compat, set_prot_checks_fd_before_prot) {
         int fd = open("/dev/null", O_RDWR | O_CLOEXEC);
 
         cr_assert(fd >= 0);
@@ -407,14 +407,14 @@ Test(compat, set_prot_checks_fd_before_prot) {
 /* ashmem_create_region                                                */
 /* ------------------------------------------------------------------ */
 
-Test(compat, create_cloexec) {
+ASHM_TEST(compat, create_cloexec) {
         int fd = create_ok("cloexec", 4096);
 
         assert_cloexec(fd);
         close(fd);
 }
 
-Test(compat, create_exact_sizes) {
+ASHM_TEST(compat, create_exact_sizes) {
         static const size_t sizes[] = { 1, 2, 4095, 4096, 4097, 8191, 8192, 5000, 1 << 20, (1 << 20) + 3 };
 
         for (size_t i = 0; i < ELEMENTSOF(sizes); i++) {
@@ -425,7 +425,7 @@ Test(compat, create_exact_sizes) {
         }
 }
 
-Test(compat, create_size_zero) {
+ASHM_TEST(compat, create_size_zero) {
         int fd = create_ok("zero", 0);
 
         assert_cloexec(fd);
@@ -433,7 +433,7 @@ Test(compat, create_size_zero) {
         close(fd);
 }
 
-Test(compat, create_size_over_int_max) {
+ASHM_TEST(compat, create_size_over_int_max) {
         /* Sparse: costs no memory. libcutils' int cannot hold the size,
          * the NDK's size_t can. */
         size_t size = (size_t) INT_MAX + 4096 + 1;
@@ -444,12 +444,12 @@ Test(compat, create_size_over_int_max) {
         close(fd);
 }
 
-Test(compat, create_size_too_big) {
+ASHM_TEST(compat, create_size_too_big) {
         assert_fail_errno(ashmem_create_region("huge", SIZE_MAX), EFBIG);
         assert_fail_errno(ashmem_create_region("huge", (size_t) INT64_MAX + 1), EFBIG);
 }
 
-Test(compat, create_out_of_fds) {
+ASHM_TEST(compat, create_out_of_fds) {
         struct rlimit old, none = { 0, 0 };
 
         cr_assert_eq(getrlimit(RLIMIT_NOFILE, &old), 0);
@@ -467,7 +467,7 @@ Test(compat, create_out_of_fds) {
         cr_assert(r == -1 && e == EMFILE, "ASharedMemory_create = %d errno %s, expected -1 EMFILE", r, errname(e));
 }
 
-Test(compat, create_name_in_maps) {
+ASHM_TEST(compat, create_name_in_maps) {
         char got[512];
         int fd = create_ok("my-cache", 8192);
 
@@ -477,7 +477,7 @@ Test(compat, create_name_in_maps) {
         close(fd);
 }
 
-Test(compat, create_null_name_is_dev_ashmem) {
+ASHM_TEST(compat, create_null_name_is_dev_ashmem) {
         char got[512];
         int fd = create_ok(NULL, 4096);
 
@@ -487,7 +487,7 @@ Test(compat, create_null_name_is_dev_ashmem) {
         close(fd);
 }
 
-Test(compat, create_empty_name) {
+ASHM_TEST(compat, create_empty_name) {
         char got[512];
         int fd = create_ok("", 4096);
 
@@ -498,7 +498,7 @@ Test(compat, create_empty_name) {
 
 /* The driver keeps 255 bytes of a name, a memfd 249: longer names are
  * cut, never refused. */
-Test(compat, create_long_name_truncated) {
+ASHM_TEST(compat, create_long_name_truncated) {
         char name[301], want[ASHM_NAME_MAX + 1], got[512];
         int fd;
 
@@ -530,7 +530,7 @@ Test(compat, create_long_name_truncated) {
         close(fd);
 }
 
-Test(compat, create_initial_mask_rwx) {
+ASHM_TEST(compat, create_initial_mask_rwx) {
         int fd = create_ok("rwx", 4096);
         void *p;
 
@@ -544,7 +544,7 @@ Test(compat, create_initial_mask_rwx) {
         close(fd);
 }
 
-Test(compat, create_contents_zero_and_shared) {
+ASHM_TEST(compat, create_contents_zero_and_shared) {
         int fd = create_ok("shared", 8192);
         unsigned char *a = mmap_ok(fd, 8192, PROT_READ | PROT_WRITE);
         unsigned char *b = mmap_ok(fd, 8192, PROT_READ);
@@ -560,7 +560,7 @@ Test(compat, create_contents_zero_and_shared) {
 
 /* Two regions with the same name are two regions (the first pitfall of
  * Android users): the name is a label, sharing goes through the fd. */
-Test(compat, create_same_name_two_regions) {
+ASHM_TEST(compat, create_same_name_two_regions) {
         int a = create_ok("same", 4096), b = create_ok("same", 4096);
         struct stat sa, sb;
 
@@ -575,7 +575,7 @@ Test(compat, create_same_name_two_regions) {
 /* ashmem_set_prot_region                                              */
 /* ------------------------------------------------------------------ */
 
-Test(compat, set_prot_remove_write) {
+ASHM_TEST(compat, set_prot_remove_write) {
         int fd = create_ok("ro", 4096);
         char c = 'x';
 
@@ -593,7 +593,7 @@ Test(compat, set_prot_remove_write) {
 
 /* mprotect cannot add what the mask lacks to a mapping made after the
  * reduction (the driver clears VM_MAYWRITE: EACCES). */
-Test(compat, set_prot_mprotect_cannot_add_write) {
+ASHM_TEST(compat, set_prot_mprotect_cannot_add_write) {
         int fd = create_ok("mprotect", 4096);
         void *p;
 
@@ -605,7 +605,7 @@ Test(compat, set_prot_mprotect_cannot_add_write) {
 }
 
 /* The NDK's contract: existing mappings keep their protection. */
-Test(compat, set_prot_existing_mapping_keeps_working) {
+ASHM_TEST(compat, set_prot_existing_mapping_keeps_working) {
         int fd = create_ok("existing", 4096);
         volatile char *rw = mmap_ok(fd, 4096, PROT_READ | PROT_WRITE);
         char c;
@@ -622,7 +622,7 @@ Test(compat, set_prot_existing_mapping_keeps_working) {
         close(fd);
 }
 
-Test(compat, set_prot_cannot_add_back) {
+ASHM_TEST(compat, set_prot_cannot_add_back) {
         int fd = create_ok("addback", 4096);
 
         cr_assert_eq(ashmem_set_prot_region(fd, PROT_READ), 0);
@@ -640,7 +640,7 @@ Test(compat, set_prot_cannot_add_back) {
         close(fd);
 }
 
-Test(compat, set_prot_exec_removed_then_added) {
+ASHM_TEST(compat, set_prot_exec_removed_then_added) {
         int fd = create_ok("noexec", 4096);
 
         cr_assert_eq(ashmem_set_prot_region(fd, PROT_READ | PROT_WRITE), 0);
@@ -652,7 +652,7 @@ Test(compat, set_prot_exec_removed_then_added) {
         close(fd);
 }
 
-Test(compat, set_prot_bits_outside_rwx) {
+ASHM_TEST(compat, set_prot_bits_outside_rwx) {
         int fd = create_ok("bits", 4096);
 
         assert_fail_errno(ashmem_set_prot_region(fd, PROT_READ | 0x8), EINVAL);
@@ -665,7 +665,7 @@ Test(compat, set_prot_bits_outside_rwx) {
         close(fd);
 }
 
-Test(compat, set_prot_same_mask) {
+ASHM_TEST(compat, set_prot_same_mask) {
         int fd = create_ok("same-mask", 4096);
 
         cr_assert_eq(ashmem_set_prot_region(fd, PROT_RWX), 0);
@@ -677,7 +677,7 @@ Test(compat, set_prot_same_mask) {
 }
 
 /* The mask belongs to the region, not to the fd: a dup sees it. */
-Test(compat, set_prot_seen_through_dup) {
+ASHM_TEST(compat, set_prot_seen_through_dup) {
         int fd = create_ok("dup", 4096), d;
 
         d = fcntl(fd, F_DUPFD_CLOEXEC, 3);
@@ -692,7 +692,7 @@ Test(compat, set_prot_seen_through_dup) {
 
 /* A reduction made after fork() reaches the child, who holds the same
  * region through its inherited fd. */
-Test(compat, set_prot_seen_by_forked_child) {
+ASHM_TEST(compat, set_prot_seen_by_forked_child) {
         int fd = create_ok("fork", 4096), go[2], msg;
         char c;
         pid_t pid;
@@ -725,7 +725,7 @@ Test(compat, set_prot_seen_by_forked_child) {
 }
 
 /* ... and one made by the child reaches the parent. */
-Test(compat, set_prot_by_child_seen_by_parent) {
+ASHM_TEST(compat, set_prot_by_child_seen_by_parent) {
         int fd = create_ok("fork-back", 4096), msg;
         pid_t pid = fork_child(&msg);
 
@@ -746,7 +746,7 @@ Test(compat, set_prot_by_child_seen_by_parent) {
 /* The driver lets any holder of the fd reduce the mask, whoever created
  * the region (ASharedMemory_setProt: "applies to every fd in every
  * process"). Here the holder runs under another uid. */
-Test(compat, set_prot_by_other_uid) {
+ASHM_TEST(compat, set_prot_by_other_uid) {
         int fd = create_ok("other-uid", 4096), msg;
         pid_t pid;
 
@@ -775,7 +775,7 @@ Test(compat, set_prot_by_other_uid) {
  * the kernel (a seal); PROT_READ and PROT_EXEC are recorded in the mode
  * bits, which mmap() of an already open fd does not consult (ashm.h
  * documents this). Kept as a record of the difference. */
-Test(compat, set_prot_raw_mmap_read_exec_refused, .disabled = true,
+ASHM_TEST(compat, set_prot_raw_mmap_read_exec_refused, .disabled = true,
      .description = "driver refuses mmap(PROT_READ|PROT_EXEC) outside the mask; a memfd cannot") {
         int fd = create_ok("raw-mmap", 4096);
 
@@ -790,7 +790,7 @@ Test(compat, set_prot_raw_mmap_read_exec_refused, .disabled = true,
  * gone, private ones included; F_SEAL_FUTURE_WRITE (like F_SEAL_WRITE)
  * lets MAP_PRIVATE mappings be writable, since their writes never reach
  * the region. Harmless, but different: kept as a record. */
-Test(compat, set_prot_private_writable_mapping_refused, .disabled = true,
+ASHM_TEST(compat, set_prot_private_writable_mapping_refused, .disabled = true,
      .description = "driver refuses MAP_PRIVATE|PROT_WRITE outside the mask; a sealed memfd allows it") {
         int fd = create_ok("private", 4096);
         void *p;
@@ -806,7 +806,7 @@ Test(compat, set_prot_private_writable_mapping_refused, .disabled = true,
 }
 
 /* Through libashm's own mapper the whole mask is enforced. */
-Test(compat, set_prot_read_exec_enforced_by_region_map) {
+ASHM_TEST(compat, set_prot_read_exec_enforced_by_region_map) {
         int fd = create_ok("region-map", 4096);
         ashm_region *r;
         void *p;
@@ -849,7 +849,7 @@ static void pin_einval(int fd, size_t off, size_t len) {
                   len, r, errname(e));
 }
 
-Test(compat, pin_whole_and_ranges) {
+ASHM_TEST(compat, pin_whole_and_ranges) {
         size_t pg = page();
         int fd = create_ok("pin", 4 * pg);
 
@@ -864,7 +864,7 @@ Test(compat, pin_whole_and_ranges) {
         close(fd);
 }
 
-Test(compat, pin_unaligned) {
+ASHM_TEST(compat, pin_unaligned) {
         size_t pg = page();
         int fd = create_ok("pin-unaligned", 4 * pg);
 
@@ -878,7 +878,7 @@ Test(compat, pin_unaligned) {
         close(fd);
 }
 
-Test(compat, pin_past_end) {
+ASHM_TEST(compat, pin_past_end) {
         size_t pg = page();
         int fd = create_ok("pin-end", 4 * pg);
 
@@ -896,7 +896,7 @@ Test(compat, pin_past_end) {
 
 /* On a size that is not a page multiple the last, partial page counts:
  * the driver checks against PAGE_ALIGN(size). */
-Test(compat, pin_partial_last_page) {
+ASHM_TEST(compat, pin_partial_last_page) {
         size_t pg = page();
         int fd = create_ok("pin-partial", pg + 904); /* 5000 with 4 KiB pages */
 
@@ -917,7 +917,7 @@ Test(compat, pin_partial_last_page) {
         close(fd);
 }
 
-Test(compat, pin_size_zero) {
+ASHM_TEST(compat, pin_size_zero) {
         size_t pg = page();
         int fd = create_ok("pin-empty", 0);
 
@@ -929,7 +929,7 @@ Test(compat, pin_size_zero) {
 }
 
 /* Pinning touches nothing a reader could see: no size change, no bytes. */
-Test(compat, pin_leaves_file_alone) {
+ASHM_TEST(compat, pin_leaves_file_alone) {
         size_t pg = page();
         int fd = create_ok("pin-invisible", 2 * pg + 1);
         char buf[3 * 4096 + 1];
@@ -949,7 +949,7 @@ Test(compat, pin_leaves_file_alone) {
 
 /* Pin state belongs to the region: a read-only region may still be
  * pinned and unpinned (the driver does not look at the mask). */
-Test(compat, pin_after_set_prot) {
+ASHM_TEST(compat, pin_after_set_prot) {
         int fd = create_ok("pin-ro", 8192);
 
         cr_assert_eq(ashmem_set_prot_region(fd, PROT_READ), 0);
@@ -962,7 +962,7 @@ Test(compat, pin_after_set_prot) {
 /* read(), write() and lseek() on the region's fd                      */
 /* ------------------------------------------------------------------ */
 
-Test(compat, fd_read_write_lseek) {
+ASHM_TEST(compat, fd_read_write_lseek) {
         static const char msg[] = "hello, ashmem";
         char buf[64] = { 0 };
         int fd = create_ok("rw", 4097);
@@ -990,7 +990,7 @@ Test(compat, fd_read_write_lseek) {
 
 /* Nothing of ashm's shows in the file: a new region reads as exactly size
  * zero bytes, whatever was asked of it before. */
-Test(compat, fd_nothing_of_ashm_in_file) {
+ASHM_TEST(compat, fd_nothing_of_ashm_in_file) {
         static const size_t sizes[] = { 1, 4096, 4097, 12345 };
         static char buf[16384];
 
@@ -1014,7 +1014,7 @@ Test(compat, fd_nothing_of_ashm_in_file) {
         }
 }
 
-Test(compat, fd_write_refused_after_prot_reduction) {
+ASHM_TEST(compat, fd_write_refused_after_prot_reduction) {
         int fd = create_ok("rw-ro", 4096);
         char c;
 
@@ -1032,12 +1032,12 @@ Test(compat, fd_write_refused_after_prot_reduction) {
 /* The NDK: ASharedMemory_*                                            */
 /* ------------------------------------------------------------------ */
 
-Test(compat, ndk_create_size_zero_is_einval) {
+ASHM_TEST(compat, ndk_create_size_zero_is_einval) {
         cr_assert_eq(ASharedMemory_create("zero", 0), -EINVAL);
         cr_assert_eq(ASharedMemory_create(NULL, 0), -EINVAL);
 }
 
-Test(compat, ndk_create) {
+ASHM_TEST(compat, ndk_create) {
         char got[512];
         int fd = ASharedMemory_create("ndk-region", 12345);
 
@@ -1053,7 +1053,7 @@ Test(compat, ndk_create) {
         close(fd);
 }
 
-Test(compat, ndk_create_null_name) {
+ASHM_TEST(compat, ndk_create_null_name) {
         int fd = ASharedMemory_create(NULL, 4096);
 
         cr_assert(fd >= 0, "ASharedMemory_create(NULL): %d errno %s", fd, errname(errno));
@@ -1061,11 +1061,11 @@ Test(compat, ndk_create_null_name) {
         close(fd);
 }
 
-Test(compat, ndk_create_too_big) {
+ASHM_TEST(compat, ndk_create_too_big) {
         assert_fail_errno(ASharedMemory_create("huge", SIZE_MAX), EFBIG);
 }
 
-Test(compat, ndk_get_size) {
+ASHM_TEST(compat, ndk_get_size) {
         int fd = ASharedMemory_create("ndk-size", 1);
         int null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 
@@ -1078,7 +1078,7 @@ Test(compat, ndk_get_size) {
         close(null_fd);
 }
 
-Test(compat, ndk_set_prot) {
+ASHM_TEST(compat, ndk_set_prot) {
         int fd = ASharedMemory_create("ndk-prot", 8192);
         char *rw;
 
@@ -1105,7 +1105,7 @@ Test(compat, ndk_set_prot) {
 }
 
 /* The NDK and libcutils calls work on each other's regions. */
-Test(compat, ndk_and_cutils_interoperate) {
+ASHM_TEST(compat, ndk_and_cutils_interoperate) {
         int a = ASharedMemory_create("ndk", 4096), b = create_ok("cutils", 4096);
 
         cr_assert(a >= 0);

@@ -70,7 +70,7 @@ static void expect_hangup(const struct test_daemon *d, const void *buf, size_t l
         close(fd);
 }
 
-Test(daemon, status_and_socket_mode) {
+ASHM_TEST(daemon, status_and_socket_mode) {
         struct test_daemon d;
         struct proto_status_rep st;
         struct stat s;
@@ -90,7 +90,7 @@ Test(daemon, status_and_socket_mode) {
         cr_assert(access(d.sock, F_OK) < 0, "the socket is removed at exit");
 }
 
-Test(daemon, register_list_unregister) {
+ASHM_TEST(daemon, register_list_unregister) {
         struct proto_register_req req = { 0 };
         struct proto_register_rep rep;
         struct proto_list_rep list;
@@ -133,7 +133,7 @@ Test(daemon, register_list_unregister) {
         daemon_stop(&d);
 }
 
-Test(daemon, register_refuses_non_memfd_but_keeps_connection) {
+ASHM_TEST(daemon, register_refuses_non_memfd_but_keeps_connection) {
         struct proto_register_req req = { 0 };
         struct proto_register_rep rep;
         struct proto_status_rep st;
@@ -150,7 +150,7 @@ Test(daemon, register_refuses_non_memfd_but_keeps_connection) {
         daemon_stop(&d);
 }
 
-Test(daemon, malformed_messages_close_only_their_connection) {
+ASHM_TEST(daemon, malformed_messages_close_only_their_connection) {
         struct test_daemon d;
         struct proto_status_rep st;
         struct proto_hdr h;
@@ -188,7 +188,7 @@ Test(daemon, malformed_messages_close_only_their_connection) {
         daemon_stop(&d);
 }
 
-Test(daemon, second_daemon_on_same_socket_refused) {
+ASHM_TEST(daemon, second_daemon_on_same_socket_refused) {
         struct test_daemon d;
         int status;
         pid_t pid;
@@ -208,7 +208,7 @@ Test(daemon, second_daemon_on_same_socket_refused) {
         daemon_stop(&d);
 }
 
-Test(daemon, idle_exit) {
+ASHM_TEST(daemon, idle_exit) {
         const char *args[] = { "--idle-exit", "0", "--interval", "10", NULL };
         struct test_daemon d;
         int status;
@@ -222,7 +222,7 @@ Test(daemon, idle_exit) {
         rmdir(d.dir);
 }
 
-Test(daemon, autostart_on_demand) {
+ASHM_TEST(daemon, autostart_on_demand) {
         char dir[] = "/tmp/ashm-test-XXXXXX", sock[96], pidpath[96], buf[32] = "";
         ashm_region *r;
         int fd, pid;
@@ -257,7 +257,7 @@ Test(daemon, autostart_on_demand) {
         rmdir(dir);
 }
 
-Test(daemon, purge_all_users_needs_root) {
+ASHM_TEST(daemon, purge_all_users_needs_root) {
         struct proto_purge_req req = { .flags = PROTO_PURGE_ALL_USERS };
         struct proto_purge_rep rep;
         struct test_daemon d;
@@ -282,7 +282,7 @@ Test(daemon, purge_all_users_needs_root) {
 }
 
 /* Regions whose every holder has exited are purged and let go. */
-Test(daemon, region_let_go_when_holders_exit) {
+ASHM_TEST(daemon, region_let_go_when_holders_exit) {
         struct test_daemon d;
         struct proto_status_rep st;
         pid_t pid;
@@ -310,5 +310,48 @@ Test(daemon, region_let_go_when_holders_exit) {
         cr_assert_eq(st.regions, 0, "the region was let go");
         cr_assert_eq(st.purged_total, 8 * 4096, "its unpinned pages were purged first");
         close(fd);
+        daemon_stop(&d);
+}
+
+/* A process that holds a region without ever having used its pins learns
+ * of purges made before the region was let go: the daemon keeps a tomb. */
+ASHM_TEST(daemon, let_go_region_remembers_purges) {
+        struct test_daemon d;
+        struct proto_status_rep st;
+        ashm_region *r;
+        char c = 0;
+        int sv[2], fd, rfd;
+        pid_t pid;
+
+        daemon_start(&d);
+        cr_assert(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) == 0);
+        pid = fork();
+        cr_assert(pid >= 0);
+        if (pid == 0) {
+                ashm_region *mine;
+
+                if (ashm_region_create("tomb", 4 * 4096, 0, &mine) < 0 || ashm_region_write(mine, 0, "data", 4) < 0 ||
+                    ashm_region_unpin(mine, 0, 4096) < 0 || ashm_region_send(sv[1], mine, "r", 1) < 0)
+                        _exit(1);
+                _exit(0); /* the only registered holder leaves */
+        }
+        close(sv[1]);
+        rfd = ashm_recv_fd(sv[0], &c, 1, NULL);
+        cr_assert(rfd >= 0);
+        cr_assert(waitpid(pid, NULL, 0) == pid);
+        fd = dial(&d);
+        for (int i = 0; i < 1000; i++) {
+                status(fd, &st);
+                if (st.regions == 0)
+                        break;
+                usleep(2000);
+        }
+        cr_assert_eq(st.regions, 0, "let go once its holder left");
+        assert_ok(ashm_region_adopt(rfd, 0, &r));
+        cr_assert_eq(ashm_region_pin(r, 0, 0), ASHM_WAS_PURGED, "the tomb tells of the purge");
+        cr_assert_eq(ashm_region_pin(r, 0, 0), ASHM_NOT_PURGED);
+        ashm_region_close(r);
+        close(fd);
+        close(sv[0]);
         daemon_stop(&d);
 }

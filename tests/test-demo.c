@@ -93,7 +93,7 @@ static void assert_in_order(const char *out, const char *const *lines, size_t n)
         }
 }
 
-Test(demo, exits_0_and_says_ok) {
+ASHM_TEST(demo, exits_0_and_says_ok) {
         static struct demo_run run;
         size_t len;
 
@@ -104,7 +104,7 @@ Test(demo, exits_0_and_says_ok) {
         cr_assert_null(strstr(run.out, "FAILED"), "%s", run.out);
 }
 
-Test(demo, hello_world_both_ways) {
+ASHM_TEST(demo, hello_world_both_ways) {
         static const char *const lines[] = {
                 "[service] client pid ",
                 "[service] created region 'ProcessMemoryService' (1048576 bytes), fd ",
@@ -121,7 +121,7 @@ Test(demo, hello_world_both_ways) {
         assert_in_order(run.out, lines, ELEMENTSOF(lines));
 }
 
-Test(demo, frozen_config_refuses_every_write) {
+ASHM_TEST(demo, frozen_config_refuses_every_write) {
         char eperm[3][128];
         const char *lines[] = {
                 "[service] created region 'config' (",
@@ -149,7 +149,7 @@ Test(demo, frozen_config_refuses_every_write) {
 
 /* Line buffering on both sides: no line is split or merged with another
  * process's, and each says who is speaking. */
-Test(demo, every_line_says_who_speaks) {
+ASHM_TEST(demo, every_line_says_who_speaks) {
         static struct demo_run run;
         char *line, *save = NULL;
         int n = 0;
@@ -164,7 +164,7 @@ Test(demo, every_line_says_who_speaks) {
 
 /* The socket lives in a fresh directory under $TMPDIR, and both are gone
  * when the demo ends (run_demo_ok() checks that TMPDIR is empty again). */
-Test(demo, socket_in_private_dir_removed) {
+ASHM_TEST(demo, socket_in_private_dir_removed) {
         static struct demo_run run;
         char tmpdir[64], prefix[128], path[256];
         const char *at;
@@ -183,7 +183,7 @@ Test(demo, socket_in_private_dir_removed) {
 
 /* A failure is reported on the summary line, with the reason, and the
  * exit status says so too. */
-Test(demo, failure_is_reported) {
+ASHM_TEST(demo, failure_is_reported) {
         static struct demo_run run;
 
         run_demo("/nonexistent/ashm-test-demo", &run);

@@ -36,7 +36,7 @@ ASHM_SUITE(devshim);
 
 /* Each test with a private ashmd, which the preloaded programs reach
  * through $ASHM_SOCKET (the test environment forbids autostarting). */
-#define SHIM_TEST(name, ...) Test(devshim, name, .init = daemon_up, .fini = daemon_down, ##__VA_ARGS__)
+#define SHIM_TEST(name, ...) ASHM_TEST(devshim, name, .init = daemon_up, .fini = daemon_down, ##__VA_ARGS__)
 
 /* ------------------------------------------------------------------ */
 
@@ -167,7 +167,7 @@ static void command_line(const char *cmd, char *buf, size_t len) {
 /* ------------------------------------------------------------------ */
 /* The binaries                                                         */
 
-Test(devshim, old_program_links_nothing_of_ashm) {
+ASHM_TEST(devshim, old_program_links_nothing_of_ashm) {
         char line[1024];
 
         command_line("command -v readelf nm", line, sizeof(line));
@@ -195,7 +195,7 @@ static void script_names(char *buf, size_t len) {
         pclose(f);
 }
 
-Test(devshim, shim_exports_only_what_it_interposes) {
+ASHM_TEST(devshim, shim_exports_only_what_it_interposes) {
         char got[4096] = "", script[4096], line[256];
         FILE *f;
 
@@ -303,7 +303,7 @@ SHIM_TEST(purge_all_caches_as_nobody) {
 
 /* The shim is in every program the preload reaches: those that never
  * touch /dev/ashmem must not notice it. */
-Test(devshim, ordinary_programs_run_under_the_shim) {
+ASHM_TEST(devshim, ordinary_programs_run_under_the_shim) {
         const char *argv[] = { "/bin/sh", "-c", "cat /proc/self/maps && echo done", NULL };
         static char out[1 << 16];
         int status = collect(spawn_shimmed(argv, -1, -1), out, sizeof(out));

@@ -24,7 +24,7 @@ static void same_inode(int a, int b) {
         cr_assert(sa.st_ino == sb.st_ino && sa.st_dev == sb.st_dev, "the received fd is the same file");
 }
 
-Test(fdpass, send_recv_region_in_process) {
+ASHM_TEST(fdpass, send_recv_region_in_process) {
         ashm_region *a, *b;
         char payload[16] = "";
         size_t len = 0;
@@ -44,7 +44,7 @@ Test(fdpass, send_recv_region_in_process) {
         close_many(sv, 2);
 }
 
-Test(fdpass, several_fds_and_empty_payload) {
+ASHM_TEST(fdpass, several_fds_and_empty_payload) {
         int sv[2], fds[3], got[ASHM_FDS_MAX];
         size_t n = 0, len = 0;
         char buf[4];
@@ -64,7 +64,7 @@ Test(fdpass, several_fds_and_empty_payload) {
         close_many(sv, 2);
 }
 
-Test(fdpass, empty_payload_into_no_buffer) {
+ASHM_TEST(fdpass, empty_payload_into_no_buffer) {
         ashm_region *a, *b;
         size_t len = 9;
         int sv[2];
@@ -81,7 +81,7 @@ Test(fdpass, empty_payload_into_no_buffer) {
         close(sv[1]);
 }
 
-Test(fdpass, payload_only) {
+ASHM_TEST(fdpass, payload_only) {
         int sv[2], got[1];
         size_t n = 9, len = 0;
         char buf[8] = "";
@@ -94,7 +94,7 @@ Test(fdpass, payload_only) {
         close_many(sv, 2);
 }
 
-Test(fdpass, recv_fd_requires_exactly_one) {
+ASHM_TEST(fdpass, recv_fd_requires_exactly_one) {
         int sv[2], fds[2];
         char buf[4];
 
@@ -112,7 +112,7 @@ Test(fdpass, recv_fd_requires_exactly_one) {
         close_many(sv, 2);
 }
 
-Test(fdpass, too_many_fds_refused_and_closed) {
+ASHM_TEST(fdpass, too_many_fds_refused_and_closed) {
         int sv[2], fds[ASHM_FDS_MAX + 1], got[2];
         size_t n = 77, len;
         char buf[8];
@@ -128,7 +128,7 @@ Test(fdpass, too_many_fds_refused_and_closed) {
         close_many(sv, 2);
 }
 
-Test(fdpass, truncated_payload_refused_and_fd_closed) {
+ASHM_TEST(fdpass, truncated_payload_refused_and_fd_closed) {
         ashm_region *a, *b = NULL;
         char buf[4];
         int sv[2];
@@ -142,7 +142,7 @@ Test(fdpass, truncated_payload_refused_and_fd_closed) {
         close_many(sv, 2);
 }
 
-Test(fdpass, peer_closed) {
+ASHM_TEST(fdpass, peer_closed) {
         char buf[4];
         int sv[2];
 
@@ -152,7 +152,7 @@ Test(fdpass, peer_closed) {
         close(sv[1]);
 }
 
-Test(fdpass, send_to_gone_peer_no_sigpipe) {
+ASHM_TEST(fdpass, send_to_gone_peer_no_sigpipe) {
         int sv[2], fd = memfd_create("gone", MFD_CLOEXEC);
 
         cr_assert(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
@@ -163,7 +163,7 @@ Test(fdpass, send_to_gone_peer_no_sigpipe) {
         close(fd);
 }
 
-Test(fdpass, nonblocking_empty) {
+ASHM_TEST(fdpass, nonblocking_empty) {
         int sv[2];
 
         cr_assert(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv) == 0);
@@ -171,7 +171,7 @@ Test(fdpass, nonblocking_empty) {
         close_many(sv, 2);
 }
 
-Test(fdpass, bad_arguments) {
+ASHM_TEST(fdpass, bad_arguments) {
         int sv[2], fd = memfd_create("bad", MFD_CLOEXEC);
         ashm_region *r;
         size_t n;
@@ -189,7 +189,7 @@ Test(fdpass, bad_arguments) {
         close_many(sv, 2);
 }
 
-Test(fdpass, stream_socket_large_payload) {
+ASHM_TEST(fdpass, stream_socket_large_payload) {
         static char big[256 * 1024], back[sizeof(big)];
         int sv[2], fd = memfd_create("stream", MFD_CLOEXEC), got;
         size_t have = 0, len;
@@ -220,7 +220,7 @@ Test(fdpass, stream_socket_large_payload) {
 
 /* The receiver has no fd slot left: the kernel drops the fds and sets
  * MSG_CTRUNC, which must be an error, not a silent loss. */
-Test(fdpass, ctrunc_when_out_of_fds) {
+ASHM_TEST(fdpass, ctrunc_when_out_of_fds) {
         int sv[2], fd = memfd_create("ctrunc", MFD_CLOEXEC);
         pid_t pid;
 
@@ -248,7 +248,7 @@ Test(fdpass, ctrunc_when_out_of_fds) {
 }
 
 /* Unrelated processes: the peer is a separately exec'd program. */
-Test(fdpass, cross_process_exec_peer) {
+ASHM_TEST(fdpass, cross_process_exec_peer) {
         const char *argv[] = { "recv-echo", NULL };
         ashm_region *r;
         char msg[128], buf[32] = "";
@@ -269,7 +269,7 @@ Test(fdpass, cross_process_exec_peer) {
         close(sock);
 }
 
-Test(fdpass, region_from_exec_peer) {
+ASHM_TEST(fdpass, region_from_exec_peer) {
         const char *argv[] = { "send-new", "made-by-peer", "8192", NULL };
         ashm_region *r;
         char payload[8] = "", buf[16] = "";
@@ -290,7 +290,7 @@ Test(fdpass, region_from_exec_peer) {
         ashm_region_close(r);
 }
 
-Test(fdpass, frozen_region_cannot_be_written_by_peer) {
+ASHM_TEST(fdpass, frozen_region_cannot_be_written_by_peer) {
         const char *argv[] = { "try-write", NULL };
         ashm_region *r;
         char msg[160];
@@ -308,7 +308,7 @@ Test(fdpass, frozen_region_cannot_be_written_by_peer) {
         close(sock);
 }
 
-Test(fdpass, read_only_region_cannot_be_written_by_peer) {
+ASHM_TEST(fdpass, read_only_region_cannot_be_written_by_peer) {
         const char *argv[] = { "try-write", NULL };
         ashm_region *r;
         char msg[160];
@@ -325,7 +325,7 @@ Test(fdpass, read_only_region_cannot_be_written_by_peer) {
         close(sock);
 }
 
-Test(fdpass, non_memfd_from_peer_rejected) {
+ASHM_TEST(fdpass, non_memfd_from_peer_rejected) {
         const char *argv[] = { "send-pipe", NULL };
         ashm_region *r = NULL;
         char buf[8];
@@ -338,7 +338,7 @@ Test(fdpass, non_memfd_from_peer_rejected) {
         wait_peer(pid);
 }
 
-Test(fdpass, too_many_fds_from_peer_closed) {
+ASHM_TEST(fdpass, too_many_fds_from_peer_closed) {
         const char *argv[] = { "send-fds", "16", NULL };
         int sock, fds[4];
         size_t n, len;

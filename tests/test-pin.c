@@ -52,7 +52,7 @@ static uint64_t blocks(ashm_region *r) {
         return (uint64_t) st.st_blocks * 512;
 }
 
-Test(pin, private_state_without_daemon) {
+ASHM_TEST(pin, private_state_without_daemon) {
         ashm_region *r = patterned("no-daemon");
 
         setenv("ASHM_SOCKET", "/nonexistent/ashmd.sock", 1);
@@ -69,7 +69,7 @@ Test(pin, private_state_without_daemon) {
 /* The issue's "done when": created here, unpinned by an unrelated
  * process that got the fd over a socket, purged, and our pin says so,
  * with zeros in the purged pages and the pinned ones untouched. */
-Test(pin, unpinned_elsewhere_purged_seen_here) {
+ASHM_TEST(pin, unpinned_elsewhere_purged_seen_here) {
         const char *argv[] = { "unpin", "4", "8", NULL };
         struct test_daemon d;
         ashm_region *r;
@@ -105,7 +105,7 @@ Test(pin, unpinned_elsewhere_purged_seen_here) {
         daemon_stop(&d);
 }
 
-Test(pin, pinned_pages_never_purged) {
+ASHM_TEST(pin, pinned_pages_never_purged) {
         struct test_daemon d;
         ashm_region *r;
         uint64_t purged;
@@ -124,7 +124,7 @@ Test(pin, pinned_pages_never_purged) {
         daemon_stop(&d);
 }
 
-Test(pin, purge_takes_least_recently_unpinned_first) {
+ASHM_TEST(pin, purge_takes_least_recently_unpinned_first) {
         struct test_daemon d;
         ashm_region *old, *young;
         uint64_t purged;
@@ -146,7 +146,7 @@ Test(pin, purge_takes_least_recently_unpinned_first) {
 
 /* The cap alone: no purge request, the daemon acts on its timer. Waits
  * for the condition (pages released), bounded, never a fixed sleep. */
-Test(pin, cap_purges_excess) {
+ASHM_TEST(pin, cap_purges_excess) {
         const char *args[] = { "--max-unpinned", "32K", "--interval", "20", NULL };
         struct test_daemon d;
         ashm_region *r;
@@ -166,7 +166,7 @@ Test(pin, cap_purges_excess) {
         daemon_stop(&d);
 }
 
-Test(pin, memoryfile_read_write_of_purged_fails) {
+ASHM_TEST(pin, memoryfile_read_write_of_purged_fails) {
         struct test_daemon d;
         ashm_region *r;
         char buf[8];
@@ -188,7 +188,7 @@ Test(pin, memoryfile_read_write_of_purged_fails) {
 }
 
 /* A holder that dies: its unpins stay, the region stays (we hold it). */
-Test(pin, unpinner_killed) {
+ASHM_TEST(pin, unpinner_killed) {
         const char *argv[] = { "unpin", "0", "0", NULL };
         struct test_daemon d;
         ashm_region *r;
@@ -215,7 +215,7 @@ Test(pin, unpinner_killed) {
 /* A daemon killed and started again: holders keep their state block and
  * the new daemon takes it over; pins are never reported unpurged for
  * purged pages. */
-Test(pin, daemon_killed_and_restarted) {
+ASHM_TEST(pin, daemon_killed_and_restarted) {
         struct test_daemon d;
         ashm_region *r;
         uint64_t purged = 0;
@@ -239,7 +239,7 @@ Test(pin, daemon_killed_and_restarted) {
         daemon_stop(&d);
 }
 
-Test(pin, arguments) {
+ASHM_TEST(pin, arguments) {
         struct test_daemon d;
         ashm_region *r;
 

@@ -17,8 +17,8 @@
 #include <time.h>
 #include <unistd.h>
 
-/* The module is internal (hidden inside libashm.so), so compile it in;
- * the test can then also reach the block's layout to corrupt it. */
+/* Compiled in rather than linked, so that the test can reach the block's
+ * layout: read states page by page, corrupt the header, set hostile bits. */
 #include "../src/libashm/pinstate.c"
 
 #include "tests.h"
@@ -154,7 +154,7 @@ static void wait_for_waiter(const struct pinstate *ps, uint32_t n) {
 /* ------------------------------------------------------------------ */
 /* Layout, init and attach                                             */
 
-Test(pinstate, size_and_layout) {
+ASHM_TEST(pinstate, size_and_layout) {
         cr_assert_eq(ashm__pinstate_size(0), 192);
         cr_assert_eq(ashm__pinstate_size(1), 192 + 16);
         cr_assert_eq(ashm__pinstate_size(32), 192 + 16);
@@ -164,7 +164,7 @@ Test(pinstate, size_and_layout) {
         cr_assert_eq(ashm__pinstate_size(UINT64_MAX), 0);
 }
 
-Test(pinstate, init_errors) {
+ASHM_TEST(pinstate, init_errors) {
         _Alignas(64) static char buf[4096];
 
         assert_fail(ashm__pinstate_init(NULL, sizeof(buf), 1), EINVAL);
@@ -176,7 +176,7 @@ Test(pinstate, init_errors) {
         assert_ok(ashm__pinstate_init(buf, sizeof(buf), 100));
 }
 
-Test(pinstate, init_formats_reused_memory) {
+ASHM_TEST(pinstate, init_formats_reused_memory) {
         _Alignas(64) static char buf[1024];
         struct pinstate *ps = NULL;
 
@@ -188,7 +188,7 @@ Test(pinstate, init_formats_reused_memory) {
         ashm__pinstate_detach(ps);
 }
 
-Test(pinstate, attach_errors) {
+ASHM_TEST(pinstate, attach_errors) {
         struct block b = block_new(100);
         struct pinstate *ps = NULL;
 
@@ -216,7 +216,7 @@ Test(pinstate, attach_errors) {
 
 /* Corrupt one header field at a time; every one is refused, and the
  * untouched block attaches again once the field is restored. */
-Test(pinstate, attach_corrupt_header) {
+ASHM_TEST(pinstate, attach_corrupt_header) {
         struct block b = block_new(100);
         struct header *h = b.base, saved = *h;
         struct pinstate *ps = NULL;
@@ -254,7 +254,7 @@ Test(pinstate, attach_corrupt_header) {
 
 /* The view keeps what it checked: a header rewritten after attach
  * changes nothing, and nothing reaches past the block. */
-Test(pinstate, header_rewritten_after_attach) {
+ASHM_TEST(pinstate, header_rewritten_after_attach) {
         struct block b = block_new(64);
         struct header *h = b.base;
         struct pinstate_chunk ch[4];
@@ -270,14 +270,14 @@ Test(pinstate, header_rewritten_after_attach) {
         block_free(&b);
 }
 
-Test(pinstate, detach_null) {
+ASHM_TEST(pinstate, detach_null) {
         ashm__pinstate_detach(NULL);
 }
 
 /* ------------------------------------------------------------------ */
 /* Arguments                                                           */
 
-Test(pinstate, range_errors) {
+ASHM_TEST(pinstate, range_errors) {
         struct block b = block_new(100);
         struct pinstate_run runs[16] = {{0, 1}};
         uint64_t next = 7;
@@ -314,7 +314,7 @@ Test(pinstate, range_errors) {
         block_free(&b);
 }
 
-Test(pinstate, zero_pages) {
+ASHM_TEST(pinstate, zero_pages) {
         struct block b = block_new(0);
 
         assert_fail(ashm__pinstate_pin(b.ps, 0, 1), EINVAL);
@@ -324,7 +324,7 @@ Test(pinstate, zero_pages) {
         block_free(&b);
 }
 
-Test(pinstate, reclaim_arguments) {
+ASHM_TEST(pinstate, reclaim_arguments) {
         struct block b = block_new(100);
         struct pinstate_run runs[16];
         uint64_t next;
@@ -346,7 +346,7 @@ Test(pinstate, reclaim_arguments) {
         block_free(&b);
 }
 
-Test(pinstate, reclaim_needs_state_fd) {
+ASHM_TEST(pinstate, reclaim_needs_state_fd) {
         _Alignas(64) static char buf[1024];
         struct pinstate *ps = NULL;
 
@@ -360,7 +360,7 @@ Test(pinstate, reclaim_needs_state_fd) {
 /* ------------------------------------------------------------------ */
 /* Ashmem semantics in one process                                     */
 
-Test(pinstate, starts_pinned) {
+ASHM_TEST(pinstate, starts_pinned) {
         struct block b = block_new(1000);
         struct pinstate_info i = info_of(b.ps);
 
@@ -373,7 +373,7 @@ Test(pinstate, starts_pinned) {
         block_free(&b);
 }
 
-Test(pinstate, unpin_status_pin) {
+ASHM_TEST(pinstate, unpin_status_pin) {
         struct block b = block_new(100);
 
         cr_assert_eq(ashm__pinstate_unpin(b.ps, 10, 40), 0);
@@ -396,7 +396,7 @@ Test(pinstate, unpin_status_pin) {
 
 /* Pins are not counted and unpins are not either: repeating one is a
  * no-op, and it does not refresh the LRU stamp. */
-Test(pinstate, repeats_are_noops) {
+ASHM_TEST(pinstate, repeats_are_noops) {
         struct block b = block_new(64);
         uint64_t clock;
 
@@ -412,7 +412,7 @@ Test(pinstate, repeats_are_noops) {
         block_free(&b);
 }
 
-Test(pinstate, was_purged_reported_once) {
+ASHM_TEST(pinstate, was_purged_reported_once) {
         struct block b = block_new(100);
 
         assert_ok(ashm__pinstate_unpin(b.ps, 0, 100));
@@ -432,7 +432,7 @@ Test(pinstate, was_purged_reported_once) {
 
 /* Unpinning a purged page leaves it purged: its contents are gone, and
  * the next pin must still say so. */
-Test(pinstate, unpin_keeps_purged) {
+ASHM_TEST(pinstate, unpin_keeps_purged) {
         struct block b = block_new(64);
 
         assert_ok(ashm__pinstate_unpin(b.ps, 0, 64));
@@ -446,7 +446,7 @@ Test(pinstate, unpin_keeps_purged) {
         block_free(&b);
 }
 
-Test(pinstate, claim_skips_pinned_and_purged) {
+ASHM_TEST(pinstate, claim_skips_pinned_and_purged) {
         struct block b = block_new(100);
         struct pinstate_run runs[16];
         int nr;
@@ -484,7 +484,7 @@ Test(pinstate, claim_skips_pinned_and_purged) {
         block_free(&b);
 }
 
-Test(pinstate, claim_runs_merge_across_chunks) {
+ASHM_TEST(pinstate, claim_runs_merge_across_chunks) {
         struct block b = block_new(200);
         struct pinstate_run runs[16];
         int nr;
@@ -501,7 +501,7 @@ Test(pinstate, claim_runs_merge_across_chunks) {
 
 /* Every other page unpinned: 16 runs per chunk. With room for 16 runs
  * the claim takes one chunk at a time and says where to go on. */
-Test(pinstate, claim_stops_when_runs_full) {
+ASHM_TEST(pinstate, claim_stops_when_runs_full) {
         struct block b = block_new(96);
         struct pinstate_run runs[20];
         uint64_t next = 0, total = 0;
@@ -527,7 +527,7 @@ Test(pinstate, claim_stops_when_runs_full) {
         block_free(&b);
 }
 
-Test(pinstate, claim_partial_chunks) {
+ASHM_TEST(pinstate, claim_partial_chunks) {
         struct block b = block_new(100);
         struct pinstate_run runs[16];
         int nr;
@@ -544,7 +544,7 @@ Test(pinstate, claim_partial_chunks) {
         block_free(&b);
 }
 
-Test(pinstate, abort_restores_unpinned) {
+ASHM_TEST(pinstate, abort_restores_unpinned) {
         struct block b = block_new(64);
         struct pinstate_run runs[16];
         int nr;
@@ -562,7 +562,7 @@ Test(pinstate, abort_restores_unpinned) {
 }
 
 /* finish and abort touch only the PURGING pages of their runs. */
-Test(pinstate, settle_touches_only_purging) {
+ASHM_TEST(pinstate, settle_touches_only_purging) {
         struct block b = block_new(64);
         struct pinstate_run all = {0, 64};
         struct pinstate_run runs[16];
@@ -589,7 +589,7 @@ Test(pinstate, settle_touches_only_purging) {
 /* ------------------------------------------------------------------ */
 /* LRU                                                                 */
 
-Test(pinstate, lru_oldest_first) {
+ASHM_TEST(pinstate, lru_oldest_first) {
         struct block b = block_new(200);
         struct pinstate_chunk ch[8];
         int n;
@@ -626,7 +626,7 @@ Test(pinstate, lru_oldest_first) {
         block_free(&b);
 }
 
-Test(pinstate, lru_short_last_chunk) {
+ASHM_TEST(pinstate, lru_short_last_chunk) {
         struct block b = block_new(40);
         struct pinstate_chunk ch[2];
 
@@ -637,7 +637,7 @@ Test(pinstate, lru_short_last_chunk) {
 }
 
 /* Many chunks, few slots: the heap keeps exactly the oldest, in order. */
-Test(pinstate, lru_many_chunks) {
+ASHM_TEST(pinstate, lru_many_chunks) {
         struct block b = block_new(32 * 300);
         struct pinstate_chunk ch[17];
         int n;
@@ -654,7 +654,7 @@ Test(pinstate, lru_many_chunks) {
         block_free(&b);
 }
 
-Test(pinstate, clock_advance) {
+ASHM_TEST(pinstate, clock_advance) {
         struct block b = block_new(64);
         struct pinstate_chunk ch[2];
 
@@ -669,7 +669,7 @@ Test(pinstate, clock_advance) {
 
 /* One clock word for the blocks of every region (ashmd's): stamps of
  * different regions then compare; NULL goes back to the block's own. */
-Test(pinstate, shared_clock) {
+ASHM_TEST(pinstate, shared_clock) {
         struct block a = block_new(64), b = block_new(64);
         static uint64_t clock;
         struct pinstate_chunk ch[2];
@@ -696,7 +696,7 @@ Test(pinstate, shared_clock) {
         block_free(&b);
 }
 
-Test(pinstate, info_counts) {
+ASHM_TEST(pinstate, info_counts) {
         struct block b = block_new(100);
         struct pinstate_run runs[16];
         struct pinstate_info i;
@@ -718,7 +718,7 @@ Test(pinstate, info_counts) {
 /* A peer sets bits past the last page, and PURGING bits with no
  * reclaimer: nothing counts or claims the tail, pins of the last pages do
  * not wait on it, and recovery settles only real pages. */
-Test(pinstate, hostile_bits) {
+ASHM_TEST(pinstate, hostile_bits) {
         struct block b = block_new(40);
         struct chunk *c = &b.ps->chunks[1];
         struct pinstate_run runs[16];
@@ -743,7 +743,7 @@ Test(pinstate, hostile_bits) {
 /* ------------------------------------------------------------------ */
 /* Reclaim lock, waiting and recovery                                  */
 
-Test(pinstate, reclaim_lock_exclusive) {
+ASHM_TEST(pinstate, reclaim_lock_exclusive) {
         struct block b = block_new(64);
         struct pinstate *other = view_new(&b);
 
@@ -760,7 +760,7 @@ Test(pinstate, reclaim_lock_exclusive) {
 
 /* A reclaimer that ended without finishing leaves PURGING pages; the
  * next one declares them purged, and pins then say so. */
-Test(pinstate, recover_leftovers) {
+ASHM_TEST(pinstate, recover_leftovers) {
         struct block b = block_new(100);
         struct pinstate *other = view_new(&b);
         struct pinstate_run runs[16];
@@ -794,7 +794,7 @@ static void *pin_thread(void *arg) {
 
 /* A pin that meets a page being purged waits for the purge to end, and
  * then reports it. */
-Test(pinstate, pin_waits_for_finish) {
+ASHM_TEST(pinstate, pin_waits_for_finish) {
         struct block b = block_new(64);
         struct pin_job job = {.ps = view_new(&b), .first = 0, .n = 64, .result = -1};
         struct pinstate_run runs[16];
@@ -817,7 +817,7 @@ Test(pinstate, pin_waits_for_finish) {
 }
 
 /* After an abort the pages are intact again: the waiting pin says so. */
-Test(pinstate, pin_waits_for_abort) {
+ASHM_TEST(pinstate, pin_waits_for_abort) {
         struct block b = block_new(64);
         struct pin_job job = {.ps = view_new(&b), .first = 30, .n = 4, .result = -1};
         struct pinstate_run runs[16];
@@ -838,7 +838,7 @@ Test(pinstate, pin_waits_for_abort) {
 
 /* The reclaimer lets go without finishing (as if it had died): the
  * waiting pin finds the lock free, settles the pages as purged itself. */
-Test(pinstate, pin_settles_orphaned_purge) {
+ASHM_TEST(pinstate, pin_settles_orphaned_purge) {
         struct block b = block_new(64);
         struct pin_job job = {.ps = view_new(&b), .first = 0, .n = 40, .result = -1};
         struct pinstate_run runs[16];
@@ -860,7 +860,7 @@ Test(pinstate, pin_settles_orphaned_purge) {
 /* A reclaimer process claims, punches part of its claim, and is killed
  * before finish while another process waits in pin. The kernel drops its
  * lock; the waiter settles and reports WAS_PURGED, never NOT_PURGED. */
-Test(pinstate, dead_reclaimer_waiting_pin) {
+ASHM_TEST(pinstate, dead_reclaimer_waiting_pin) {
         struct block b = block_new(64);
         _cleanup_close_ int region = memfd_create("region", MFD_CLOEXEC);
         size_t page = page_size();
@@ -911,7 +911,7 @@ Test(pinstate, dead_reclaimer_waiting_pin) {
 
 /* The same death with nobody waiting: the daemon's recovery at start
  * settles it, and every pin of the claimed pages reports a purge. */
-Test(pinstate, dead_reclaimer_recover) {
+ASHM_TEST(pinstate, dead_reclaimer_recover) {
         struct block b = block_new(100);
         int pipefd[2];
         pid_t rec;
@@ -949,7 +949,7 @@ Test(pinstate, dead_reclaimer_recover) {
 /* A pinner killed at random points of big pin/unpin calls: every word is
  * whole (each is one CAS), nothing is PURGING or PURGED, and the block
  * goes on working. */
-Test(pinstate, dead_pinner) {
+ASHM_TEST(pinstate, dead_pinner) {
         struct block b = block_new(32 * 256);
         uint64_t seed = (uint64_t) getpid() * 0x9e3779b97f4a7c15u;
 
@@ -990,7 +990,7 @@ Test(pinstate, dead_pinner) {
 
 /* A pin killed while it waits leaves the waiter count one too high: it
  * only costs the reclaimer a wake syscall, and the next pin still works. */
-Test(pinstate, dead_waiter) {
+ASHM_TEST(pinstate, dead_waiter) {
         struct block b = block_new(64);
         struct pinstate_run runs[16];
         pid_t pid;
@@ -1058,7 +1058,7 @@ static int run_helper(struct block *b, const char *op) {
         return WEXITSTATUS(status);
 }
 
-Test(pinstate, exec_peer) {
+ASHM_TEST(pinstate, exec_peer) {
         struct block b = block_new(64);
 
         cr_assert_eq(run_helper(&b, "unpin"), 0);
@@ -1368,10 +1368,10 @@ static void stress(bool shared) {
         block_free(&b);
 }
 
-Test(pinstate, stress_disjoint_pages) {
+ASHM_TEST(pinstate, stress_disjoint_pages) {
         stress(false);
 }
 
-Test(pinstate, stress_shared_pages) {
+ASHM_TEST(pinstate, stress_shared_pages) {
         stress(true);
 }

@@ -98,7 +98,7 @@ static int psi_text(const char *text, struct psi_stats *st) {
         return pressure_read_psi(path, st);
 }
 
-Test(pressure, psi_parse) {
+ASHM_TEST(pressure, psi_parse) {
         struct psi_stats st;
 
         assert_ok(psi_text("some avg10=1.50 avg60=0.25 avg300=100.00 total=123456\n"
@@ -119,7 +119,7 @@ Test(pressure, psi_parse) {
         cr_assert_eq(st.some.total_usec, 7);
 }
 
-Test(pressure, psi_parse_rejects_garbage) {
+ASHM_TEST(pressure, psi_parse_rejects_garbage) {
         static const char *const bad[] = {
                 "",
                 "\n",
@@ -147,7 +147,7 @@ Test(pressure, psi_parse_rejects_garbage) {
                 cr_assert_eq(psi_text(bad[i], &st), -EBADMSG, "accepted: \"%s\"", bad[i]);
 }
 
-Test(pressure, psi_parse_oversized_and_missing) {
+ASHM_TEST(pressure, psi_parse_oversized_and_missing) {
         _cleanup_rm_rf_ char *root = make_root();
         _cleanup_free_ char *path = join(root, "big");
         _cleanup_free_ char *text = malloc(20000);
@@ -163,7 +163,7 @@ Test(pressure, psi_parse_oversized_and_missing) {
         assert_fail(pressure_read_psi(root, &st), EISDIR);
 }
 
-Test(pressure, psi_parse_real) {
+ASHM_TEST(pressure, psi_parse_real) {
         struct psi_stats st;
         int r = pressure_read_psi("/proc/pressure/memory", &st);
 
@@ -177,7 +177,7 @@ Test(pressure, psi_parse_real) {
 
 /* ---- cgroup memory limits ---- */
 
-Test(pressure, cgroup_v2_nested_limit) {
+ASHM_TEST(pressure, cgroup_v2_nested_limit) {
         _cleanup_rm_rf_ char *root = make_root();
         struct cgroup_memory m;
         char want[PATH_MAX];
@@ -208,7 +208,7 @@ Test(pressure, cgroup_v2_nested_limit) {
         cr_assert_eq(m.events_oom_kill, 1);
 }
 
-Test(pressure, cgroup_v2_own_high_binds) {
+ASHM_TEST(pressure, cgroup_v2_own_high_binds) {
         _cleanup_rm_rf_ char *root = make_root();
         struct cgroup_memory m;
         char want[PATH_MAX];
@@ -230,7 +230,7 @@ Test(pressure, cgroup_v2_own_high_binds) {
         cr_assert_eq(m.events_high + m.events_max + m.events_oom + m.events_oom_kill, 0);
 }
 
-Test(pressure, cgroup_v2_over_limit_has_no_headroom) {
+ASHM_TEST(pressure, cgroup_v2_over_limit_has_no_headroom) {
         _cleanup_rm_rf_ char *root = make_root();
         struct cgroup_memory m;
 
@@ -242,7 +242,7 @@ Test(pressure, cgroup_v2_over_limit_has_no_headroom) {
         cr_assert_eq(m.headroom, 0);
 }
 
-Test(pressure, cgroup_v2_unlimited) {
+ASHM_TEST(pressure, cgroup_v2_unlimited) {
         _cleanup_rm_rf_ char *root = make_root();
         struct cgroup_memory m;
         char want[PATH_MAX];
@@ -264,7 +264,7 @@ Test(pressure, cgroup_v2_unlimited) {
         cr_assert_str_eq(m.source, want);
 }
 
-Test(pressure, cgroup_v2_root_cgroup) {
+ASHM_TEST(pressure, cgroup_v2_root_cgroup) {
         _cleanup_rm_rf_ char *root = make_root();
         struct cgroup_memory m;
 
@@ -276,7 +276,7 @@ Test(pressure, cgroup_v2_root_cgroup) {
         cr_assert_eq(m.own_usage, UINT64_MAX, "root has no memory.current");
 }
 
-Test(pressure, cgroup_v2_on_hybrid_unified_mount) {
+ASHM_TEST(pressure, cgroup_v2_on_hybrid_unified_mount) {
         _cleanup_rm_rf_ char *root = make_root();
         struct cgroup_memory m;
 
@@ -288,7 +288,7 @@ Test(pressure, cgroup_v2_on_hybrid_unified_mount) {
         cr_assert_eq(m.limit, 4096);
 }
 
-Test(pressure, cgroup_v1_hybrid) {
+ASHM_TEST(pressure, cgroup_v1_hybrid) {
         _cleanup_rm_rf_ char *root = make_root();
         struct cgroup_memory m;
         char want[PATH_MAX];
@@ -318,7 +318,7 @@ Test(pressure, cgroup_v1_hybrid) {
         cr_assert_eq(m.events_oom_kill, 2);
 }
 
-Test(pressure, cgroup_v1_comounted_controllers) {
+ASHM_TEST(pressure, cgroup_v1_comounted_controllers) {
         _cleanup_rm_rf_ char *root = make_root();
         struct cgroup_memory m;
 
@@ -347,7 +347,7 @@ static int state_of(const char *proc_cgroup, const char *memory_max) {
         return r;
 }
 
-Test(pressure, cgroup_rejects_garbage) {
+ASHM_TEST(pressure, cgroup_rejects_garbage) {
         static const char *const bad_max[] = {
                 "", "\n", "12abc\n", "-1\n", "1 2\n", " 5\n", "5\n\n", "99999999999999999999\n", "0x10\n", "MAX\n",
         };
@@ -369,7 +369,7 @@ Test(pressure, cgroup_rejects_garbage) {
         assert_fail(state_of("0::/nonexistent\n", "100\n"), ENOENT);
 }
 
-Test(pressure, cgroup_bad_events_and_missing_root) {
+ASHM_TEST(pressure, cgroup_bad_events_and_missing_root) {
         _cleanup_rm_rf_ char *root = make_root();
         struct cgroup_memory m;
 
@@ -382,7 +382,7 @@ Test(pressure, cgroup_bad_events_and_missing_root) {
         cr_assert_eq(m.events_max, 2);
 }
 
-Test(pressure, cgroup_real) {
+ASHM_TEST(pressure, cgroup_real) {
         struct cgroup_memory m;
         int r = cgroup_memory_state(NULL, &m);
 
@@ -397,7 +397,7 @@ Test(pressure, cgroup_real) {
 
 /* ---- pressure_open: config and fallthrough ---- */
 
-Test(pressure, config_errors) {
+ASHM_TEST(pressure, config_errors) {
         struct pressure *p = NULL;
 
         assert_fail(pressure_open(&(struct pressure_config) { .window_usec = 20000000 }, &p), EINVAL);
@@ -418,7 +418,7 @@ static struct pressure *open_or_die(const struct pressure_config *cfg) {
         return p;
 }
 
-Test(pressure, watch_dev_null_disables) {
+ASHM_TEST(pressure, watch_dev_null_disables) {
         _cleanup_rm_rf_ char *root = make_root();
         struct pressure *p;
 
@@ -435,7 +435,7 @@ Test(pressure, watch_dev_null_disables) {
         pressure_close(p);
 }
 
-Test(pressure, environment_is_read_unless_told_not_to) {
+ASHM_TEST(pressure, environment_is_read_unless_told_not_to) {
         _cleanup_rm_rf_ char *root = make_root();
         struct pressure *p;
 
@@ -450,7 +450,7 @@ Test(pressure, environment_is_read_unless_told_not_to) {
         pressure_close(p);
 }
 
-Test(pressure, fallthrough_reasons_in_order) {
+ASHM_TEST(pressure, fallthrough_reasons_in_order) {
         _cleanup_rm_rf_ char *root = make_root();
         char want[4 * PATH_MAX];
         struct pressure *p;
@@ -474,7 +474,7 @@ Test(pressure, fallthrough_reasons_in_order) {
         pressure_close(p);
 }
 
-Test(pressure, fallthrough_on_bad_cgroup_file) {
+ASHM_TEST(pressure, fallthrough_on_bad_cgroup_file) {
         _cleanup_rm_rf_ char *root = make_root();
         struct pressure *p;
 
@@ -489,7 +489,7 @@ Test(pressure, fallthrough_on_bad_cgroup_file) {
         pressure_close(p);
 }
 
-Test(pressure, watch_bad_targets_fall_through) {
+ASHM_TEST(pressure, watch_bad_targets_fall_through) {
         _cleanup_rm_rf_ char *root = make_root();
         _cleanup_free_ char *file = join(root, "plain");
         static const struct {
@@ -544,7 +544,7 @@ static bool readable_now(int fd, short events) {
         return poll(&pfd, 1, 0) == 1;
 }
 
-Test(pressure, watch_fifo) {
+ASHM_TEST(pressure, watch_fifo) {
         _cleanup_rm_rf_ char *root = make_root();
         _cleanup_free_ char *fifo = join(root, "memory-pressure");
         _cleanup_close_ int writer = -1;
@@ -624,14 +624,14 @@ static void serve_socket(int type, const char *bind_path, const char *watch) {
         pressure_close(p);
 }
 
-Test(pressure, watch_stream_socket) {
+ASHM_TEST(pressure, watch_stream_socket) {
         _cleanup_rm_rf_ char *root = make_root();
         _cleanup_free_ char *path = join(root, "sock");
 
         serve_socket(SOCK_STREAM, path, path);
 }
 
-Test(pressure, watch_seqpacket_socket) {
+ASHM_TEST(pressure, watch_seqpacket_socket) {
         _cleanup_rm_rf_ char *root = make_root();
         _cleanup_free_ char *path = join(root, "sock");
 
@@ -639,7 +639,7 @@ Test(pressure, watch_seqpacket_socket) {
 }
 
 /* A path past sun_path's 108 bytes is reached through an O_PATH fd. */
-Test(pressure, watch_socket_long_path) {
+ASHM_TEST(pressure, watch_socket_long_path) {
         _cleanup_rm_rf_ char *root = make_root();
         char dir[PATH_MAX], path[PATH_MAX + 8];
 
@@ -652,7 +652,7 @@ Test(pressure, watch_socket_long_path) {
         serve_socket(SOCK_STREAM, "sock", path);
 }
 
-Test(pressure, watch_socket_nobody_listening) {
+ASHM_TEST(pressure, watch_socket_nobody_listening) {
         _cleanup_rm_rf_ char *root = make_root();
         _cleanup_free_ char *path = join(root, "sock");
         struct pressure *p;
@@ -689,7 +689,7 @@ static void drop_cap(int cap) {
         cr_assert(syscall(SYS_capset, &h, d) == 0, "capset: %s", strerror(errno));
 }
 
-Test(pressure, real_system_default) {
+ASHM_TEST(pressure, real_system_default) {
         struct pressure *p;
 
         require_psi();
@@ -704,7 +704,7 @@ Test(pressure, real_system_default) {
         pressure_close(p);
 }
 
-Test(pressure, real_proc_after_cgroup_fallthrough) {
+ASHM_TEST(pressure, real_proc_after_cgroup_fallthrough) {
         _cleanup_rm_rf_ char *root = NULL;
         _cleanup_close_ int ep = epoll_create1(EPOLL_CLOEXEC);
         char want[PATH_MAX + 64];
@@ -730,7 +730,7 @@ Test(pressure, real_proc_after_cgroup_fallthrough) {
 
 /* The kernel refuses an unprivileged trigger whose window is not a
  * multiple of 2 s; we fall through with that reason. */
-Test(pressure, real_unprivileged_window_rule) {
+ASHM_TEST(pressure, real_unprivileged_window_rule) {
         struct pressure *p;
 
         require_psi();
@@ -753,7 +753,7 @@ Test(pressure, real_unprivileged_window_rule) {
 }
 
 /* With CAP_SYS_RESOURCE any window up to 10 s is accepted. */
-Test(pressure, real_privileged_window) {
+ASHM_TEST(pressure, real_privileged_window) {
         struct pressure *p;
 
         require_psi();
@@ -764,7 +764,7 @@ Test(pressure, real_privileged_window) {
         pressure_close(p);
 }
 
-Test(pressure, real_watch_psi_file) {
+ASHM_TEST(pressure, real_watch_psi_file) {
         struct pressure *p;
 
         require_psi();
@@ -795,7 +795,7 @@ static const char *cgroup2_mount(void) {
 
 /* A real cgroup's memory.pressure, as source (2), then the cgroup goes
  * away: the fd reports POLLERR and pressure_handle() says -ENODEV. */
-Test(pressure, real_cgroup_removed) {
+ASHM_TEST(pressure, real_cgroup_removed) {
         _cleanup_rm_rf_ char *root = NULL;
         const char *mnt = cgroup2_mount();
         char cg[PATH_MAX], want[PATH_MAX + 64], line[128];
@@ -894,7 +894,7 @@ static pid_t spawn_pressure_maker(const char *cg, const char *scratch) {
 /* End to end with the kernel: a real stall fires the trigger through
  * epoll, and the event is gone once epoll has reported it (the reason
  * pressure_handle() takes the revents). */
-Test(pressure, real_pressure_event, .timeout = 60) {
+ASHM_TEST(pressure, real_pressure_event, .timeout = 60) {
         _cleanup_rm_rf_ char *scratch = NULL;
         char cg[PATH_MAX];
         struct pressure *p;

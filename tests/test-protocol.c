@@ -17,7 +17,7 @@ static size_t build(char *buf, uint16_t type, int32_t result, uint32_t n_fds, co
         return sizeof(h) + len;
 }
 
-Test(protocol, well_formed_requests) {
+ASHM_TEST(protocol, well_formed_requests) {
         struct proto_register_req reg = { 0 }, adopt = { .flags = PROTO_REGISTER_ADOPT };
         struct proto_purge_req purge = { 0 };
         struct proto_unregister_req un = { 1, 2 };
@@ -35,7 +35,7 @@ Test(protocol, well_formed_requests) {
         assert_ok(proto_decode(buf, build(buf, PROTO_UNREGISTER, 0, 0, &un, sizeof(un)), 0, 0, &m));
 }
 
-Test(protocol, well_formed_replies) {
+ASHM_TEST(protocol, well_formed_replies) {
         struct proto_register_rep reg = { 1, 2, 3 };
         struct proto_status_rep st = { 0 };
         char buf[PROTO_MSG_MAX];
@@ -51,7 +51,7 @@ Test(protocol, well_formed_replies) {
         cr_assert_eq(m.body_len, 0);
 }
 
-Test(protocol, malformed) {
+ASHM_TEST(protocol, malformed) {
         struct proto_register_req reg = { 0 }, bad_flags = { .flags = 4 }, reserved = { .reserved = 1 };
         struct proto_purge_req purge = { 0 };
         char buf[PROTO_MSG_MAX + 8], body[PROTO_MSG_MAX] = { 0 };
@@ -100,7 +100,7 @@ Test(protocol, malformed) {
 }
 
 /* Random bytes never crash the decoder and are almost always refused. */
-Test(protocol, random_garbage) {
+ASHM_TEST(protocol, random_garbage) {
         char buf[PROTO_MSG_MAX];
         struct proto_msg m;
         unsigned seed = (unsigned) getpid();

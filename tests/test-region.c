@@ -38,7 +38,7 @@ static bool maps_show(const char *name) {
         return found;
 }
 
-Test(region, create_basic) {
+ASHM_TEST(region, create_basic) {
         ashm_region *r = new_region("test-create", MiB, 0);
         uint64_t size = 0;
         int fd = ashm_region_fd(r);
@@ -56,7 +56,7 @@ Test(region, create_basic) {
         ashm_region_close(r);
 }
 
-Test(region, create_exact_odd_size) {
+ASHM_TEST(region, create_exact_odd_size) {
         ashm_region *r = new_region("odd", 4097, 0);
         uint64_t size;
 
@@ -66,7 +66,7 @@ Test(region, create_exact_odd_size) {
         ashm_region_close(r);
 }
 
-Test(region, create_null_name_and_zero_size) {
+ASHM_TEST(region, create_null_name_and_zero_size) {
         ashm_region *r = new_region(NULL, 0, 0);
         uint64_t size = 1;
 
@@ -76,7 +76,7 @@ Test(region, create_null_name_and_zero_size) {
         ashm_region_close(r);
 }
 
-Test(region, create_errors) {
+ASHM_TEST(region, create_errors) {
         ashm_region *r = (ashm_region *) 0x1;
         char name[ASHM_NAME_MAX + 2];
 
@@ -95,7 +95,7 @@ Test(region, create_errors) {
         ashm_region_close(r);
 }
 
-Test(region, name_in_proc_maps) {
+ASHM_TEST(region, name_in_proc_maps) {
         ashm_region *r = new_region("shown-in-maps", 8192, 0);
         void *p;
 
@@ -106,7 +106,7 @@ Test(region, name_in_proc_maps) {
         ashm_region_close(r);
 }
 
-Test(region, prot_default_and_exec_flag) {
+ASHM_TEST(region, prot_default_and_exec_flag) {
         ashm_region *plain = new_region("plain", 4096, 0);
         ashm_region *exec = new_region("exec", 4096, ASHM_REGION_EXEC);
         void *p;
@@ -120,7 +120,7 @@ Test(region, prot_default_and_exec_flag) {
         ashm_region_close(exec);
 }
 
-Test(region, adopt_raw_memfd) {
+ASHM_TEST(region, adopt_raw_memfd) {
         int fd = memfd_create("adopted-raw", MFD_CLOEXEC);
         ashm_region *r;
 
@@ -133,7 +133,7 @@ Test(region, adopt_raw_memfd) {
         cr_assert(fcntl(fd, F_GETFD) < 0 && errno == EBADF, "close closes the adopted fd");
 }
 
-Test(region, adopt_rejects_non_memfd_and_consumes) {
+ASHM_TEST(region, adopt_rejects_non_memfd_and_consumes) {
         ashm_region *r = (ashm_region *) 0x1;
         const char *paths[] = { "/dev/null", "/proc/self/status", "/" };
         int p[2];
@@ -153,7 +153,7 @@ Test(region, adopt_rejects_non_memfd_and_consumes) {
         cr_assert_eq(r, (ashm_region *) 0x1);
 }
 
-Test(region, adopt_rejects_shm_open_file) {
+ASHM_TEST(region, adopt_rejects_shm_open_file) {
         char name[64];
         ashm_region *r;
         int fd;
@@ -165,7 +165,7 @@ Test(region, adopt_rejects_shm_open_file) {
         assert_fail(ashm_region_adopt(fd, 0, &r), EMEDIUMTYPE);
 }
 
-Test(region, adopt_unknown_flags_consumes) {
+ASHM_TEST(region, adopt_unknown_flags_consumes) {
         int fd = memfd_create("flags", MFD_CLOEXEC);
         ashm_region *r;
 
@@ -173,7 +173,7 @@ Test(region, adopt_unknown_flags_consumes) {
         cr_assert(fcntl(fd, F_GETFD) < 0);
 }
 
-Test(region, dup_shares_contents) {
+ASHM_TEST(region, dup_shares_contents) {
         ashm_region *a = new_region("dup", 4096, 0), *b;
         char buf[6] = "";
 
@@ -188,7 +188,7 @@ Test(region, dup_shares_contents) {
         ashm_region_close(b);
 }
 
-Test(region, map_ranges) {
+ASHM_TEST(region, map_ranges) {
         long page = sysconf(_SC_PAGESIZE);
         ashm_region *r = new_region("ranges", 3 * (uint64_t) page + 10, 0);
         char *whole, *tail;
@@ -203,7 +203,7 @@ Test(region, map_ranges) {
         ashm_region_close(r);
 }
 
-Test(region, map_errors) {
+ASHM_TEST(region, map_errors) {
         long page = sysconf(_SC_PAGESIZE);
         ashm_region *r = new_region("map-errors", 2 * (uint64_t) page, 0);
         ashm_region *empty = new_region("empty", 0, 0);
@@ -224,7 +224,7 @@ Test(region, map_errors) {
         ashm_region_close(empty);
 }
 
-Test(region, unmap_needs_matching_len) {
+ASHM_TEST(region, unmap_needs_matching_len) {
         ashm_region *r = new_region("unmap-len", 8192, 0);
         void *p;
 
@@ -235,7 +235,7 @@ Test(region, unmap_needs_matching_len) {
         ashm_region_close(r);
 }
 
-Test(region, many_mappings) {
+ASHM_TEST(region, many_mappings) {
         ashm_region *r = new_region("many-maps", 4096, 0);
         void *p[9];
 
@@ -249,7 +249,7 @@ Test(region, many_mappings) {
         ashm_region_close(r);
 }
 
-Test(region, mapping_outlives_close) {
+ASHM_TEST(region, mapping_outlives_close) {
         ashm_region *r = new_region("outlive", 4096, 0);
         char *p;
 
@@ -260,7 +260,7 @@ Test(region, mapping_outlives_close) {
         munmap(p, 4096);
 }
 
-Test(region, read_write_bounds) {
+ASHM_TEST(region, read_write_bounds) {
         ashm_region *r = new_region("rw", 100, 0);
         char buf[16] = "";
 
@@ -277,7 +277,7 @@ Test(region, read_write_bounds) {
         ashm_region_close(r);
 }
 
-Test(region, set_prot_remove_write) {
+ASHM_TEST(region, set_prot_remove_write) {
         ashm_region *r = new_region("no-write", 4096, 0);
         char *old, *ro;
         void *p;
@@ -303,7 +303,7 @@ Test(region, set_prot_remove_write) {
         ashm_region_close(r);
 }
 
-Test(region, set_prot_remove_read_and_exec) {
+ASHM_TEST(region, set_prot_remove_read_and_exec) {
         ashm_region *r = new_region("no-read", 4096, ASHM_REGION_EXEC);
         void *p;
 
@@ -319,7 +319,7 @@ Test(region, set_prot_remove_read_and_exec) {
         ashm_region_close(r);
 }
 
-Test(region, set_prot_errors) {
+ASHM_TEST(region, set_prot_errors) {
         ashm_region *r = new_region("prot-errors", 4096, 0);
 
         assert_fail(ashm_region_set_prot(r, PROT_READ | PROT_WRITE | PROT_EXEC), EINVAL);
@@ -332,7 +332,7 @@ Test(region, set_prot_errors) {
 
 /* The mask belongs to the region: a change made through one process's
  * fd is seen through every other's. */
-Test(region, set_prot_seen_by_other_process) {
+ASHM_TEST(region, set_prot_seen_by_other_process) {
         ashm_region *r = new_region("prot-shared", 4096, ASHM_REGION_EXEC);
         pid_t pid = fork();
 
@@ -346,7 +346,7 @@ Test(region, set_prot_seen_by_other_process) {
 
 /* Only the owner may remove read (it lives in the mode bits); anyone
  * holding a writable fd may remove write or exec (seals). */
-Test(region, set_prot_non_owner) {
+ASHM_TEST(region, set_prot_non_owner) {
         ashm_region *r = new_region("prot-owner", 4096, ASHM_REGION_EXEC);
         pid_t pid;
         int status;
@@ -373,7 +373,7 @@ Test(region, set_prot_non_owner) {
         ashm_region_close(r);
 }
 
-Test(region, freeze) {
+ASHM_TEST(region, freeze) {
         ashm_region *r = new_region("frozen", 4096, 0);
         void *p;
 
@@ -394,7 +394,7 @@ Test(region, freeze) {
         ashm_region_close(r);
 }
 
-Test(region, freeze_busy_with_writable_mapping) {
+ASHM_TEST(region, freeze_busy_with_writable_mapping) {
         ashm_region *r = new_region("busy", 4096, 0);
         void *p;
 
@@ -406,7 +406,7 @@ Test(region, freeze_busy_with_writable_mapping) {
         ashm_region_close(r);
 }
 
-Test(region, freeze_refused_without_sealing) {
+ASHM_TEST(region, freeze_refused_without_sealing) {
         int fd = memfd_create("no-sealing", MFD_CLOEXEC);
         ashm_region *r;
 
@@ -418,7 +418,7 @@ Test(region, freeze_refused_without_sealing) {
 
 /* A receiver must be able to tell "frozen" from "only FUTURE_WRITE":
  * the latter still lets existing writable mappings change the bytes. */
-Test(region, future_write_is_not_frozen) {
+ASHM_TEST(region, future_write_is_not_frozen) {
         ashm_region *r = new_region("fw", 4096, 0);
 
         assert_ok(ashm_region_set_prot(r, PROT_READ));
@@ -436,7 +436,7 @@ static char *write_temp_file(const char *contents, size_t len) {
         return path;
 }
 
-Test(region, create_from_file) {
+ASHM_TEST(region, create_from_file) {
         static const char conf[] = "[server]\nport = 8080\n";
         char *path = write_temp_file(conf, sizeof(conf) - 1);
         ashm_region *r;
@@ -460,7 +460,7 @@ Test(region, create_from_file) {
         free(path);
 }
 
-Test(region, create_from_proc_file) {
+ASHM_TEST(region, create_from_proc_file) {
         ashm_region *r;
         uint64_t size = 0;
 
@@ -471,7 +471,7 @@ Test(region, create_from_proc_file) {
         ashm_region_close(r);
 }
 
-Test(region, create_from_file_errors) {
+ASHM_TEST(region, create_from_file_errors) {
         ashm_region *r = (ashm_region *) 0x1;
 
         assert_fail(ashm_region_create_from_file("/nonexistent/file", NULL, 0, &r), ENOENT);
@@ -482,7 +482,7 @@ Test(region, create_from_file_errors) {
         cr_assert_eq(r, (ashm_region *) 0x1);
 }
 
-Test(region, pin_unpin_arguments) {
+ASHM_TEST(region, pin_unpin_arguments) {
         long page = sysconf(_SC_PAGESIZE);
         ashm_region *r = new_region("pins", 2 * (uint64_t) page + 1, 0);
 
@@ -499,7 +499,7 @@ Test(region, pin_unpin_arguments) {
         ashm_region_close(r);
 }
 
-Test(region, null_handles) {
+ASHM_TEST(region, null_handles) {
         uint64_t size;
         char c;
 
@@ -514,6 +514,6 @@ Test(region, null_handles) {
         cr_assert_str_eq(ashm_region_name(NULL), "");
 }
 
-Test(region, version) {
+ASHM_TEST(region, version) {
         cr_assert_str_eq(ashm_version(), ASHM_VERSION_STRING);
 }
