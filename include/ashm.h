@@ -258,8 +258,10 @@ int ashm_region_create_from_file(const char *path, const char *name, unsigned fl
  * -ENODATA for ranges that hold purged pages (Android's MemoryFile).
  *
  * Errors: -EINVAL unaligned offset or len, or a range past the end of
- * the region's last page; -EMEDIUMTYPE, -EBADF as for ashm_region_adopt();
- * -ENOMEM.
+ * the region's last page; -EPERM pin or unpin through an fd that cannot
+ * write the region (a read-only holder may ask for the status, but not
+ * make pages purgeable: that would let it destroy contents); -EMEDIUMTYPE,
+ * -EBADF as for ashm_region_adopt(); -ENOMEM.
  */
 int ashm_region_pin(ashm_region *region, uint64_t offset, uint64_t len);
 int ashm_region_unpin(ashm_region *region, uint64_t offset, uint64_t len);

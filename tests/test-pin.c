@@ -258,3 +258,28 @@ ASHM_TEST(pin, arguments) {
         ashm_region_close(r);
         daemon_stop(&d);
 }
+
+/* A holder whose fd cannot write the region may not make its pages
+ * purgeable (that would destroy contents it cannot write): it sees the
+ * pin state, and pin/unpin are refused. */
+ASHM_TEST(pin, read_only_holder_cannot_unpin) {
+        struct test_daemon d;
+        ashm_region *r, *ro;
+        char path[64];
+        int fd;
+
+        daemon_start(&d);
+        r = patterned("read-only-holder");
+        snprintf(path, sizeof(path), "/proc/self/fd/%d", ashm_region_fd(r));
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+        cr_assert(fd >= 0);
+        assert_ok(ashm_region_adopt(fd, 0, &ro));
+        cr_assert_eq(ashm_region_get_pin_status(ro, 0, 0), ASHM_IS_PINNED);
+        assert_fail(ashm_region_unpin(ro, 0, 0), EPERM);
+        assert_fail(ashm_region_pin(ro, 0, 0), EPERM);
+        assert_ok(ashm_region_unpin(r, 0, pg()));
+        cr_assert_eq(ashm_region_get_pin_status(ro, 0, pg()), ASHM_IS_UNPINNED, "it sees the writer's unpin");
+        ashm_region_close(ro);
+        ashm_region_close(r);
+        daemon_stop(&d);
+}

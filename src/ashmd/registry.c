@@ -70,20 +70,27 @@ struct region *registry_find(struct registry *reg, uint64_t dev, uint64_t ino) {
         return NULL;
 }
 
-/* A writable fd of the region for fallocate: the one we got if it is, or
- * a reopen through /proc, which works for the owner and for root. */
-static int writable_fd(int fd, bool *ret_writable) {
-        char path[64];
-        int flags = fcntl(fd, F_GETFL), w;
+/* Whether a client's fd of the region may write it. Only such a holder
+ * can make its pages purgeable: a read-only holder (a broker's read-only
+ * grant, say) must not be able to destroy contents by unpinning them. */
+bool fd_writable(int fd) {
+        int flags = fcntl(fd, F_GETFL);
 
-        if (flags >= 0 && (flags & O_ACCMODE) == O_RDWR) {
-                *ret_writable = true;
-                return fcntl(fd, F_DUPFD_CLOEXEC, 3);
-        }
-        snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-        w = open(path, O_RDWR | O_CLOEXEC);
-        *ret_writable = w >= 0;
-        return w >= 0 ? w : fcntl(fd, F_DUPFD_CLOEXEC, 3);
+        return flags >= 0 && (flags & O_ACCMODE) != O_RDONLY;
+}
+
+/* Our own fd of the region, for fallocate: a dup of the client's. Never
+ * a reopen for writing through /proc: that would give a read-only
+ * holder's region a writer it never had. */
+static int region_take_fd(struct region *r, int fd) {
+        int dup = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+
+        if (dup < 0)
+                return negative_errno();
+        safe_close(r->fd);
+        r->fd = dup;
+        r->punchable = fd_writable(fd);
+        return 0;
 }
 
 static int block_map(struct region *r) {
@@ -223,9 +230,9 @@ static int region_new(struct registry *reg, int fd, const struct stat *st, int a
         }
         if (memfd_get_name(fd, r->name, sizeof(r->name)) < 0)
                 strcpy(r->name, "?");
-        r->fd = writable_fd(fd, &r->punchable);
-        if (r->fd < 0) {
-                err = negative_errno();
+        r->fd = -1;
+        err = region_take_fd(r, fd);
+        if (err < 0) {
                 free(r);
                 return err;
         }
@@ -267,6 +274,10 @@ int registry_register(struct registry *reg, int fd, int adopt_fd, struct region 
                 if (err < 0)
                         return err;
         }
+        /* A writer joins a region only readers had registered: now its
+         * unpinned pages can be purged. */
+        if (!r->punchable && fd_writable(fd))
+                (void) region_take_fd(r, fd);
         r->holders++;
         *ret = r;
         return 0;

@@ -130,8 +130,9 @@ static bool client_unhold(struct client *c, struct region *r) {
 struct reply {
         char body[PROTO_MSG_MAX];
         size_t len;
-        int fds[2]; /* borrowed, but LIST's own, closed after sending */
+        int fds[2];
         size_t n_fds;
+        bool owned; /* fds[0] is ours to close once sent */
         int result;
 };
 
@@ -153,10 +154,23 @@ static void handle_register(struct daemon *d, struct client *c, const struct pro
                 rep->result = held;
                 return;
         }
-        out = (struct proto_register_rep) { r->npages, r->map_len, page() };
+        out = (struct proto_register_rep) { r->npages, r->map_len, page(), 0 };
+        rep->fds[0] = r->state_fd;
+        if (!fd_writable(fds[0])) {
+                char path[64];
+
+                /* Read-only holders get a read-only open of the block. */
+                snprintf(path, sizeof(path), "/proc/self/fd/%d", r->state_fd);
+                rep->fds[0] = open(path, O_RDONLY | O_CLOEXEC);
+                if (rep->fds[0] < 0) {
+                        rep->result = negative_errno();
+                        return;
+                }
+                rep->owned = true;
+                out.flags |= PROTO_REGISTER_READ_ONLY;
+        }
         memcpy(rep->body, &out, sizeof(out));
         rep->len = sizeof(out);
-        rep->fds[0] = r->state_fd;
         rep->fds[1] = d->registry.clock_fd;
         rep->n_fds = 2;
 }
@@ -274,8 +288,9 @@ static void handle_list(struct daemon *d, struct client *c, struct reply *rep) {
         }
         memcpy(rep->body, &out, sizeof(out));
         rep->len = sizeof(out);
-        rep->fds[0] = fd; /* closed by dispatch() once sent */
+        rep->fds[0] = fd;
         rep->n_fds = 1;
+        rep->owned = true;
 }
 
 static int send_reply(struct client *c, const struct proto_msg *m, const struct reply *rep) {
@@ -314,8 +329,8 @@ static int dispatch(struct daemon *d, struct client *c, const struct proto_msg *
                 break;
         }
         r = send_reply(c, m, &rep);
-        if (m->hdr.type == PROTO_LIST)
-                close_many(rep.fds, rep.n_fds);
+        if (rep.owned)
+                safe_close(rep.fds[0]);
         return r;
 }
 

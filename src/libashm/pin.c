@@ -11,6 +11,7 @@
  * Android's memfd mode does.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,6 +42,8 @@ struct pinref {
         int state_fd;      /* -1 for a private block */
         uint64_t npages;   /* pages the block covers */
         uint64_t gen;      /* connection it was registered on; 0: private */
+        bool read_only;    /* the daemon gave a read-only block: no pin/unpin */
+        bool via_ro_fd;    /* registered through a read-only fd: part of the key */
         unsigned refs;     /* handles holding it */
         struct pinref *next;
 };
@@ -172,11 +175,14 @@ static int ref_register(struct pinref *ref, int fd, const struct pinref *old) {
         if (r < 0)
                 return r;
         if (got[0] < 0 || got[1] < 0 || rep.page_size != page() || rep.state_len != ashm__pinstate_size(rep.npages) ||
-            rep.state_len == 0) {
+            rep.state_len == 0 || (rep.flags & ~(uint64_t) PROTO_REGISTER_READ_ONLY)) {
                 close_many(got, 2);
                 return -EBADMSG;
         }
-        map = mmap(NULL, rep.state_len, PROT_READ | PROT_WRITE, MAP_SHARED, got[0], 0);
+        ref->read_only = rep.flags & PROTO_REGISTER_READ_ONLY;
+        /* pinstate never writes through a view of a read-only block: only
+         * pin and unpin write, and apply() refuses those. */
+        map = mmap(NULL, rep.state_len, ref->read_only ? PROT_READ : PROT_READ | PROT_WRITE, MAP_SHARED, got[0], 0);
         if (map == MAP_FAILED) {
                 r = negative_errno();
                 close_many(got, 2);
@@ -199,11 +205,19 @@ static int ref_register(struct pinref *ref, int fd, const struct pinref *old) {
         return 0;
 }
 
-static struct pinref *ref_find(const struct stat *st) {
+/* Blocks are cached per region and per kind of fd: a writer's fd of a
+ * region must not share the read-only view a reader's fd got. */
+static struct pinref *ref_find(const struct stat *st, bool ro_fd) {
         for (struct pinref *p = pins; p; p = p->next)
-                if (p->dev == (uint64_t) st->st_dev && p->ino == (uint64_t) st->st_ino)
+                if (p->dev == (uint64_t) st->st_dev && p->ino == (uint64_t) st->st_ino && p->via_ro_fd == ro_fd)
                         return p;
         return NULL;
+}
+
+static bool fd_read_only(int fd) {
+        int flags = fcntl(fd, F_GETFL);
+
+        return flags >= 0 && (flags & O_ACCMODE) == O_RDONLY;
 }
 
 /* Forget idle blocks beyond the cache size, telling the daemon. Locked. */
@@ -228,7 +242,7 @@ static void refs_trim(void) {
         }
 }
 
-static int ref_create(int fd, const struct stat *st, struct pinref **ret) {
+static int ref_create(int fd, const struct stat *st, bool ro_fd, struct pinref **ret) {
         struct pinref *ref = calloc(1, sizeof(*ref));
         uint64_t npages = page_align_u64((uint64_t) st->st_size, page()) / page();
         int r = -ECONNREFUSED;
@@ -237,6 +251,7 @@ static int ref_create(int fd, const struct stat *st, struct pinref **ret) {
                 return -ENOMEM;
         ref->dev = (uint64_t) st->st_dev;
         ref->ino = (uint64_t) st->st_ino;
+        ref->via_ro_fd = ro_fd;
         if (now_sec() >= no_daemon_until) {
                 r = ref_register(ref, fd, NULL);
                 if (r == -ECONNREFUSED || r == -ETIMEDOUT)
@@ -288,19 +303,21 @@ static void ref_refresh(struct pinref *ref, int fd) {
         ref->map_len = fresh.map_len;
         ref->state_fd = fresh.state_fd;
         ref->npages = fresh.npages;
+        ref->read_only = fresh.read_only;
         ref->gen = fresh.gen;
 }
 
 /* The block of the region fd, registering it if needed. hold: a handle
  * keeps it (released with ashm__pins_release). */
 static int ref_get(int fd, const struct stat *st, bool hold, struct pinref **ret) {
+        bool ro_fd = fd_read_only(fd);
         struct pinref *ref;
         int r = 0;
 
         lock_pins();
-        ref = ref_find(st);
+        ref = ref_find(st, ro_fd);
         if (!ref)
-                r = ref_create(fd, st, &ref);
+                r = ref_create(fd, st, ro_fd, &ref);
         else if (ref->gen != 0 && ref->gen != ashm__client_generation())
                 ref_refresh(ref, fd);
         if (r >= 0) {
@@ -339,6 +356,8 @@ static int apply(struct pinref *ref, uint64_t size, uint64_t offset, uint64_t le
                 len = page_align_u64(size, page()) - offset;
         first = offset / page();
         n = len / page();
+        if (op != OP_STATUS && ref->read_only)
+                return -EPERM;
         if (first >= ref->npages || n == 0)
                 return op == OP_STATUS ? ASHM_IS_PINNED : 0;
         n = MIN(n, ref->npages - first);

@@ -46,10 +46,15 @@ struct proto_register_req {
         uint32_t flags;
         uint32_t reserved;
 };
+/* The state fd of a holder whose region fd cannot write is read-only:
+ * it may ask about pins, not change them (unpinning lets the reclaimer
+ * destroy contents, which a read-only holder must not be able to do). */
+#define PROTO_REGISTER_READ_ONLY 1u
 struct proto_register_rep {
         uint64_t npages;    /* pages the pin state covers */
         uint64_t state_len; /* bytes to map of the state fd */
         uint64_t page_size;
+        uint64_t flags;     /* PROTO_REGISTER_READ_ONLY */
 };
 
 /* UNREGISTER: this connection no longer uses the region. */
