@@ -286,6 +286,78 @@ enum {
 int ashm_purge(uint64_t bytes, unsigned flags, uint64_t *ret_purged);
 
 /* ------------------------------------------------------------------ */
+/* Sharing by name (the broker in ashmd)                               */
+/* ------------------------------------------------------------------ */
+
+/** The longest published name, in bytes. */
+#define ASHM_PUBLISH_NAME_MAX 255
+
+/** Flags for ashm_publish(). */
+enum {
+        /** Keep the name when the publisher exits, while the daemon lives
+         *  (what `ashm publish` uses). Without it a name lives as long as
+         *  the publishing process (its connection to ashmd). */
+        ASHM_PUBLISH_KEEP = 1u << 0,
+};
+
+/**
+ * Publish the region under name (1 to ASHM_PUBLISH_NAME_MAX bytes, no
+ * control characters) with a file-like access mode: the read (4) and
+ * write (2) bits of the owner (the caller's uid; root counts as owner),
+ * the group (the caller's primary gid) and others, e.g. 0640 lets the
+ * caller's group read and nobody else in. The daemon keeps a reference:
+ * the region lives while the name does. Write grants need the region to
+ * have been published through a writable fd.
+ *
+ * Errors: -EINVAL bad name, mode bits outside 0777 or unknown flags;
+ * -EEXIST the name is taken; -ENOSPC the daemon holds too many names;
+ * -ECONNREFUSED no daemon (and none may be started).
+ */
+int ashm_publish(const ashm_region *region, const char *name, unsigned mode, unsigned flags);
+
+/** Flags for ashm_lookup(). */
+enum {
+        /** Ask for a writable region; without it the grant is read-only. */
+        ASHM_LOOKUP_WRITE = 1u << 0,
+};
+
+/**
+ * Look a published name up and get its region. A read-only grant (the
+ * default) can never be used to write the region, by any route: it is the
+ * region itself if it is frozen; for a caller of another uid than the
+ * region's owner, an fd opened read-only on an inode the caller cannot
+ * reopen for writing; for a caller of the owner's own uid (whom file
+ * modes cannot bind), a frozen copy of the contents as they are now.
+ *
+ * Errors: -ENOENT no such name, or none the caller may read (whether it
+ * exists is not told); -EACCES ASHM_LOOKUP_WRITE without the write grant;
+ * -EINVAL bad name or flags; -ECONNREFUSED no daemon.
+ */
+int ashm_lookup(const char *name, unsigned flags, ashm_region **ret_region);
+
+/**
+ * Remove a name; the region itself lives on in whoever holds it. Only
+ * the publisher's uid or root may. Errors: -ENOENT, -EPERM.
+ */
+int ashm_unpublish(const char *name);
+
+/** One published name, as ashm_names() reports it. */
+typedef struct ashm_name_info {
+        char name[ASHM_PUBLISH_NAME_MAX + 1];
+        uint64_t size;
+        uint32_t mode, uid, gid;
+        uint32_t pid;      /**< the publisher, 0 if it has exited (a kept name) */
+        unsigned flags;    /**< ASHM_PUBLISH_KEEP */
+        unsigned writable; /**< 1 if the caller may look it up for writing */
+} ashm_name_info;
+
+/**
+ * The names the caller may read. *ret_names is an array of *ret_count
+ * entries (NULL when there are none), to be released with free().
+ */
+int ashm_names(ashm_name_info **ret_names, size_t *ret_count);
+
+/* ------------------------------------------------------------------ */
 /* Passing regions and fds between processes                           */
 /* ------------------------------------------------------------------ */
 

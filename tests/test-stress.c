@@ -125,7 +125,7 @@ static int purger(unsigned seed, struct tally *t, double deadline) {
         return 0;
 }
 
-ASHM_TEST(stress, pins_never_miss_a_purge, .timeout = 120) {
+ASHM_TEST(stress, pins_never_miss_a_purge) {
         const char *args[] = { "--max-unpinned", "8K", "--interval", "2", NULL };
         const char *env = getenv("ASHM_TEST_SEED");
         unsigned seed = env ? (unsigned) strtoul(env, NULL, 0) : (unsigned) time(NULL) ^ (unsigned) getpid();

@@ -35,6 +35,7 @@ struct options {
         uint64_t cgroup_margin;
         uint64_t idle_exit_sec;
         uint64_t interval_ms;
+        uint64_t socket_mode;
         int ready_fd;
         bool autostarted;
         bool idle_exit_set;
@@ -56,6 +57,8 @@ static void usage(FILE *f) {
                 "                            (default: never; 60 when started on demand)\n"
                 "      --interval MS         how often to check the cap and the cgroup (default 250)\n"
                 "      --no-pressure         do not watch memory pressure (PSI)\n"
+                "      --socket-mode MODE    the socket's file mode (default 0600: only this user);\n"
+                "                            0666 lets every user use the broker (a system daemon)\n"
                 "  -v, --verbose             log every region, client and purge\n"
                 "      --version             print the version and exit\n"
                 "  -h, --help                print this help and exit\n");
@@ -98,7 +101,7 @@ static int parse_uint(const char *s, uint64_t *ret) {
 }
 
 static int parse_args(int argc, char **argv, struct options *o) {
-        enum { OPT_VERSION = 256, OPT_IDLE, OPT_INTERVAL, OPT_READY, OPT_AUTO, OPT_MARGIN, OPT_NOPRESSURE };
+        enum { OPT_VERSION = 256, OPT_IDLE, OPT_INTERVAL, OPT_READY, OPT_AUTO, OPT_MARGIN, OPT_NOPRESSURE, OPT_MODE };
         static const struct option longopts[] = {
                 { "socket", required_argument, NULL, 's' },
                 { "max-unpinned", required_argument, NULL, 'm' },
@@ -108,6 +111,7 @@ static int parse_args(int argc, char **argv, struct options *o) {
                 { "ready-fd", required_argument, NULL, OPT_READY },
                 { "autostarted", no_argument, NULL, OPT_AUTO },
                 { "no-pressure", no_argument, NULL, OPT_NOPRESSURE },
+                { "socket-mode", required_argument, NULL, OPT_MODE },
                 { "verbose", no_argument, NULL, 'v' },
                 { "version", no_argument, NULL, OPT_VERSION },
                 { "help", no_argument, NULL, 'h' },
@@ -148,6 +152,14 @@ static int parse_args(int argc, char **argv, struct options *o) {
                 case OPT_NOPRESSURE:
                         o->no_pressure = true;
                         break;
+                case OPT_MODE: {
+                        char *end;
+
+                        errno = 0;
+                        o->socket_mode = strtoull(optarg, &end, 8);
+                        r = errno || *end || end == optarg || o->socket_mode > 0777 ? -EINVAL : 0;
+                        break;
+                }
                 case 'v':
                         log_max_level = LOG_LEVEL_DEBUG;
                         break;
@@ -234,7 +246,7 @@ static int activated_socket(void) {
         return 3;
 }
 
-static int listen_on(const char *path) {
+static int listen_on(const char *path, mode_t mode) {
         struct sockaddr_un sa = { .sun_family = AF_UNIX };
         mode_t old;
         int fd, r;
@@ -248,6 +260,9 @@ static int listen_on(const char *path) {
         old = umask(0177);
         r = bind(fd, (struct sockaddr *) &sa, sizeof(sa));
         umask(old);
+        /* Wider only on request, after bind: never a moment wider. */
+        if (r >= 0 && mode != 0600)
+                r = chmod(path, mode);
         if (r < 0 || listen(fd, SOMAXCONN) < 0) {
                 r = negative_errno();
                 safe_close(fd);
@@ -335,9 +350,9 @@ static void on_timer(struct daemon *d) {
         (void) !read(d->timer_fd, &ticks, sizeof(ticks));
         registry_maintain(&d->registry);
         server_enforce_limits(d);
-        if (d->idle_exit_usec && d->n_clients == 0 && d->registry.n_regions == 0 &&
+        if (d->idle_exit_usec && d->n_clients == 0 && d->registry.n_regions == 0 && d->broker.n_names == 0 &&
             now_usec() - d->idle_since_usec >= d->idle_exit_usec) {
-                log_info("idle: no clients and no regions; exiting");
+                log_info("idle: no clients, regions or names; exiting");
                 d->quit = true;
         }
 }
@@ -398,6 +413,7 @@ static void defaults(struct options *o) {
                 .max_unpinned = (uint64_t) sysconf(_SC_PHYS_PAGES) * (uint64_t) sysconf(_SC_PAGESIZE) / 10,
                 .cgroup_margin = 64 << 20,
                 .interval_ms = 250,
+                .socket_mode = 0600,
                 .ready_fd = -1,
         };
 }
@@ -423,7 +439,7 @@ static int start(struct daemon *d, struct options *o, int *ret_lock) {
                 return log_error("cannot lock the pid file beside %s: %s", o->socket_path, strerror(-lock)), lock;
         *ret_lock = lock;
         if (d->listen_fd < 0)
-                d->listen_fd = listen_on(o->socket_path);
+                d->listen_fd = listen_on(o->socket_path, (mode_t) o->socket_mode);
         if (d->listen_fd < 0)
                 return log_error("cannot listen on %s: %s", o->socket_path, strerror(-d->listen_fd)),
                        d->listen_fd;
@@ -474,6 +490,7 @@ int main(int argc, char **argv) {
                 (void) unlink(pid_path);
         server_close_all(&d);
         registry_free(&d.registry);
+        broker_free(&d.broker);
         pressure_close(d.pressure);
         safe_close(d.listen_fd);
         safe_close(d.epoll_fd);

@@ -35,10 +35,32 @@ static uint64_t page(void) {
 static void client_free(struct daemon *d, struct client *c) {
         for (size_t i = 0; i < c->n_regions; i++)
                 registry_unhold(&d->registry, c->regions[i]);
+        broker_forget(&d->broker, c);
         epoll_ctl(d->epoll_fd, EPOLL_CTL_DEL, c->fd, NULL);
         safe_close(c->fd);
         free(c->regions);
+        free(c->groups);
         free(c);
+}
+
+/* The peer's supplementary groups, as the kernel recorded them at
+ * connect(): group grants of the broker rest on them. */
+static void peer_groups(struct client *c) {
+        socklen_t len = 0;
+
+        if (getsockopt(c->fd, SOL_SOCKET, SO_PEERGROUPS, NULL, &len) < 0 && errno != ERANGE)
+                return;
+        if (len == 0)
+                return;
+        c->groups = malloc(len);
+        if (!c->groups)
+                return;
+        if (getsockopt(c->fd, SOL_SOCKET, SO_PEERGROUPS, c->groups, &len) < 0) {
+                free(c->groups);
+                c->groups = NULL;
+                return;
+        }
+        c->n_groups = len / sizeof(gid_t);
 }
 
 static void client_close(struct daemon *d, struct client *c) {
@@ -68,9 +90,11 @@ static void accept_one(struct daemon *d, int fd) {
                 return;
         }
         *c = (struct client) { .fd = fd, .pid = cred.pid, .uid = cred.uid, .gid = cred.gid };
+        peer_groups(c);
         ev.data.ptr = c;
         if (epoll_ctl(d->epoll_fd, EPOLL_CTL_ADD, fd, &ev) < 0) {
                 log_warning("dropping a connection: epoll: %m");
+                free(c->groups);
                 free(c);
                 safe_close(fd);
                 return;
@@ -293,6 +317,61 @@ static void handle_list(struct daemon *d, struct client *c, struct reply *rep) {
         rep->owned = true;
 }
 
+/* ---- the broker ---------------------------------------------------------- */
+
+static struct peer peer_of(const struct client *c) {
+        return (struct peer) { c->pid, c->uid, c->gid, c->groups, c->n_groups, c };
+}
+
+static void handle_publish(struct daemon *d, struct client *c, const struct proto_msg *m, const int *fds,
+                           struct reply *rep) {
+        struct proto_publish_req req;
+        struct peer p = peer_of(c);
+
+        memcpy(&req, m->body, sizeof(req));
+        rep->result = broker_publish(&d->broker, &p, fds[0], &req);
+}
+
+static void handle_lookup(struct daemon *d, struct client *c, const struct proto_msg *m, struct reply *rep) {
+        struct proto_lookup_req req;
+        struct proto_lookup_rep out;
+        struct peer p = peer_of(c);
+        int fd;
+
+        memcpy(&req, m->body, sizeof(req));
+        rep->result = broker_lookup(&d->broker, &p, &req, &out, &fd);
+        if (rep->result < 0)
+                return;
+        memcpy(rep->body, &out, sizeof(out));
+        rep->len = sizeof(out);
+        rep->fds[0] = fd;
+        rep->n_fds = 1;
+        rep->owned = true;
+}
+
+static void handle_unpublish(struct daemon *d, struct client *c, const struct proto_msg *m, struct reply *rep) {
+        struct proto_unpublish_req req;
+        struct peer p = peer_of(c);
+
+        memcpy(&req, m->body, sizeof(req));
+        rep->result = broker_unpublish(&d->broker, &p, req.name);
+}
+
+static void handle_names(struct daemon *d, struct client *c, struct reply *rep) {
+        struct proto_list_rep out = { 0, sizeof(struct proto_name_entry) };
+        struct peer p = peer_of(c);
+        int fd;
+
+        rep->result = broker_names(&d->broker, &p, &out.count, &fd);
+        if (rep->result < 0)
+                return;
+        memcpy(rep->body, &out, sizeof(out));
+        rep->len = sizeof(out);
+        rep->fds[0] = fd;
+        rep->n_fds = 1;
+        rep->owned = true;
+}
+
 static int send_reply(struct client *c, const struct proto_msg *m, const struct reply *rep) {
         char buf[PROTO_MSG_MAX];
         struct proto_hdr h;
@@ -326,6 +405,18 @@ static int dispatch(struct daemon *d, struct client *c, const struct proto_msg *
                 break;
         case PROTO_LIST:
                 handle_list(d, c, &rep);
+                break;
+        case PROTO_PUBLISH:
+                handle_publish(d, c, m, fds, &rep);
+                break;
+        case PROTO_LOOKUP:
+                handle_lookup(d, c, m, &rep);
+                break;
+        case PROTO_UNPUBLISH:
+                handle_unpublish(d, c, m, &rep);
+                break;
+        case PROTO_NAMES:
+                handle_names(d, c, &rep);
                 break;
         }
         r = send_reply(c, m, &rep);
@@ -405,6 +496,7 @@ void server_close_all(struct daemon *d) {
                 d->clients = c->next;
                 safe_close(c->fd);
                 free(c->regions);
+                free(c->groups);
                 free(c);
         }
         d->n_clients = 0;

@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "broker.h"
 #include "registry.h"
 
 struct client {
@@ -16,6 +17,8 @@ struct client {
         pid_t pid;
         uid_t uid;
         gid_t gid;
+        gid_t *groups;           /* supplementary, from SO_PEERGROUPS */
+        size_t n_groups;
         struct region **regions; /* registered through this connection */
         size_t n_regions, cap_regions;
         struct client *next;
@@ -28,6 +31,7 @@ struct daemon {
         int signal_fd;
         struct pressure *pressure;
         struct registry registry;
+        struct broker broker;
         struct client *clients;
         unsigned n_clients;
         uint64_t max_unpinned;      /* bytes */

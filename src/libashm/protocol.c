@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
+#include <stdbool.h>
 #include <string.h>
 
 #include "protocol.h"
@@ -14,6 +15,10 @@ static const long request_size[PROTO_TYPE_MAX + 1] = {
         [PROTO_STATUS] = 0,
         [PROTO_LIST] = 0,
         [PROTO_UNREGISTER] = sizeof(struct proto_unregister_req),
+        [PROTO_PUBLISH] = sizeof(struct proto_publish_req),
+        [PROTO_LOOKUP] = sizeof(struct proto_lookup_req),
+        [PROTO_UNPUBLISH] = sizeof(struct proto_unpublish_req),
+        [PROTO_NAMES] = 0,
 };
 
 static const long reply_size[PROTO_TYPE_MAX + 1] = {
@@ -22,6 +27,10 @@ static const long reply_size[PROTO_TYPE_MAX + 1] = {
         [PROTO_STATUS] = sizeof(struct proto_status_rep),
         [PROTO_LIST] = sizeof(struct proto_list_rep),
         [PROTO_UNREGISTER] = 0,
+        [PROTO_PUBLISH] = 0,
+        [PROTO_LOOKUP] = sizeof(struct proto_lookup_rep),
+        [PROTO_UNPUBLISH] = 0,
+        [PROTO_NAMES] = sizeof(struct proto_list_rep),
 };
 
 long proto_body_size(uint16_t type) {
@@ -32,6 +41,50 @@ long proto_body_size(uint16_t type) {
         return type & PROTO_REPLY ? reply_size[base] : request_size[base];
 }
 
+bool proto_name_valid(const char *name) {
+        size_t n = strnlen(name, PROTO_NAME_MAX + 1);
+
+        if (n == 0 || n > PROTO_NAME_MAX)
+                return false;
+        for (size_t i = 0; i < n; i++)
+                if ((unsigned char) name[i] < 0x20 || name[i] == 0x7f)
+                        return false;
+        return true;
+}
+
+/* The name field of a broker request: a valid name, NUL-padded. */
+static bool body_name_ok(uint16_t type, const void *body) {
+        const char *name = body; /* every broker request starts with it */
+        size_t n;
+
+        if (type != PROTO_PUBLISH && type != PROTO_LOOKUP && type != PROTO_UNPUBLISH)
+                return true;
+        if (!proto_name_valid(name))
+                return false;
+        n = strlen(name);
+        for (size_t i = n; i <= PROTO_NAME_MAX; i++)
+                if (name[i] != '\0')
+                        return false;
+        return true;
+}
+
+/* Fields of requests that must hold known values. */
+static bool body_fields_ok(uint16_t type, const void *body) {
+        if (type == PROTO_PUBLISH) {
+                struct proto_publish_req r;
+
+                memcpy(&r, body, sizeof(r));
+                return !(r.mode & ~0777u) && !(r.flags & ~PROTO_PUBLISH_KEEP);
+        }
+        if (type == PROTO_LOOKUP) {
+                struct proto_lookup_req r;
+
+                memcpy(&r, body, sizeof(r));
+                return r.access && !(r.access & ~(PROTO_ACCESS_READ | PROTO_ACCESS_WRITE)) && !r.reserved;
+        }
+        return true;
+}
+
 /* How many fds a well-formed message of this kind carries. */
 static int fds_expected(const struct proto_hdr *h, const void *body) {
         uint16_t base = h->type & (uint16_t) ~PROTO_REPLY;
@@ -39,8 +92,12 @@ static int fds_expected(const struct proto_hdr *h, const void *body) {
         if (h->type & PROTO_REPLY) {
                 if (h->result < 0)
                         return 0;
-                return base == PROTO_REGISTER ? 2 : base == PROTO_LIST ? 1 : 0;
+                if (base == PROTO_REGISTER)
+                        return 2;
+                return base == PROTO_LIST || base == PROTO_LOOKUP || base == PROTO_NAMES ? 1 : 0;
         }
+        if (base == PROTO_PUBLISH)
+                return 1;
         if (base == PROTO_REGISTER) {
                 struct proto_register_req req;
 
@@ -75,6 +132,9 @@ int proto_decode(const void *buf, size_t len, size_t n_fds, int expect_reply, st
         if ((size_t) body != len - sizeof(h))
                 return -EBADMSG;
         if (h.n_fds != n_fds || (int) n_fds != fds_expected(&h, (const char *) buf + sizeof(h)))
+                return -EBADMSG;
+        if (!expect_reply && (!body_name_ok(h.type, (const char *) buf + sizeof(h)) ||
+                              !body_fields_ok(h.type, (const char *) buf + sizeof(h))))
                 return -EBADMSG;
         ret->hdr = h;
         ret->body = (const char *) buf + sizeof(h);

@@ -9,6 +9,7 @@
  * is the daemon's first line of defence: it checks everything before any
  * field is used, and anything it refuses closes the connection. */
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -23,7 +24,11 @@ enum proto_type {
         PROTO_STATUS = 3,
         PROTO_LIST = 4,     /* reply fds: a sealed memfd holding proto_list_entry[] */
         PROTO_UNREGISTER = 5,
-        PROTO_TYPE_MAX = PROTO_UNREGISTER,
+        PROTO_PUBLISH = 6,   /* fds: the region */
+        PROTO_LOOKUP = 7,    /* reply fds: the region, as granted */
+        PROTO_UNPUBLISH = 8,
+        PROTO_NAMES = 9,     /* reply fds: a sealed memfd holding proto_name_entry[] */
+        PROTO_TYPE_MAX = PROTO_NAMES,
         PROTO_REPLY = 0x8000,
 };
 
@@ -98,12 +103,58 @@ struct proto_list_entry {
         char name[256];                    /* NUL-terminated */
 };
 
+/* The broker. Names are 1 to PROTO_NAME_MAX bytes of printable
+ * characters, NUL-terminated in a fixed field (the decoder checks). */
+#define PROTO_NAME_MAX 255
+/* Keep the name after the publisher's connection closes, while the
+ * daemon lives (what a command-line publish needs). */
+#define PROTO_PUBLISH_KEEP 1u
+struct proto_publish_req {
+        char name[PROTO_NAME_MAX + 1];
+        uint32_t mode;  /* 0600-style: owner, group, other; r and w bits */
+        uint32_t flags; /* PROTO_PUBLISH_KEEP */
+};
+
+#define PROTO_ACCESS_READ 1u
+#define PROTO_ACCESS_WRITE 2u
+struct proto_lookup_req {
+        char name[PROTO_NAME_MAX + 1];
+        uint32_t access; /* PROTO_ACCESS_* */
+        uint32_t reserved;
+};
+
+/* The fd a lookup returns may be a frozen copy rather than the region
+ * itself: a read-only grant to a process the file mode cannot bind. */
+#define PROTO_LOOKUP_COPY 1u
+#define PROTO_LOOKUP_FROZEN 2u
+struct proto_lookup_rep {
+        uint64_t size;
+        uint32_t mode, uid, gid;
+        uint32_t flags; /* PROTO_LOOKUP_* */
+};
+
+struct proto_unpublish_req {
+        char name[PROTO_NAME_MAX + 1];
+};
+
+struct proto_name_entry {
+        char name[PROTO_NAME_MAX + 1];
+        uint64_t size;
+        uint32_t mode, uid, gid;
+        uint32_t flags;  /* PROTO_PUBLISH_KEEP */
+        uint32_t pid;    /* the publisher, 0 once it is gone (kept names) */
+        uint32_t access; /* what the asker may do: PROTO_ACCESS_* */
+};
+
 /* A decoded datagram. body points into the buffer given to the decoder. */
 struct proto_msg {
         struct proto_hdr hdr;
         const void *body;
         size_t body_len;
 };
+
+/* 1 to PROTO_NAME_MAX bytes, no control characters. */
+bool proto_name_valid(const char *name);
 
 /* The exact body size of a message type (request or reply), or -1 for a
  * type that does not exist. */

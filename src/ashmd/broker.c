@@ -1,0 +1,292 @@
+/* SPDX-License-Identifier: MIT */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/sendfile.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "broker.h"
+#include "fd-util.h"
+#include "internal.h"
+#include "log.h"
+#include "memfd-util.h"
+
+/* A bound on what one daemon keeps for everybody. */
+#define NAMES_MAX 65536
+
+struct name {
+        char name[PROTO_NAME_MAX + 1];
+        int fd;            /* the publisher's, as it sent it */
+        bool writable;     /* fd can write: write grants are possible */
+        uint32_t mode;     /* 0777-style; r and w bits count */
+        uid_t uid;
+        gid_t gid;
+        pid_t pid;
+        uint32_t flags;    /* PROTO_PUBLISH_KEEP */
+        const void *owner; /* the connection; NULL once it is gone */
+        struct name *next;
+};
+
+static struct name *find(struct broker *b, const char *name) {
+        for (struct name *n = b->names; n; n = n->next)
+                if (strcmp(n->name, name) == 0)
+                        return n;
+        return NULL;
+}
+
+static bool in_group(const struct peer *p, gid_t gid) {
+        if (p->gid == gid)
+                return true;
+        for (size_t i = 0; i < p->n_groups; i++)
+                if (p->groups[i] == gid)
+                        return true;
+        return false;
+}
+
+/* PROTO_ACCESS_* the peer has, as for a file: the owner's bits if it is
+ * the publisher's uid (root counts as the owner), else the group's if it
+ * is in the publisher's group, else the others'. Write implies read: a
+ * shared mapping cannot be write-only. */
+static uint32_t access_of(const struct name *n, const struct peer *p) {
+        uint32_t bits;
+
+        if (p->uid == n->uid || p->uid == 0)
+                bits = n->mode >> 6;
+        else if (in_group(p, n->gid))
+                bits = n->mode >> 3;
+        else
+                bits = n->mode;
+        if (bits & 2)
+                return PROTO_ACCESS_READ | PROTO_ACCESS_WRITE;
+        return bits & 4 ? PROTO_ACCESS_READ : 0;
+}
+
+int broker_publish(struct broker *b, const struct peer *p, int fd, const struct proto_publish_req *req) {
+        struct name *n;
+        struct stat st;
+        int flags, r;
+
+        r = ashm__fd_stat(fd, &st);
+        if (r < 0)
+                return r;
+        if (find(b, req->name))
+                return -EEXIST;
+        if (b->n_names >= NAMES_MAX)
+                return -ENOSPC;
+        n = calloc(1, sizeof(*n));
+        if (!n)
+                return -ENOMEM;
+        n->fd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+        if (n->fd < 0) {
+                r = negative_errno();
+                free(n);
+                return r;
+        }
+        flags = fcntl(fd, F_GETFL);
+        n->writable = flags >= 0 && (flags & O_ACCMODE) == O_RDWR;
+        memcpy(n->name, req->name, sizeof(n->name));
+        n->mode = req->mode;
+        n->uid = p->uid;
+        n->gid = p->gid;
+        n->pid = p->pid;
+        n->flags = req->flags;
+        n->owner = p->owner;
+        n->next = b->names;
+        b->names = n;
+        b->n_names++;
+        log_debug("pid %d uid %u published '%s' mode %03o%s", (int) p->pid, (unsigned) p->uid, n->name, n->mode,
+                  n->flags & PROTO_PUBLISH_KEEP ? " (kept)" : "");
+        return 0;
+}
+
+/* An fd of the region opened read-only, from our own. */
+static int reopen_read_only(int fd) {
+        char path[64];
+        int r;
+
+        snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+        r = open(path, O_RDONLY | O_CLOEXEC);
+        return r < 0 ? negative_errno() : r;
+}
+
+/* A frozen copy of the region: the only read-only grant that binds a
+ * process the file mode cannot bind (one of the publisher's own uid,
+ * which owns the inode and may chmod it or reopen it for writing). */
+static int frozen_copy(const struct name *n) {
+        _cleanup_close_ int copy = -1;
+        struct stat st;
+        off_t off = 0;
+
+        if (fstat(n->fd, &st) < 0)
+                return negative_errno();
+        copy = memfd_new(n->name, false);
+        if (copy < 0)
+                return copy;
+        if (ftruncate(copy, st.st_size) < 0)
+                return negative_errno();
+        while (off < st.st_size) {
+                ssize_t k = sendfile(copy, n->fd, &off, (size_t) (st.st_size - off));
+
+                if (k < 0 && errno == EINTR)
+                        continue;
+                if (k <= 0)
+                        return k < 0 ? negative_errno() : -EIO;
+        }
+        if (fcntl(copy, F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0)
+                return negative_errno();
+        return reopen_read_only(copy);
+}
+
+/* A read-only grant that no route can turn into a write:
+ *  - a frozen region: any fd is safe (the kernel refuses every write);
+ *  - a peer of another uid than the region's owner: an O_RDONLY fd, with
+ *    the inode's group and other write bits cleared, so the peer can
+ *    neither write it, map it writable, mprotect a mapping writable, nor
+ *    reopen it for writing through /proc;
+ *  - a peer of the owner's uid (not root): a frozen copy. */
+static int read_grant(const struct name *n, const struct peer *p, uint32_t *ret_flags) {
+        struct stat st;
+        int seals = fcntl(n->fd, F_GET_SEALS);
+
+        if (seals >= 0 && (seals & F_SEAL_WRITE)) {
+                *ret_flags |= PROTO_LOOKUP_FROZEN;
+                return reopen_read_only(n->fd);
+        }
+        if (fstat(n->fd, &st) < 0)
+                return negative_errno();
+        if (p->uid != st.st_uid && p->uid != 0) {
+                if ((st.st_mode & 0022) && fchmod(n->fd, st.st_mode & 07755) < 0)
+                        return negative_errno();
+                return reopen_read_only(n->fd);
+        }
+        *ret_flags |= PROTO_LOOKUP_COPY | PROTO_LOOKUP_FROZEN;
+        return frozen_copy(n);
+}
+
+/* Write grants need a writable fd from the publisher and a region that
+ * can still be written (not frozen, write permission not removed). */
+static bool name_writable(const struct name *n) {
+        int seals = fcntl(n->fd, F_GET_SEALS);
+
+        return n->writable && seals >= 0 && !(seals & (F_SEAL_WRITE | F_SEAL_FUTURE_WRITE));
+}
+
+int broker_lookup(struct broker *b, const struct peer *p, const struct proto_lookup_req *req,
+                  struct proto_lookup_rep *ret_rep, int *ret_fd) {
+        struct name *n = find(b, req->name);
+        struct proto_lookup_rep rep = { 0 };
+        uint32_t granted;
+        struct stat st;
+        int fd;
+
+        if (!n)
+                return -ENOENT;
+        granted = access_of(n, p);
+        if (!granted)
+                return -ENOENT;
+        if (!name_writable(n))
+                granted &= ~PROTO_ACCESS_WRITE;
+        if ((req->access & PROTO_ACCESS_WRITE) && !(granted & PROTO_ACCESS_WRITE))
+                return -EACCES;
+        if (fstat(n->fd, &st) < 0)
+                return negative_errno();
+        if (req->access & PROTO_ACCESS_WRITE)
+                fd = fcntl(n->fd, F_DUPFD_CLOEXEC, 3);
+        else if (granted & PROTO_ACCESS_WRITE)
+                fd = reopen_read_only(n->fd); /* may write, asked to read: nothing to enforce */
+        else
+                fd = read_grant(n, p, &rep.flags);
+        if (fd < 0)
+                return fd;
+        rep.size = (uint64_t) st.st_size;
+        rep.mode = n->mode;
+        rep.uid = n->uid;
+        rep.gid = n->gid;
+        *ret_rep = rep;
+        *ret_fd = fd;
+        return 0;
+}
+
+static void name_free(struct broker *b, struct name **np) {
+        struct name *n = *np;
+
+        *np = n->next;
+        b->n_names--;
+        safe_close(n->fd);
+        free(n);
+}
+
+int broker_unpublish(struct broker *b, const struct peer *p, const char *name) {
+        for (struct name **np = &b->names; *np; np = &(*np)->next) {
+                if (strcmp((*np)->name, name) != 0)
+                        continue;
+                if (!access_of(*np, p))
+                        return -ENOENT; /* as for lookup: not even told it exists */
+                if (p->uid != (*np)->uid && p->uid != 0)
+                        return -EPERM;
+                log_debug("pid %d uid %u unpublished '%s'", (int) p->pid, (unsigned) p->uid, name);
+                name_free(b, np);
+                return 0;
+        }
+        return -ENOENT;
+}
+
+int broker_names(struct broker *b, const struct peer *p, uint64_t *ret_count, int *ret_fd) {
+        _cleanup_close_ int fd = memfd_new("ashmd-names", false);
+        uint64_t count = 0;
+        int r;
+
+        if (fd < 0)
+                return fd;
+        for (struct name *n = b->names; n; n = n->next) {
+                struct proto_name_entry e = { 0 };
+                struct stat st;
+                uint32_t granted = access_of(n, p);
+
+                if (!granted || fstat(n->fd, &st) < 0)
+                        continue;
+                memcpy(e.name, n->name, sizeof(e.name));
+                e.size = (uint64_t) st.st_size;
+                e.mode = n->mode;
+                e.uid = n->uid;
+                e.gid = n->gid;
+                e.flags = n->flags;
+                e.pid = n->owner ? (uint32_t) n->pid : 0;
+                e.access = granted & (name_writable(n) ? ~0u : ~PROTO_ACCESS_WRITE);
+                r = write_full(fd, &e, sizeof(e));
+                if (r < 0)
+                        return r;
+                count++;
+        }
+        if (fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) < 0)
+                return negative_errno();
+        *ret_count = count;
+        *ret_fd = TAKE_FD(fd);
+        return 0;
+}
+
+void broker_forget(struct broker *b, const void *owner) {
+        struct name **np = &b->names;
+
+        while (*np) {
+                if ((*np)->owner != owner) {
+                        np = &(*np)->next;
+                        continue;
+                }
+                if ((*np)->flags & PROTO_PUBLISH_KEEP) {
+                        (*np)->owner = NULL;
+                        np = &(*np)->next;
+                        continue;
+                }
+                log_debug("'%s' unpublished: its publisher is gone", (*np)->name);
+                name_free(b, np);
+        }
+}
+
+void broker_free(struct broker *b) {
+        while (b->names)
+                name_free(b, &b->names);
+}
