@@ -283,3 +283,36 @@ ASHM_TEST(pin, read_only_holder_cannot_unpin) {
         ashm_region_close(r);
         daemon_stop(&d);
 }
+
+/* After a daemon died, a process that never used a region's pins may be
+ * the first to register it with the new daemon: the purge history is
+ * then unknown, and pins must say purged, never the other way. Regions
+ * born after the restart are not affected. */
+ASHM_TEST(pin, restart_first_registrant_is_told_purged) {
+        const char *argv[] = { "pin", "0", "8", NULL };
+        struct test_daemon d;
+        ashm_region *r, *fresh;
+        char msg[32];
+        int sock;
+        pid_t pid;
+
+        daemon_start(&d);
+        r = patterned("restart-conservative");
+        assert_ok(ashm_region_unpin(r, 0, 8 * pg()));
+        assert_ok(ashm_purge(0, 0, NULL));
+        daemon_kill(&d);
+        daemon_spawn(&d, NULL);
+        pid = spawn_peer(&sock, argv);
+        assert_ok(ashm_region_send(sock, r, "r", 1));
+        recv_text(sock, msg, sizeof(msg));
+        cr_assert_str_eq(msg, "pin=1", "the peer's first pin after the restart reports the purge");
+        close(sock);
+        wait_peer(pid);
+        cr_assert_eq(ashm_region_pin(r, 0, 8 * pg()), ASHM_WAS_PURGED);
+        assert_ok(ashm_region_create("born-after", 4 * pg(), 0, &fresh));
+        assert_ok(ashm_region_unpin(fresh, 0, 0));
+        cr_assert_eq(ashm_region_pin(fresh, 0, 0), ASHM_NOT_PURGED, "a region born after the restart is exact");
+        ashm_region_close(fresh);
+        ashm_region_close(r);
+        daemon_stop(&d);
+}

@@ -20,6 +20,7 @@
 #include <sys/stat.h>
 #include <sys/timerfd.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "ashm.h"
@@ -40,6 +41,7 @@ struct options {
         bool autostarted;
         bool idle_exit_set;
         bool no_pressure;
+        bool socket_given; /* --socket: the user's path, used as it is */
         bool activated; /* systemd owns the socket: never unlink it */
 };
 
@@ -66,6 +68,7 @@ static void usage(FILE *f) {
 
 /* "256M", "1G", "4096", "5%" (of physical memory). */
 static int parse_size(const char *s, uint64_t *ret) {
+        unsigned shift = 0;
         char *end;
         unsigned long long v;
 
@@ -80,15 +83,21 @@ static int parse_size(const char *s, uint64_t *ret) {
                 return 0;
         }
         switch (*end) {
-        case 'G': case 'g': v <<= 10; /* fall through */
-        case 'M': case 'm': v <<= 10; /* fall through */
-        case 'K': case 'k': v <<= 10; end++; break;
+        case 'G': case 'g': shift = 30; break;
+        case 'M': case 'm': shift = 20; break;
+        case 'K': case 'k': shift = 10; break;
         }
-        if (*end == 'i' || *end == 'B')
-                end += (*end == 'i' && end[1] == 'B') ? 2 : 1;
-        if (*end != '\0')
+        if (shift) {
+                end++;
+                if (end[0] == 'i' && end[1] == 'B')
+                        end += 2;
+                else if (end[0] == 'B')
+                        end++;
+        } else if (end[0] == 'B')
+                end++;
+        if (*end != '\0' || v > (UINT64_MAX >> shift))
                 return -EINVAL;
-        *ret = v;
+        *ret = (uint64_t) v << shift;
         return 0;
 }
 
@@ -98,6 +107,13 @@ static int parse_uint(const char *s, uint64_t *ret) {
         errno = 0;
         *ret = strtoull(s, &end, 10);
         return errno || end == s || *end || *s == '-' ? -EINVAL : 0;
+}
+
+static const char *opt_name(const struct option *opts, int c) {
+        for (; opts->name; opts++)
+                if (opts->val == c)
+                        return opts->name;
+        return "?";
 }
 
 static int parse_args(int argc, char **argv, struct options *o) {
@@ -123,6 +139,7 @@ static int parse_args(int argc, char **argv, struct options *o) {
         while ((c = getopt_long(argc, argv, "s:m:vh", longopts, NULL)) >= 0) {
                 switch (c) {
                 case 's':
+                        o->socket_given = true;
                         if (snprintf(o->socket_path, sizeof(o->socket_path), "%s", optarg) >=
                             (int) sizeof(o->socket_path))
                                 return fprintf(stderr, "ashmd: socket path too long: %s\n", optarg), -EINVAL;
@@ -174,8 +191,8 @@ static int parse_args(int argc, char **argv, struct options *o) {
                         return -EINVAL;
                 }
                 if (r < 0)
-                        return fprintf(stderr, "ashmd: bad value for --%s: '%s'\n",
-                                       c == 's' ? "socket" : c == 'm' ? "max-unpinned" : "option", optarg),
+                        return fprintf(stderr, "ashmd: bad value for --%s: '%s'; see 'ashmd --help'\n",
+                                       opt_name(longopts, c), optarg),
                                -EINVAL;
         }
         if (optind < argc)
@@ -205,10 +222,14 @@ static void notify_ready(struct options *o) {
         }
 }
 
-/* One daemon per socket: the pid file's lock says who. Returns the
- * locked fd, 0 if another daemon holds it, or -errno. */
-static int lock_pid_file(const char *socket_path) {
+/* One daemon per socket: the pid file's lock says who. A daemon leaves
+ * its pid file behind when it dies, or exits with regions registered: a
+ * successor that finds one unlocked knows pin state may have been lost
+ * (*ret_unclean). Returns the locked fd, 0 if another daemon holds it,
+ * or -errno. */
+static int lock_pid_file(const char *socket_path, bool *ret_unclean) {
         char path[128], buf[32];
+        struct stat st;
         int fd, n;
 
         if (ashm__pid_path(socket_path, path, sizeof(path)) < 0)
@@ -220,6 +241,7 @@ static int lock_pid_file(const char *socket_path) {
                 safe_close(fd);
                 return errno == EWOULDBLOCK ? 0 : negative_errno();
         }
+        *ret_unclean = fstat(fd, &st) == 0 && st.st_size > 0;
         n = snprintf(buf, sizeof(buf), "%d\n", (int) getpid());
         if (ftruncate(fd, 0) < 0 || pwrite(fd, buf, (size_t) n, 0) != n) {
                 safe_close(fd);
@@ -419,17 +441,18 @@ static void defaults(struct options *o) {
 }
 
 static int start(struct daemon *d, struct options *o, int *ret_lock) {
+        bool unclean = false;
         int lock, r;
 
         if (!o->socket_path[0] && ashm__socket_path(o->socket_path, sizeof(o->socket_path)) < 0)
                 return log_error("socket path too long; set ASHM_SOCKET or --socket"), -ENAMETOOLONG;
         d->listen_fd = activated_socket();
         o->activated = d->listen_fd >= 0;
-        r = ashm__runtime_dir_prepare(o->socket_path);
+        r = o->socket_given ? 0 : ashm__runtime_dir_prepare(o->socket_path);
         if (r < 0)
                 return log_error("cannot use the directory of %s: %s (it must be ours and mode 0700)",
                                  o->socket_path, strerror(-r)), r;
-        lock = lock_pid_file(o->socket_path);
+        lock = lock_pid_file(o->socket_path, &unclean);
         if (lock == 0) {
                 log_info("another ashmd already serves %s", o->socket_path);
                 notify_ready(o); /* the starter may go ahead: one serves */
@@ -438,6 +461,14 @@ static int start(struct daemon *d, struct options *o, int *ret_lock) {
         if (lock < 0)
                 return log_error("cannot lock the pid file beside %s: %s", o->socket_path, strerror(-lock)), lock;
         *ret_lock = lock;
+        if (unclean) {
+                struct timespec ts;
+
+                clock_gettime(CLOCK_REALTIME, &ts);
+                d->registry.restarted_ns = (uint64_t) ts.tv_sec * 1000000000 + (uint64_t) ts.tv_nsec;
+                log_warning("the previous ashmd did not exit cleanly: regions older than now count as purged "
+                            "unless a holder brings their pin state back");
+        }
         if (d->listen_fd < 0)
                 d->listen_fd = listen_on(o->socket_path, (mode_t) o->socket_mode);
         if (d->listen_fd < 0)
@@ -456,7 +487,7 @@ static int start(struct daemon *d, struct options *o, int *ret_lock) {
 int main(int argc, char **argv) {
         struct options o;
         struct daemon d = { .listen_fd = -1, .epoll_fd = -1, .timer_fd = -1, .signal_fd = -1,
-                            .registry.clock_fd = -1 };
+                            .registry.clock_fd = -1, .cgroup_limit = UINT64_MAX };
         char pid_path[128];
         int lock = -1, r;
 
@@ -486,7 +517,9 @@ int main(int argc, char **argv) {
 
         if (!o.activated)
                 (void) unlink(o.socket_path);
-        if (ashm__pid_path(o.socket_path, pid_path, sizeof(pid_path)) >= 0)
+        /* With regions registered, pin state lives on in their holders:
+         * the pid file tells the next daemon (see lock_pid_file). */
+        if (d.registry.n_regions == 0 && ashm__pid_path(o.socket_path, pid_path, sizeof(pid_path)) >= 0)
                 (void) unlink(pid_path);
         server_close_all(&d);
         registry_free(&d.registry);

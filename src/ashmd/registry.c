@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -18,7 +19,7 @@
 /* What a let-go region had purged, so that a process that still holds
  * it (without ever having registered) learns of it on its first pin.
  * Bounded: the oldest are forgotten first. */
-#define TOMBS_MAX 4096
+#define TOMBS_MAX 65536
 
 struct tomb {
         uint64_t dev, ino;
@@ -33,6 +34,14 @@ struct tomb {
 static uint64_t page(void) {
         return page_size();
 }
+
+static bool same_inode(int a, int b) {
+        struct stat sa, sb;
+
+        return fstat(a, &sa) == 0 && fstat(b, &sb) == 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
+static size_t purged_runs(struct region *r, struct pinstate_run **ret);
 
 /* The registry's clock, for every view the daemon makes. */
 static uint64_t *shared_clock;
@@ -176,11 +185,36 @@ static int block_adopt(struct region *r, int adopt_fd) {
         return 0;
 }
 
-/* Pages a let-go region had purged come back purged. Reclaim-claim them
- * without punching: they are holes already. */
+/* Mark the pages of runs PURGED, without punching: they are holes
+ * already, or their history is unknown and must be reported as lost. A
+ * page a holder has pinned meanwhile is taken too (conservative: its
+ * next pin says WAS_PURGED, and nothing of it is discarded). */
+static void mark_purged(struct region *r, const struct pinstate_run *marks, size_t n_marks) {
+        struct pinstate_run runs[RUNS_PER_CLAIM];
+
+        if (ashm__pinstate_reclaim_begin(r->ps) < 0)
+                return;
+        for (size_t i = 0; i < n_marks; i++) {
+                uint64_t first = marks[i].first, n = marks[i].npages;
+
+                if (first >= r->npages)
+                        continue;
+                n = MIN(n, r->npages - first);
+                ashm__pinstate_unpin(r->ps, first, n);
+                for (uint64_t next = first, end = first + n; next < end;) {
+                        size_t nruns = 0;
+
+                        if (ashm__pinstate_claim(r->ps, next, end - next, runs, RUNS_PER_CLAIM, &nruns, &next) < 0)
+                                break;
+                        ashm__pinstate_finish(r->ps, runs, nruns);
+                }
+        }
+        ashm__pinstate_reclaim_end(r->ps);
+}
+
+/* Pages a let-go region had purged come back purged. */
 static void tomb_apply(struct registry *reg, struct region *r) {
         struct tomb **tp = &reg->tombs, *t;
-        struct pinstate_run runs[RUNS_PER_CLAIM];
 
         while (*tp && ((*tp)->dev != r->dev || (*tp)->ino != r->ino))
                 tp = &(*tp)->next;
@@ -189,27 +223,25 @@ static void tomb_apply(struct registry *reg, struct region *r) {
                 return;
         *tp = t->next;
         reg->n_tombs--;
-        if (ashm__pinstate_reclaim_begin(r->ps) >= 0) {
-                for (size_t i = 0; i < t->n_runs; i++) {
-                        uint64_t first = t->runs[i].first, n = t->runs[i].npages;
-
-                        if (first >= r->npages)
-                                continue;
-                        n = MIN(n, r->npages - first);
-                        ashm__pinstate_unpin(r->ps, first, n);
-                        for (uint64_t next = first, end = first + n; next < end;) {
-                                size_t nruns = 0;
-
-                                if (ashm__pinstate_claim(r->ps, next, end - next, runs, RUNS_PER_CLAIM, &nruns,
-                                                         &next) < 0)
-                                        break;
-                                ashm__pinstate_finish(r->ps, runs, nruns);
-                        }
-                }
-                ashm__pinstate_reclaim_end(r->ps);
-        }
+        mark_purged(r, t->runs, t->n_runs);
         free(t->runs);
         free(t);
+}
+
+/* Born before this daemon took over from one that did not exit cleanly?
+ * Then its pages may have been purged under the old daemon, and unless a
+ * holder brings the old block, that history is lost: every page counts
+ * as purged (conservative, as a restart allows; never the other way). */
+static bool region_predates_restart(const struct registry *reg, int fd) {
+        struct statx stx;
+        uint64_t born;
+
+        if (reg->restarted_ns == 0)
+                return false;
+        if (statx(fd, "", AT_EMPTY_PATH, STATX_BTIME, &stx) < 0 || !(stx.stx_mask & STATX_BTIME))
+                return true;
+        born = (uint64_t) stx.stx_btime.tv_sec * 1000000000 + stx.stx_btime.tv_nsec;
+        return born < reg->restarted_ns;
 }
 
 static int region_new(struct registry *reg, int fd, const struct stat *st, int adopt_fd, struct region **ret) {
@@ -239,7 +271,13 @@ static int region_new(struct registry *reg, int fd, const struct stat *st, int a
         err = adopt_fd >= 0 ? block_adopt(r, adopt_fd) : -ENOENT;
         if (err < 0) {
                 err = block_new(r);
-                if (err >= 0)
+                if (err >= 0 && region_predates_restart(reg, fd)) {
+                        struct pinstate_run all = { 0, r->npages };
+
+                        log_info("region %s predates this daemon, whose predecessor died: its pages count as purged",
+                                 r->name);
+                        mark_purged(r, &all, r->npages ? 1 : 0);
+                } else if (err >= 0)
                         tomb_apply(reg, r);
         }
         if (err < 0) {
@@ -252,6 +290,35 @@ static int region_new(struct registry *reg, int fd, const struct stat *st, int a
         reg->n_regions++;
         *ret = r;
         return 0;
+}
+
+/* A holder offers the block it used with an earlier daemon, but the
+ * region has one already (another holder came first). What the old block
+ * knows was purged must not be lost: mark it purged in ours. */
+static void block_merge(struct region *r, int adopt_fd) {
+        struct pinstate *old = NULL;
+        struct pinstate_run *runs = NULL;
+        struct stat st;
+        void *map;
+        size_t n = 0;
+
+        if (fstat(adopt_fd, &st) < 0 || (uint64_t) st.st_size != r->map_len || same_inode(adopt_fd, r->state_fd))
+                return;
+        map = mmap(NULL, r->map_len, PROT_READ, MAP_SHARED, adopt_fd, 0);
+        if (map == MAP_FAILED)
+                return;
+        if (ashm__pinstate_attach(map, r->map_len, r->npages, -1, &old) >= 0) {
+                struct region view = { .ps = old, .npages = r->npages };
+
+                n = purged_runs(&view, &runs);
+                ashm__pinstate_detach(old);
+        }
+        munmap(map, r->map_len);
+        if (n > 0) {
+                log_info("region %s: a holder's earlier block tells of %zu purged runs", r->name, n);
+                mark_purged(r, runs, n);
+        }
+        free(runs);
 }
 
 int registry_register(struct registry *reg, int fd, int adopt_fd, struct region **ret) {
@@ -274,6 +341,8 @@ int registry_register(struct registry *reg, int fd, int adopt_fd, struct region 
                 if (err < 0)
                         return err;
         }
+        if (adopt_fd >= 0 && r->ps)
+                block_merge(r, adopt_fd);
         /* A writer joins a region only readers had registered: now its
          * unpinned pages can be purged. */
         if (!r->punchable && fd_writable(fd))

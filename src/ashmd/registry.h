@@ -34,6 +34,9 @@ struct registry {
         struct tomb *tombs;       /* what was purged in regions let go */
         unsigned n_tombs;
         uint64_t purges, purged_total;
+        /* Set (wall clock, ns) when this daemon found that the one before
+         * it died with regions: regions born earlier count as purged. */
+        uint64_t restarted_ns;
 };
 
 /* Make the shared LRU clock. It starts at the wall clock in ns, so the

@@ -160,6 +160,19 @@ struct reply {
         int result;
 };
 
+static void reply_body(struct reply *rep, const void *body, size_t len) {
+        memcpy(rep->body, body, len);
+        rep->len = len;
+}
+
+/* A body and one fd of our own, closed once sent. */
+static void reply_with_fd(struct reply *rep, const void *body, size_t len, int fd) {
+        reply_body(rep, body, len);
+        rep->fds[0] = fd;
+        rep->n_fds = 1;
+        rep->owned = true;
+}
+
 static void handle_register(struct daemon *d, struct client *c, const struct proto_msg *m, const int *fds,
                             struct reply *rep) {
         struct proto_register_rep out;
@@ -193,8 +206,7 @@ static void handle_register(struct daemon *d, struct client *c, const struct pro
                 rep->owned = true;
                 out.flags |= PROTO_REGISTER_READ_ONLY;
         }
-        memcpy(rep->body, &out, sizeof(out));
-        rep->len = sizeof(out);
+        reply_body(rep, &out, sizeof(out));
         rep->fds[1] = d->registry.clock_fd;
         rep->n_fds = 2;
 }
@@ -237,8 +249,7 @@ static void handle_purge(struct daemon *d, struct client *c, const struct proto_
         out.purged_bytes = registry_purge(&d->registry, scope, req.bytes ? req.bytes : UINT64_MAX);
         log_info("pid %d uid %u purged %llu bytes", (int) c->pid, (unsigned) c->uid,
                  (unsigned long long) out.purged_bytes);
-        memcpy(rep->body, &out, sizeof(out));
-        rep->len = sizeof(out);
+        reply_body(rep, &out, sizeof(out));
 }
 
 static void handle_status(struct daemon *d, struct reply *rep) {
@@ -261,8 +272,7 @@ static void handle_status(struct daemon *d, struct reply *rep) {
         out.cgroup_usage = d->cgroup_usage;
         snprintf(out.pressure_source, sizeof(out.pressure_source), "%s",
                  d->pressure ? pressure_source(d->pressure) : "none");
-        memcpy(rep->body, &out, sizeof(out));
-        rep->len = sizeof(out);
+        reply_body(rep, &out, sizeof(out));
 }
 
 static void list_entry(const struct region *r, struct proto_list_entry *e) {
@@ -310,11 +320,7 @@ static void handle_list(struct daemon *d, struct client *c, struct reply *rep) {
                 safe_close(fd);
                 return;
         }
-        memcpy(rep->body, &out, sizeof(out));
-        rep->len = sizeof(out);
-        rep->fds[0] = fd;
-        rep->n_fds = 1;
-        rep->owned = true;
+        reply_with_fd(rep, &out, sizeof(out), fd);
 }
 
 /* ---- the broker ---------------------------------------------------------- */
@@ -342,11 +348,7 @@ static void handle_lookup(struct daemon *d, struct client *c, const struct proto
         rep->result = broker_lookup(&d->broker, &p, &req, &out, &fd);
         if (rep->result < 0)
                 return;
-        memcpy(rep->body, &out, sizeof(out));
-        rep->len = sizeof(out);
-        rep->fds[0] = fd;
-        rep->n_fds = 1;
-        rep->owned = true;
+        reply_with_fd(rep, &out, sizeof(out), fd);
 }
 
 static void handle_unpublish(struct daemon *d, struct client *c, const struct proto_msg *m, struct reply *rep) {
@@ -365,11 +367,7 @@ static void handle_names(struct daemon *d, struct client *c, struct reply *rep) 
         rep->result = broker_names(&d->broker, &p, &out.count, &fd);
         if (rep->result < 0)
                 return;
-        memcpy(rep->body, &out, sizeof(out));
-        rep->len = sizeof(out);
-        rep->fds[0] = fd;
-        rep->n_fds = 1;
-        rep->owned = true;
+        reply_with_fd(rep, &out, sizeof(out), fd);
 }
 
 static int send_reply(struct client *c, const struct proto_msg *m, const struct reply *rep) {

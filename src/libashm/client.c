@@ -117,6 +117,11 @@ static int spawn_daemon(const char *socket_path) {
                 if (strncmp(environ[i], "LD_PRELOAD=", 11) != 0)
                         env[k++] = environ[i];
         posix_spawn_file_actions_init(&fa);
+        /* Nothing of the starter's: a daemon holding its stdout would keep
+         * "prog | cat" waiting until the daemon's idle exit. */
+        posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+        posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+        posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
         posix_spawn_file_actions_adddup2(&fa, p[1], 3);
         r = -posix_spawn(&pid, exe, &fa, NULL, argv, env);
         posix_spawn_file_actions_destroy(&fa);

@@ -254,10 +254,13 @@ static int ref_create(int fd, const struct stat *st, bool ro_fd, struct pinref *
         ref->via_ro_fd = ro_fd;
         if (now_sec() >= no_daemon_until) {
                 r = ref_register(ref, fd, NULL);
-                if (r == -ECONNREFUSED || r == -ETIMEDOUT)
+                if (r < 0 && r != -ENOMEM)
                         no_daemon_until = now_sec() + NO_DAEMON_RETRY_SEC;
         }
-        if (r == -ECONNREFUSED || r == -ETIMEDOUT)
+        /* Whatever kept us from the daemon (none runs, it cannot be
+         * started, its directory is not ours, it is out of fds...), pins
+         * still work, privately: nothing is purged then. */
+        if (r < 0 && r != -ENOMEM)
                 r = ref_make_private(ref, npages);
         if (r < 0) {
                 free(ref);
