@@ -259,7 +259,8 @@ Test(cli, ls_shows_region_held_by_fd) {
         line_with(r.out, name, line, sizeof(line));
         snprintf(want, sizeof(want),
                  "{\"pid\":%d,\"comm\":\"" HOLDER_COMM "\",\"fd\":%d,\"map\":null,\"inode\":%" PRIu64
-                 ",\"size\":12388,\"resident\":%" PRIi64 ",\"name\":\"%s\"}",
+                 ",\"size\":12388,\"resident\":%" PRIi64
+                 ",\"pinned\":null,\"unpinned\":null,\"purged\":null,\"name\":\"%s\"}",
                  h.pid, h.rep.fd, h.rep.inode, h.rep.resident, name);
         cr_assert_not_null(strstr(line, want), "json row\n  %s\nexpected\n  %s", line, want);
         run_done(&r);
@@ -569,6 +570,480 @@ Test(cli, write_errors_reported) {
         run_cli_mode(&r, RUN_STDOUT_FULL, "ls");
         assert_run(&r, 1, "", "No space left on device");
         run_done(&r);
+}
+
+/* ---- ashmd: pin columns, purge, status ------------------------------ */
+
+#define NPAGES 4
+/* ashmd keeps the LRU order per chunk of this many pages (pinstate.h):
+ * pages unpinned at different times in one chunk count as unpinned at
+ * the latest of them. */
+#define LRU_CHUNK_PAGES 32
+
+/* A region of npages pages in this process, filled with 'a', 'b', ...
+ * page by page, and registered with the test's daemon by a pin. */
+static ashm_region *pinned_region_n(const char *what, size_t npages, uint64_t *ret_inode) {
+        char name[64], *buf = malloc(npages * page_size());
+        ashm_region *region;
+        struct stat st;
+
+        cr_assert_not_null(buf);
+        for (size_t i = 0; i < npages; i++)
+                memset(buf + i * page_size(), 'a' + (int) (i % 26), page_size());
+        unique_name(name, sizeof(name), what);
+        assert_ok(ashm_region_create(name, npages * page_size(), 0, &region));
+        assert_ok(ashm_region_write(region, 0, buf, npages * page_size()));
+        free(buf);
+        cr_assert_eq(assert_ok(ashm_region_pin(region, 0, 0)), ASHM_NOT_PURGED);
+        cr_assert(fstat(ashm_region_fd(region), &st) == 0);
+        *ret_inode = st.st_ino;
+        return region;
+}
+
+static ashm_region *pinned_region(const char *what, uint64_t *ret_inode) {
+        return pinned_region_n(what, NPAGES, ret_inode);
+}
+
+static void unpin_pages(ashm_region *region, size_t first, size_t n) {
+        assert_ok(ashm_region_unpin(region, first * page_size(), n * page_size()));
+}
+
+static int pin_pages(ashm_region *region, size_t first, size_t n) {
+        return (int) assert_ok(ashm_region_pin(region, first * page_size(), n * page_size()));
+}
+
+/* The byte every byte of page i holds, or 0 when it was purged. */
+static void check_page(ashm_region *region, size_t i, char want) {
+        char c = 1;
+
+        assert_ok(pread(ashm_region_fd(region), &c, 1, (off_t) (i * page_size() + page_size() / 2)));
+        cr_assert_eq(c, want, "page %zu holds 0x%02x, expected 0x%02x", i, (unsigned char) c, (unsigned char) want);
+}
+
+/* The one line of `ashm ls --json` for pid and inode. */
+static void ls_json_row(const char *out, pid_t pid, uint64_t inode, char *buf, size_t len) {
+        char pid_key[32], inode_key[48];
+
+        snprintf(pid_key, sizeof(pid_key), "{\"pid\":%d,", (int) pid);
+        snprintf(inode_key, sizeof(inode_key), ",\"inode\":%" PRIu64 ",", inode);
+        for (const char *l = out; *l;) {
+                const char *end = strchrnul(l, '\n');
+
+                if ((size_t) (end - l) < len) {
+                        memcpy(buf, l, (size_t) (end - l));
+                        buf[end - l] = '\0';
+                        if (strstr(buf, pid_key) && strstr(buf, inode_key))
+                                return;
+                }
+                l = *end ? end + 1 : end;
+        }
+        cr_assert_fail("no row for pid %d inode %" PRIu64 " in:\n%s", (int) pid, inode, out);
+}
+
+/* The number after "key": in a JSON line; -1 for null. */
+static int64_t json_number(const char *line, const char *key) {
+        char k[64];
+        const char *p;
+
+        snprintf(k, sizeof(k), "\"%s\":", key);
+        p = strstr(line, k);
+        cr_assert_not_null(p, "no %s in %s", k, line);
+        p += strlen(k);
+        if (strncmp(p, "null", 4) == 0)
+                return -1;
+        return strtoll(p, NULL, 10);
+}
+
+static void check_pin_columns(const char *line, int64_t pinned, int64_t unpinned, int64_t purged) {
+        cr_assert_eq(json_number(line, "pinned"), pinned, "pinned, in %s", line);
+        cr_assert_eq(json_number(line, "unpinned"), unpinned, "unpinned, in %s", line);
+        cr_assert_eq(json_number(line, "purged"), purged, "purged, in %s", line);
+}
+
+/* A size as ashm prints it, for whole pages: "8.0 KiB". */
+static const char *kib(int64_t bytes, char buf[16]) {
+        snprintf(buf, 16, "%.1f KiB", (double) bytes / 1024);
+        return buf;
+}
+
+/* A socket path in a fresh directory, where no daemon listens; the
+ * directory is removed by the caller (rmdir). */
+static void no_daemon_socket(char *dir, size_t dir_len) {
+        char sock[128];
+
+        snprintf(dir, dir_len, "/tmp/ashm-test-XXXXXX");
+        cr_assert_not_null(mkdtemp(dir));
+        snprintf(sock, sizeof(sock), "%s/ashmd.sock", dir);
+        setenv("ASHM_SOCKET", sock, 1);
+}
+
+/* The PINNED, UNPINNED and PURGED cells of the `ashm ls` row of pid
+ * and inode, as "A|B|C". The row reads PID COMM fd N INODE, then SIZE
+ * and RESIDENT as "16.0 KiB" (two words). */
+static void table_pin_cells(const char *out, pid_t pid, uint64_t inode, char *buf, size_t len) {
+        for (const char *l = out; *l;) {
+                char w[6][16] = {};
+                unsigned long long ino;
+                int row_pid, n, used = 0;
+
+                n = sscanf(l, "%d %*s fd %*d %llu %*s %*s %*s %*s %n", &row_pid, &ino, &used);
+                if (n == 2 && used > 0 && row_pid == pid && ino == inode) {
+                        const char *p = l + used;
+                        size_t k = 0;
+
+                        /* "-" is one word, "8.0 KiB" two. */
+                        for (int cell = 0; cell < 3; cell++) {
+                                int m = 0;
+
+                                cr_assert_eq(sscanf(p, "%15s %n", w[k], &m), 1);
+                                p += m;
+                                if (strcmp(w[k], "-") != 0) {
+                                        cr_assert_eq(sscanf(p, "%15s %n", w[k + 1], &m), 1);
+                                        p += m;
+                                        snprintf(w[k] + strlen(w[k]), sizeof(w[k]) - strlen(w[k]), " %s", w[k + 1]);
+                                }
+                                k++;
+                        }
+                        snprintf(buf, len, "%s|%s|%s", w[0], w[1], w[2]);
+                        return;
+                }
+                l = strchrnul(l, '\n');
+                if (*l)
+                        l++;
+        }
+        cr_assert_fail("no table row for pid %d inode %" PRIu64 " in:\n%s", (int) pid, inode, out);
+}
+
+ASHM_TEST(cli, ls_shows_pin_state) {
+        char line[1024], cells[64], want[64], a[16], b[16];
+        uint64_t inode, other_inode;
+        ashm_region *region, *other;
+        struct test_daemon d;
+        struct stat st;
+        struct run r;
+        int64_t page = (int64_t) page_size();
+
+        daemon_start(&d);
+        region = pinned_region("pins", &inode);
+        unpin_pages(region, 1, 2);
+        /* Never pinned nor unpinned: ashmd does not know it. */
+        assert_ok(ashm_region_create("cli-unknown", 4096, 0, &other));
+        cr_assert(fstat(ashm_region_fd(other), &st) == 0);
+        other_inode = st.st_ino;
+
+        run_cli(&r, "ls", "--json");
+        assert_run(&r, 0, "[", "");
+        ls_json_row(r.out, getpid(), inode, line, sizeof(line));
+        check_pin_columns(line, 2 * page, 2 * page, 0);
+        ls_json_row(r.out, getpid(), other_inode, line, sizeof(line));
+        check_pin_columns(line, -1, -1, -1);
+        /* ashmd holds a descriptor of every region it tracks. */
+        ls_json_row(r.out, d.pid, inode, line, sizeof(line));
+        check_pin_columns(line, 2 * page, 2 * page, 0);
+        run_done(&r);
+
+        run_cli(&r, "ls");
+        assert_run(&r, 0, " PINNED UNPINNED PURGED NAME\n", "");
+        table_pin_cells(r.out, getpid(), inode, cells, sizeof(cells));
+        snprintf(want, sizeof(want), "%s|%s|0 B", kib(2 * page, a), kib(2 * page, b));
+        cr_assert_str_eq(cells, want);
+        table_pin_cells(r.out, getpid(), other_inode, cells, sizeof(cells));
+        cr_assert_str_eq(cells, "-|-|-");
+        run_done(&r);
+
+        ashm_region_close(other);
+        ashm_region_close(region);
+        daemon_stop(&d);
+}
+
+/* The done-when of issue 3, from the command line: purge, and the
+ * holder's pin says so; pinned pages keep their bytes. */
+ASHM_TEST(cli, purge_all) {
+        char line[1024], want[64], a[16];
+        ashm_region *region;
+        struct test_daemon d;
+        uint64_t inode;
+        struct run r;
+        int64_t page = (int64_t) page_size();
+
+        daemon_start(&d);
+        region = pinned_region("purge-all", &inode);
+        unpin_pages(region, 0, 2);
+
+        run_cli(&r, "purge", "--all");
+        snprintf(want, sizeof(want), "purged %s\n", kib(2 * page, a));
+        assert_run(&r, 0, "", "");
+        cr_assert_str_eq(r.out, want);
+        cr_assert_eq(r.err_len, 0, "stderr: %s", r.err);
+        run_done(&r);
+
+        run_cli(&r, "ls", "--json");
+        assert_run(&r, 0, "[", "");
+        ls_json_row(r.out, getpid(), inode, line, sizeof(line));
+        check_pin_columns(line, 2 * page, 0, 2 * page);
+        run_done(&r);
+
+        cr_assert_eq(pin_pages(region, 0, 2), ASHM_WAS_PURGED);
+        check_page(region, 0, 0);
+        check_page(region, 1, 0);
+        check_page(region, 2, 'c');
+        check_page(region, 3, 'd');
+
+        /* Nothing is unpinned any more. */
+        run_cli(&r, "purge", "--all");
+        assert_run(&r, 0, "purged 0 B\n", "");
+        run_done(&r);
+        ashm_region_close(region);
+        daemon_stop(&d);
+}
+
+/* --bytes takes the least recently unpinned page first, and no more
+ * than it needs. */
+ASHM_TEST(cli, purge_bytes) {
+        char size[32], want[64], a[16];
+        ashm_region *region;
+        struct test_daemon d;
+        uint64_t inode;
+        struct run r;
+
+        daemon_start(&d);
+        region = pinned_region_n("purge-bytes", 2 * LRU_CHUNK_PAGES, &inode);
+        unpin_pages(region, LRU_CHUNK_PAGES, 1); /* the older */
+        unpin_pages(region, 0, 1);
+        if (page_size() == 4096)
+                snprintf(size, sizeof(size), "4K");
+        else
+                snprintf(size, sizeof(size), "%zu", page_size());
+
+        run_cli(&r, "purge", "--bytes", size);
+        snprintf(want, sizeof(want), "purged %s\n", kib((int64_t) page_size(), a));
+        assert_run(&r, 0, "", "");
+        cr_assert_str_eq(r.out, want);
+        run_done(&r);
+
+        cr_assert_eq(pin_pages(region, 0, 1), ASHM_NOT_PURGED);
+        check_page(region, 0, 'a');
+        cr_assert_eq(pin_pages(region, LRU_CHUNK_PAGES, 1), ASHM_WAS_PURGED);
+        check_page(region, LRU_CHUNK_PAGES, 0);
+        check_page(region, LRU_CHUNK_PAGES + 1, 'a' + (LRU_CHUNK_PAGES + 1) % 26);
+        ashm_region_close(region);
+        daemon_stop(&d);
+}
+
+ASHM_TEST(cli, status_reports_daemon) {
+        static const char *const cap[] = { "--max-unpinned", "64M", NULL };
+        char want[256], a[16];
+        ashm_region *region;
+        struct test_daemon d;
+        uint64_t inode;
+        struct run r;
+        int64_t page = (int64_t) page_size();
+
+        daemon_start_args(&d, cap);
+        region = pinned_region("status", &inode);
+        unpin_pages(region, 3, 1);
+        assert_ok(ashm_purge(0, 0, NULL));
+        unpin_pages(region, 1, 1);
+
+        run_cli(&r, "status");
+        assert_run(&r, 0, "ashmd: running\n", "");
+        snprintf(want, sizeof(want), "\n  pid:       %d\n", (int) d.pid);
+        cr_assert_not_null(strstr(r.out, want), "no \"%s\" in\n%s", want, r.out);
+        snprintf(want, sizeof(want), "\n  socket:    %s\n", d.sock);
+        cr_assert_not_null(strstr(r.out, want), "no \"%s\" in\n%s", want, r.out);
+        cr_assert_not_null(strstr(r.out, "\n  regions:   1\n"), "%s", r.out);
+        snprintf(want, sizeof(want), "\n  pinned:    %s\n", kib(2 * page, a));
+        cr_assert_not_null(strstr(r.out, want), "no \"%s\" in\n%s", want, r.out);
+        snprintf(want, sizeof(want), "\n  unpinned:  %s (cap 64.0 MiB)\n", kib(page, a));
+        cr_assert_not_null(strstr(r.out, want), "no \"%s\" in\n%s", want, r.out);
+        snprintf(want, sizeof(want), "\n  purges:    1 since start, %s in all\n", kib(page, a));
+        cr_assert_not_null(strstr(r.out, want), "no \"%s\" in\n%s", want, r.out);
+        /* tests.h starts ashmd with --no-pressure. */
+        cr_assert_not_null(strstr(r.out, "\n  pressure:  not watched\n"), "%s", r.out);
+        cr_assert_not_null(strstr(r.out, "\n  cgroup:    "), "%s", r.out);
+        run_done(&r);
+
+        run_cli(&r, "status", "--json");
+        assert_run(&r, 0, "{\"running\":true,", "");
+        cr_assert_eq(json_number(r.out, "pid"), d.pid);
+        cr_assert_eq(json_number(r.out, "regions"), 1);
+        /* Ours and the tool's own; the daemon may not have seen the
+         * previous run's connection close yet. */
+        cr_assert_geq(json_number(r.out, "clients"), 2);
+        cr_assert_eq(json_number(r.out, "pinned"), 2 * page);
+        cr_assert_eq(json_number(r.out, "unpinned"), page);
+        cr_assert_eq(json_number(r.out, "purged"), page);
+        cr_assert_eq(json_number(r.out, "max_unpinned"), 64 << 20);
+        cr_assert_eq(json_number(r.out, "purges"), 1);
+        cr_assert_eq(json_number(r.out, "purged_total"), page);
+        cr_assert_eq(json_number(r.out, "pressure_events"), 0);
+        snprintf(want, sizeof(want), "\"socket\":\"%s\",", d.sock);
+        cr_assert_not_null(strstr(r.out, want), "%s", r.out);
+        cr_assert_not_null(strstr(r.out, "\"pressure_source\":\"none\","), "%s", r.out);
+        cr_assert(r.out_len > 2 && strcmp(r.out + r.out_len - 2, "}\n") == 0, "one object: %s", r.out);
+        run_done(&r);
+        ashm_region_close(region);
+        daemon_stop(&d);
+}
+
+/* Looking must not start a daemon, even where one could be started. */
+ASHM_TEST(cli, status_and_ls_without_daemon) {
+        char dir[64], want[160], sock[128];
+        struct stat st;
+        struct run r;
+
+        no_daemon_socket(dir, sizeof(dir));
+        snprintf(sock, sizeof(sock), "%s", getenv("ASHM_SOCKET"));
+        unsetenv("ASHM_NO_AUTOSTART");
+        setenv("ASHMD", ASHMD, 1);
+
+        run_cli(&r, "status");
+        snprintf(want, sizeof(want), "ashmd: not running (socket %s)\n", sock);
+        assert_run(&r, 3, "", "");
+        cr_assert_str_eq(r.out, want);
+        run_done(&r);
+        run_cli(&r, "status", "--json");
+        snprintf(want, sizeof(want), "{\"running\":false,\"socket\":\"%s\"}\n", sock);
+        assert_run(&r, 3, "", "");
+        cr_assert_str_eq(r.out, want);
+        run_done(&r);
+        run_cli(&r, "ls");
+        assert_run(&r, 0, " PINNED UNPINNED PURGED NAME\n", "");
+        cr_assert_null(strstr(r.err, "ashmd"), "no daemon is no error: %s", r.err);
+        run_done(&r);
+
+        cr_assert(stat(sock, &st) < 0 && errno == ENOENT, "a daemon was started at %s", sock);
+        cr_assert(rmdir(dir) == 0, "rmdir %s: %s", dir, strerror(errno));
+}
+
+ASHM_TEST(cli, purge_without_daemon) {
+        char dir[64];
+        struct run r;
+
+        no_daemon_socket(dir, sizeof(dir));
+        setenv("ASHM_NO_AUTOSTART", "1", 1);
+        run_cli(&r, "purge", "--all");
+        assert_run(&r, 1, "", "");
+        cr_assert_str_eq(r.err, "ashm: no ashmd is running (start it with 'ashmd', or unset ASHM_NO_AUTOSTART)\n");
+        cr_assert_eq(r.out_len, 0);
+        run_done(&r);
+        cr_assert(rmdir(dir) == 0);
+}
+
+ASHM_TEST(cli, purge_and_status_usage_errors) {
+        static const char *const bad_sizes[] = { "0", "", "4X", "-1", "1.5M", " 4K", "4 K", "4KK",
+                                                  "18446744073709551616", "17179869184G" };
+        struct run r;
+
+        run_cli(&r, "purge");
+        assert_run(&r, 2, "", "--all or --bytes");
+        run_done(&r);
+        run_cli(&r, "purge", "--all", "--bytes", "4K");
+        assert_run(&r, 2, "", "exclude each other");
+        run_done(&r);
+        run_cli(&r, "purge", "--all", "extra");
+        assert_run(&r, 2, "", "unexpected argument 'extra'");
+        run_done(&r);
+        run_cli(&r, "purge", "--bytes");
+        assert_run(&r, 2, "", "missing argument to option '--bytes'");
+        run_done(&r);
+        for (size_t i = 0; i < ELEMENTSOF(bad_sizes); i++) {
+                run_cli(&r, "purge", "--bytes", bad_sizes[i]);
+                cr_assert_eq(r.status, 2, "'%s': status %d", bad_sizes[i], r.status);
+                cr_assert_null(strstr(r.out, "purged"), "'%s' purged: %s", bad_sizes[i], r.out);
+                run_done(&r);
+        }
+        run_cli(&r, "status", "extra");
+        assert_run(&r, 2, "", "unexpected argument 'extra'");
+        run_done(&r);
+        run_cli(&r, "status", "--bogus");
+        assert_run(&r, 2, "", "unknown option '--bogus'");
+        run_done(&r);
+        run_cli(&r, "purge", "--help");
+        assert_run(&r, 0, "Usage: ashm purge --all | --bytes SIZE", "");
+        run_done(&r);
+        run_cli(&r, "help", "status");
+        assert_run(&r, 0, "Usage: ashm status [--json]", "");
+        run_done(&r);
+}
+
+/* No daemon is asked (nor started) only to refuse. */
+ASHM_TEST(cli, purge_all_users_needs_root) {
+        char dir[64];
+        struct run r;
+
+        no_daemon_socket(dir, sizeof(dir));
+        if (geteuid() == 0)
+                run_cli_mode(&r, RUN_AS_NOBODY, "purge", "--all", "--all-users");
+        else
+                run_cli(&r, "purge", "--all", "--all-users");
+        assert_run(&r, 1, "", "ashm: only root may purge other users' regions");
+        run_done(&r);
+        cr_assert(rmdir(dir) == 0);
+}
+
+ASHM_TEST(cli, purge_all_users_as_root) {
+        ashm_region *region;
+        struct test_daemon d;
+        uint64_t inode;
+        struct run r;
+
+        if (geteuid() != 0)
+                cr_skip_test("needs root");
+        daemon_start(&d);
+        region = pinned_region("all-users", &inode);
+        unpin_pages(region, 0, NPAGES);
+        run_cli(&r, "purge", "--all", "--all-users");
+        assert_run(&r, 0, "purged ", "");
+        run_done(&r);
+        cr_assert_eq(pin_pages(region, 0, NPAGES), ASHM_WAS_PURGED);
+        ashm_region_close(region);
+        daemon_stop(&d);
+}
+
+/* A region whose holders the caller may not see (root's processes here)
+ * is still the caller's: ls shows it as held by ashmd. */
+ASHM_TEST(cli, ls_shows_regions_only_ashmd_holds) {
+        char line[1024], want[160];
+        ashm_region *region;
+        struct test_daemon d;
+        struct stat st;
+        uint64_t inode;
+        struct run r;
+        int64_t page = (int64_t) page_size();
+
+        if (geteuid() != 0)
+                cr_skip_test("needs root, to run the tool as another user");
+        daemon_start(&d);
+        /* Let nobody reach the daemon. */
+        cr_assert(chmod(d.dir, 0711) == 0 && chmod(d.sock, 0666) == 0);
+        assert_ok(ashm_region_create("cli-nobody", NPAGES * page_size(), 0, &region));
+        cr_assert(fchown(ashm_region_fd(region), 65534, 65534) == 0);
+        unpin_pages(region, 0, 1);
+        cr_assert(fstat(ashm_region_fd(region), &st) == 0);
+        inode = st.st_ino;
+
+        run_cli_mode(&r, RUN_AS_NOBODY, "ls", "--json");
+        assert_run(&r, 0, "[", "");
+        ls_json_row(r.out, d.pid, inode, line, sizeof(line));
+        snprintf(want, sizeof(want),
+                 "{\"pid\":%d,\"comm\":\"ashmd\",\"fd\":null,\"map\":null,\"inode\":%" PRIu64
+                 ",\"size\":%" PRIi64 ",\"resident\":null,",
+                 (int) d.pid, inode, NPAGES * page);
+        cr_assert_not_null(strstr(line, want), "row\n  %s\nexpected\n  %s", line, want);
+        check_pin_columns(line, (NPAGES - 1) * page, page, 0);
+        cr_assert_not_null(strstr(line, ",\"name\":\"cli-nobody\"}"), "%s", line);
+        run_done(&r);
+
+        run_cli_mode(&r, RUN_AS_NOBODY, "ls");
+        assert_run(&r, 0, " ashmd ", "");
+        snprintf(want, sizeof(want), " %" PRIu64 " ", inode);
+        line_with(r.out, want, line, sizeof(line));
+        cr_assert_eq(atoi(line), d.pid, "%s", line);
+        cr_assert_not_null(strstr(line, " ashmd "), "%s", line);
+        run_done(&r);
+        ashm_region_close(region);
+        daemon_stop(&d);
 }
 
 /* ---- the rest ------------------------------------------------------- */

@@ -316,3 +316,24 @@ ASHM_TEST(pin, restart_first_registrant_is_told_purged) {
         ashm_region_close(r);
         daemon_stop(&d);
 }
+
+/* The oldest chunk's unpinned pages need not be first in it: the purge
+ * must find them there rather than take a younger chunk. */
+ASHM_TEST(pin, purge_finds_old_pages_past_pinned_ones) {
+        struct test_daemon d;
+        ashm_region *r;
+        uint64_t purged;
+
+        daemon_start(&d);
+        assert_ok(ashm_region_create("order", 64 * pg(), 0, &r));
+        assert_ok(ashm_region_write(r, 0, "x", 1));
+        assert_ok(ashm_region_write(r, 34 * pg(), "x", 1));
+        assert_ok(ashm_region_unpin(r, 34 * pg(), pg())); /* older, in the second chunk, not first in it */
+        assert_ok(ashm_region_unpin(r, 0, pg()));
+        assert_ok(ashm_purge(pg(), 0, &purged));
+        cr_assert_eq(purged, pg());
+        cr_assert_eq(ashm_region_pin(r, 34 * pg(), pg()), ASHM_WAS_PURGED, "the least recently unpinned page went");
+        cr_assert_eq(ashm_region_pin(r, 0, pg()), ASHM_NOT_PURGED);
+        ashm_region_close(r);
+        daemon_stop(&d);
+}

@@ -487,7 +487,8 @@ static int start(struct daemon *d, struct options *o, int *ret_lock) {
 int main(int argc, char **argv) {
         struct options o;
         struct daemon d = { .listen_fd = -1, .epoll_fd = -1, .timer_fd = -1, .signal_fd = -1,
-                            .registry.clock_fd = -1, .cgroup_limit = UINT64_MAX };
+                            .registry.clock_fd = -1, .cgroup_limit = UINT64_MAX,
+                            .cgroup_usage = UINT64_MAX };
         char pid_path[128];
         int lock = -1, r;
 
@@ -512,6 +513,7 @@ int main(int argc, char **argv) {
         }
         log_info("listening on %s (pid %d, unpinned cap %llu bytes)", o.socket_path, (int) getpid(),
                  (unsigned long long) d.max_unpinned);
+        server_enforce_limits(&d); /* reads the cgroup once before the first tick */
         notify_ready(&o);
         run(&d);
 

@@ -497,11 +497,16 @@ static uint64_t purge_pass(struct registry *reg, uid_t uid, uint64_t bytes, bool
                         /* Claim no more pages than are still owed: the cap
                          * is kept to the page, not to the chunk. */
                         uint64_t owed = (bytes - claimed) / page() + !!((bytes - claimed) % page());
+                        uint64_t before = next;
 
                         k = ashm__pinstate_claim(b->region->ps, next, MIN(end - next, owed), runs, RUNS_PER_CLAIM,
                                                  &nruns, &next);
-                        if (k <= 0)
+                        /* Nothing in that window (pinned pages first in the
+                         * chunk): look on from where the claim stopped. */
+                        if (k < 0 || next == before)
                                 break;
+                        if (k == 0)
+                                continue;
                         if (batch_add(b, runs, nruns) < 0) {
                                 ashm__pinstate_abort(b->region->ps, runs, nruns);
                                 break;

@@ -28,6 +28,13 @@ static const struct verb verbs[] = {
         { "ls", verb_ls, "[--json]", "List the memfd regions of every process you may see",
           "      --json         Print a JSON array, sizes in bytes\n" },
         { "cat", verb_cat, "PID:FD", "Write the bytes of a region to standard output", NULL },
+        { "purge", verb_purge, "--all | --bytes SIZE", "Have ashmd discard unpinned memory now",
+          "      --all          Every unpinned page of your regions\n"
+          "      --bytes SIZE   SIZE bytes, in whole pages, least recently unpinned\n"
+          "                     first (e.g. 4096, 4K, 16M, 1G)\n"
+          "      --all-users    Everyone's regions, not only yours (root only)\n" },
+        { "status", verb_status, "[--json]", "Show whether ashmd runs, and what it holds",
+          "      --json         Print one JSON object, sizes in bytes\n" },
         { "help", verb_help, "[COMMAND]", "Show this help, or a command's", NULL },
 };
 
@@ -41,14 +48,15 @@ static const struct verb *verb_find(const char *name) {
 static void usage(FILE *f) {
         fputs("Usage: ashm COMMAND [ARGUMENTS...]\n"
               "       ashm --help | --version\n\n"
-              "Show the anonymous shared memory (memfd regions) of this machine.\n\n"
+              "Show the anonymous shared memory (memfd regions) of this machine,\n"
+              "and the pin state ashmd keeps for them.\n\n"
               "Commands:\n",
               f);
         for (size_t i = 0; i < ELEMENTSOF(verbs); i++) {
                 char synopsis[64];
 
                 snprintf(synopsis, sizeof(synopsis), "%s %s", verbs[i].name, verbs[i].args);
-                fprintf(f, "  %-18s %s\n", synopsis, verbs[i].summary);
+                fprintf(f, "  %-26s %s\n", synopsis, verbs[i].summary);
         }
         fputs("\nOptions:\n"
               "  -h, --help         Show this help\n"

@@ -4,16 +4,25 @@
 /* Shared by the ashm tool's commands. Each command lives in its own file
  * and is one row of the table in ashm.c. */
 
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
+struct proto_list_entry;
+struct proto_status_rep;
+
 /* Exit statuses: 0 done, 1 the command failed, 2 it was called wrongly
- * (the convention of grep, diff and systemctl). */
+ * (the convention of grep, diff and systemctl), 3 `ashm status` found no
+ * daemon (systemctl status says 3 for an inactive unit). */
 #define EXIT_USAGE 2
+#define EXIT_NOT_RUNNING 3
 
 /* A command gets argv[0] = its own name, as getopt_long() expects, and
  * returns an exit status, having printed whatever went wrong. */
 int verb_ls(int argc, char *argv[]);
 int verb_cat(int argc, char *argv[]);
+int verb_purge(int argc, char *argv[]);
+int verb_status(int argc, char *argv[]);
 
 /* Print the usage of one command (name as in the table) to f. */
 void cli_verb_help(const char *name, FILE *f);
@@ -34,3 +43,36 @@ int cli_stdout_error(int err);
  * json_put_string() writes s to f as a quoted JSON string. */
 char *cescape(const char *s);
 void json_put_string(const char *s, FILE *f);
+
+/* Sizes and durations (units.c). format_size() writes "0 B", "512 B",
+ * "1.5 MiB" (one decimal, binary units), or "-" for a negative v.
+ * parse_size() reads what people type: "4096", "4K", "4KiB", "16M",
+ * "1G" (K, M, G, T, P in either case, powers of 1024); -EINVAL for
+ * anything else, -ERANGE past 2^64 - 1. format_duration() writes the two
+ * largest units of ms, as systemd does: "3d 4h", "2min 5s", "850ms". */
+void format_size(int64_t v, char *buf, size_t len);
+void format_size_u64(uint64_t v, char *buf, size_t len);
+int parse_size(const char *s, uint64_t *ret);
+void format_duration(uint64_t ms, char *buf, size_t len);
+
+/* Talking to ashmd (daemon.c), through libashm's connection.
+ *
+ * cli_no_autostart(): commands that only look must not start a daemon
+ * to look at; call it before the first request.
+ * cli_socket_path(): where libashm looks for the daemon, for messages.
+ * cli_daemon_error(): a request failed with r (as from ashm__request()
+ * or ashm_purge()); say why on stderr, as "ashm: cannot DOING: ...".
+ * cli_daemon_status(): one STATUS request.
+ * cli_daemon_list(): one LIST request: the regions the daemon tracks
+ * that the caller may see (all of them for root), sorted by dev, then
+ * inode; *ret to be freed. Names are NUL-terminated whatever the daemon
+ * sent. Both return 0 or a negative errno.
+ * cli_list_find(): the entry of dev and inode in a list from
+ * cli_daemon_list(), or NULL. */
+void cli_no_autostart(void);
+const char *cli_socket_path(void);
+void cli_daemon_error(const char *doing, int r);
+int cli_daemon_status(struct proto_status_rep *ret);
+int cli_daemon_list(struct proto_list_entry **ret, size_t *ret_n);
+const struct proto_list_entry *cli_list_find(const struct proto_list_entry *e, size_t n, uint64_t dev,
+                                             uint64_t ino);

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* ashm ls: every memfd region on the machine, found the only way the
  * kernel offers, through /proc: the fds each process holds, and the
- * mappings it keeps after closing them. One row per process and region. */
+ * mappings it keeps after closing them. One row per process and region,
+ * with the pin state of the regions ashmd tracks, if one runs. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -20,18 +21,32 @@
 #include "cli.h"
 #include "fd-util.h"
 #include "memfd-util.h"
+#include "protocol.h"
 
 #define MEMFD_PREFIX "/memfd:"
 #define DELETED_SUFFIX " (deleted)"
 
+enum hold { HOLD_FD, HOLD_MAP, HOLD_ASHMD };
+
 struct row {
         pid_t pid;
         char *comm;
-        int fd; /* -1: the process only maps the region */
-        unsigned long map_start, map_end;
-        uint64_t inode;
+        enum hold hold;
+        int fd; /* HOLD_FD */
+        unsigned long map_start, map_end; /* HOLD_MAP */
+        uint64_t dev, inode;
         int64_t size, resident; /* -1: not readable */
+        /* From ashmd: NULL when it does not track the region. */
+        const struct proto_list_entry *pins;
         char *name;
+};
+
+/* What ashmd told us, and what of it the scan matched. */
+struct pins {
+        struct proto_list_entry *e; /* sorted by dev, inode */
+        bool *seen;
+        size_t n;
+        int error; /* of the LIST request; -ECONNREFUSED: no daemon */
 };
 
 struct scan {
@@ -132,7 +147,9 @@ static int scan_fd(struct scan *s, size_t first, struct row *r, int dir_fd, cons
                 return errno == ENOENT ? 0 : negative_errno();
         if (!memfd_stat_is_memfd(&st) || have_inode(s, first, st.st_ino))
                 return 0;
+        r->hold = HOLD_FD;
         r->fd = atoi(entry);
+        r->dev = st.st_dev;
         r->inode = st.st_ino;
         r->size = st.st_size;
         /* For shmem, st_blocks counts the pages the region holds in RAM
@@ -228,7 +245,9 @@ static int scan_map(struct scan *s, size_t first, struct row *r, int pid_fd, cha
                 return 0;
         if (!is_memfd_path(line + n) || have_inode(s, first, inode))
                 return 0;
+        r->hold = HOLD_MAP;
         r->fd = -1;
+        r->dev = makedev(maj, min);
         r->inode = inode;
         ret = map_details(s, r, pid_fd, line + n, maj, min);
         if (ret <= 0)
@@ -306,6 +325,74 @@ static int scan_proc(struct scan *s) {
         return ret;
 }
 
+/* Bytes from the daemon, as a size to show: none is past 2^63. */
+static int64_t pin_bytes(uint64_t v) {
+        return v > INT64_MAX ? INT64_MAX : (int64_t) v;
+}
+
+static void pins_done(struct pins *p) {
+        free(p->e);
+        free(p->seen);
+}
+
+/* Ask ashmd what it tracks, without starting one to ask: with no daemon
+ * the pin columns show "-". Only running out of memory is fatal. */
+static int pins_fetch(struct pins *p) {
+        cli_no_autostart();
+        p->error = cli_daemon_list(&p->e, &p->n);
+        if (p->error < 0)
+                return p->error == -ENOMEM ? -ENOMEM : 0;
+        p->seen = calloc(p->n ? p->n : 1, sizeof(*p->seen));
+        return p->seen ? 0 : -ENOMEM;
+}
+
+/* A region is the same in every process: one device and inode. */
+static void pins_match(struct scan *s, struct pins *p) {
+        for (size_t i = 0; i < s->n; i++) {
+                struct row *r = &s->rows[i];
+
+                r->pins = cli_list_find(p->e, p->n, r->dev, r->inode);
+                if (r->pins)
+                        p->seen[r->pins - p->e] = true;
+        }
+}
+
+/* Regions ashmd tracks that no process we could read holds: their
+ * holders are hidden from us (another user's processes that got the fd,
+ * or a daemon we may not inspect). ashmd holds every region it tracks,
+ * so they are shown as its own, with the size it counts (whole pages)
+ * and no residency. */
+static int add_ashmd_rows(struct scan *s, const struct pins *p) {
+        struct row r = { .comm = "ashmd", .hold = HOLD_ASHMD, .fd = -1, .resident = -1 };
+        struct proto_status_rep st;
+        size_t unseen = 0;
+        int ret;
+
+        for (size_t i = 0; i < p->n; i++)
+                unseen += !p->seen[i];
+        /* No answer: the daemon has gone since, and its regions with it. */
+        if (unseen == 0 || cli_daemon_status(&st) < 0)
+                return 0;
+        r.pid = (pid_t) st.pid;
+        for (size_t i = 0; i < p->n; i++) {
+                if (p->seen[i])
+                        continue;
+                r.dev = p->e[i].dev;
+                r.inode = p->e[i].ino;
+                r.size = pin_bytes(p->e[i].size);
+                r.pins = &p->e[i];
+                r.name = strdup(p->e[i].name);
+                if (!r.name)
+                        return -ENOMEM;
+                ret = add_row(s, &r);
+                if (ret < 0) {
+                        free(r.name);
+                        return ret;
+                }
+        }
+        return 0;
+}
+
 static int row_cmp(const void *a, const void *b) {
         const struct row *x = a, *y = b;
 
@@ -315,25 +402,9 @@ static int row_cmp(const void *a, const void *b) {
 }
 
 /* The cells of one table row, except NAME, which goes last unpadded. */
-enum { C_PID, C_COMM, C_HOLD, C_INODE, C_SIZE, C_RESIDENT, N_CELLS };
-static const char *const headers[N_CELLS] = { "PID", "COMM", "HOLD", "INODE", "SIZE", "RESIDENT" };
-
-static void human_size(int64_t v, char *buf, size_t len) {
-        static const char *const units[] = { "KiB", "MiB", "GiB", "TiB" };
-        double d = (double) v / 1024;
-        size_t u = 0;
-
-        if (v < 0)
-                snprintf(buf, len, "-");
-        else if (v < 1024)
-                snprintf(buf, len, "%" PRIi64 " B", v);
-        else {
-                /* 1023.96 KiB would print as "1024.0 KiB": move up first. */
-                for (; d >= 1023.95 && u + 1 < ELEMENTSOF(units); u++)
-                        d /= 1024;
-                snprintf(buf, len, "%.1f %s", d, units[u]);
-        }
-}
+enum { C_PID, C_COMM, C_HOLD, C_INODE, C_SIZE, C_RESIDENT, C_PINNED, C_UNPINNED, C_PURGED, N_CELLS };
+static const char *const headers[N_CELLS] = { "PID",      "COMM",   "HOLD",     "INODE", "SIZE",
+                                              "RESIDENT", "PINNED", "UNPINNED", "PURGED" };
 
 /* Terminal columns taken by a UTF-8 string, counting each character as
  * one: good enough to align process names. */
@@ -352,20 +423,26 @@ static int row_cells(const struct row *r, char cells[N_CELLS][64]) {
                 return -ENOMEM;
         snprintf(cells[C_PID], 64, "%d", (int) r->pid);
         snprintf(cells[C_COMM], 64, "%s", comm);
-        if (r->fd >= 0)
+        if (r->hold == HOLD_FD)
                 snprintf(cells[C_HOLD], 64, "fd %d", r->fd);
-        else
+        else if (r->hold == HOLD_MAP)
                 snprintf(cells[C_HOLD], 64, "map %lx-%lx", r->map_start, r->map_end);
+        else
+                snprintf(cells[C_HOLD], 64, "ashmd");
         snprintf(cells[C_INODE], 64, "%" PRIu64, r->inode);
-        human_size(r->size, cells[C_SIZE], 64);
-        human_size(r->resident, cells[C_RESIDENT], 64);
+        format_size(r->size, cells[C_SIZE], 64);
+        format_size(r->resident, cells[C_RESIDENT], 64);
+        format_size(r->pins ? pin_bytes(r->pins->pinned) : -1, cells[C_PINNED], 64);
+        format_size(r->pins ? pin_bytes(r->pins->unpinned) : -1, cells[C_UNPINNED], 64);
+        format_size(r->pins ? pin_bytes(r->pins->purged) : -1, cells[C_PURGED], 64);
         return 0;
 }
 
 static void print_cells(char cells[N_CELLS][64], const size_t *widths) {
         /* Numbers align right, text left, as in ps(1). */
-        static const bool right[N_CELLS] = { [C_PID] = true, [C_INODE] = true, [C_SIZE] = true,
-                                             [C_RESIDENT] = true };
+        static const bool right[N_CELLS] = { [C_PID] = true,    [C_INODE] = true,    [C_SIZE] = true,
+                                             [C_RESIDENT] = true, [C_PINNED] = true,   [C_UNPINNED] = true,
+                                             [C_PURGED] = true };
 
         for (int c = 0; c < N_CELLS; c++) {
                 int pad = (int) (widths[c] - text_width(cells[c]));
@@ -416,13 +493,18 @@ static void json_put_size(const char *key, int64_t v) {
 static void json_put_row(const struct row *r) {
         printf("{\"pid\":%d,\"comm\":", (int) r->pid);
         json_put_string(r->comm, stdout);
-        if (r->fd >= 0)
+        if (r->hold == HOLD_FD)
                 printf(",\"fd\":%d,\"map\":null", r->fd);
-        else
+        else if (r->hold == HOLD_MAP)
                 printf(",\"fd\":null,\"map\":\"%lx-%lx\"", r->map_start, r->map_end);
+        else
+                fputs(",\"fd\":null,\"map\":null", stdout);
         printf(",\"inode\":%" PRIu64, r->inode);
         json_put_size("size", r->size);
         json_put_size("resident", r->resident);
+        json_put_size("pinned", r->pins ? pin_bytes(r->pins->pinned) : -1);
+        json_put_size("unpinned", r->pins ? pin_bytes(r->pins->unpinned) : -1);
+        json_put_size("purged", r->pins ? pin_bytes(r->pins->purged) : -1);
         fputs(",\"name\":", stdout);
         json_put_string(r->name, stdout);
         putchar('}');
@@ -438,9 +520,12 @@ static void print_json(const struct scan *s) {
         puts(s->n ? "\n]" : "]");
 }
 
-static void print_hints(const struct scan *s) {
+static void print_hints(const struct scan *s, const struct pins *p) {
         bool root = geteuid() == 0;
 
+        /* No daemon is no error: most memfds are not ashm's anyway. */
+        if (p->error < 0 && p->error != -ECONNREFUSED)
+                cli_daemon_error("read the pin state from ashmd (shown as \"-\")", p->error);
         if (s->denied > 0)
                 fprintf(stderr, "ashm: %u process%s could not be read%s\n", s->denied,
                         s->denied == 1 ? "" : "es",
@@ -478,16 +563,29 @@ static int ls_args(int argc, char *argv[], bool *ret_json) {
 
 int verb_ls(int argc, char *argv[]) {
         _cleanup_(scan_done) struct scan s = {};
+        _cleanup_(pins_done) struct pins p = {};
         bool json = false;
         int r;
 
         r = ls_args(argc, argv, &json);
         if (r >= 0)
                 return r;
+        /* The daemon first: a region made after we asked then shows "-",
+         * where asking after the scan would list it as held by ashmd
+         * alone, a holder the scan missed. */
+        if (pins_fetch(&p) < 0) {
+                fputs("ashm: out of memory\n", stderr);
+                return EXIT_FAILURE;
+        }
         r = scan_proc(&s);
         if (r < 0) {
                 fprintf(stderr, "ashm: cannot read /proc: %s%s\n", strerror(-r),
                         r == -ENOENT ? " (is procfs mounted?)" : "");
+                return EXIT_FAILURE;
+        }
+        pins_match(&s, &p);
+        if (add_ashmd_rows(&s, &p) < 0) {
+                fputs("ashm: out of memory\n", stderr);
                 return EXIT_FAILURE;
         }
         qsort(s.rows, s.n, sizeof(*s.rows), row_cmp);
@@ -502,6 +600,6 @@ int verb_ls(int argc, char *argv[]) {
         errno = 0;
         if (fflush(stdout) != 0 || ferror(stdout))
                 return cli_stdout_error(errno > 0 ? errno : EIO);
-        print_hints(&s);
+        print_hints(&s, &p);
         return EXIT_SUCCESS;
 }
