@@ -346,6 +346,25 @@ ASHM_TEST(pinstate, reclaim_arguments) {
         block_free(&b);
 }
 
+/* The view's fd closed and its number reused for another file: the lock
+ * must not be taken there (a waiter would settle a live reclaimer's pages). */
+ASHM_TEST(pinstate, reclaim_refuses_reused_fd) {
+        struct block b = block_new(64);
+        int fd = b.fd, other;
+
+        close(fd);
+        other = memfd_create("another", MFD_CLOEXEC);
+        cr_assert(other >= 0);
+        if (other != fd) {
+                cr_assert(dup2(other, fd) == fd);
+                close(other);
+        }
+        cr_assert(ftruncate(fd, (off_t) b.len) == 0);
+        assert_fail(ashm__pinstate_reclaim_begin(b.ps), ESTALE);
+        assert_fail(ashm__pinstate_recover(b.ps), ESTALE);
+        block_free(&b);
+}
+
 ASHM_TEST(pinstate, reclaim_needs_state_fd) {
         _Alignas(64) static char buf[1024];
         struct pinstate *ps = NULL;

@@ -73,6 +73,7 @@ struct pinstate {
         uint64_t npages, nchunks; /* the caller's, never re-read from the block */
         int fd;                   /* the block's memfd, borrowed, or -1 */
         int lock_fd;              /* private description holding the reclaim lock, or -1 */
+        uint64_t dev, ino;        /* of fd at attach, to refuse a reused fd number */
         uint64_t *clock;          /* the LRU clock: the block's own, or one shared by all */
 };
 
@@ -192,6 +193,7 @@ static int header_check(const void *base, size_t len, uint64_t npages) {
 
 int ashm__pinstate_attach(void *base, size_t len, uint64_t npages, int state_fd, struct pinstate **ret_ps) {
         struct pinstate *ps;
+        struct stat st;
         int r;
 
         if (!base || (uintptr_t) base % LINE || npages > PINSTATE_PAGES_MAX || state_fd < -1 || !ret_ps)
@@ -202,8 +204,6 @@ int ashm__pinstate_attach(void *base, size_t len, uint64_t npages, int state_fd,
         /* Not proof that state_fd is the memfd mapped at base (that is the
          * caller's promise), but it catches a wrong or closed fd early. */
         if (state_fd >= 0) {
-                struct stat st;
-
                 if (fstat(state_fd, &st) < 0)
                         return negative_errno();
                 if (!S_ISREG(st.st_mode) || (uint64_t) st.st_size < len)
@@ -219,6 +219,8 @@ int ashm__pinstate_attach(void *base, size_t len, uint64_t npages, int state_fd,
                 .nchunks = chunks_for(npages),
                 .fd = state_fd,
                 .lock_fd = -1,
+                .dev = state_fd >= 0 ? (uint64_t) st.st_dev : 0,
+                .ino = state_fd >= 0 ? (uint64_t) st.st_ino : 0,
                 .clock = &((struct header *) base)->clock,
         };
         *ret_ps = ps;
@@ -277,18 +279,26 @@ static uint64_t settle_all(struct pinstate *ps) {
  * memfd, through a description of our own. OFD locks belong to the open
  * file description, so a description shared with other processes (as
  * SCM_RIGHTS and fork share them) could not tell us apart; ours is closed,
- * and the lock dropped by the kernel, when we die. */
-static int lock_private(int fd, int *ret_fd) {
+ * and the lock dropped by the kernel, when we die. A lock taken on any
+ * other file would let a waiter settle pages a live reclaimer is still
+ * punching, so the reopened file must be the one seen at attach (an fd
+ * closed and its number reused since then is refused). */
+static int lock_private(const struct pinstate *ps, int *ret_fd) {
         struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 1};
         char path[sizeof("/proc/self/fd/") + 12];
         _cleanup_close_ int lfd = -1;
+        struct stat st;
 
-        if (fd < 0)
+        if (ps->fd < 0)
                 return -EBADF;
-        snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+        snprintf(path, sizeof(path), "/proc/self/fd/%d", ps->fd);
         lfd = open(path, O_RDWR | O_CLOEXEC | O_NOCTTY);
         if (lfd < 0)
                 return negative_errno();
+        if (fstat(lfd, &st) < 0)
+                return negative_errno();
+        if ((uint64_t) st.st_dev != ps->dev || (uint64_t) st.st_ino != ps->ino)
+                return -ESTALE;
         if (fcntl(lfd, F_OFD_SETLK, &fl) < 0)
                 return errno == EAGAIN || errno == EACCES ? -EAGAIN : negative_errno();
         *ret_fd = TAKE_FD(lfd);
@@ -302,7 +312,7 @@ static int lock_private(int fd, int *ret_fd) {
 static void settle_if_orphaned(struct pinstate *ps) {
         int lfd;
 
-        if (lock_private(ps->fd, &lfd) < 0)
+        if (lock_private(ps, &lfd) < 0)
                 return;
         (void) settle_all(ps);
         safe_close(lfd);
@@ -528,7 +538,7 @@ int ashm__pinstate_reclaim_begin(struct pinstate *ps) {
                 return -EINVAL;
         if (ps->lock_fd >= 0)
                 return -EBUSY;
-        r = lock_private(ps->fd, &ps->lock_fd);
+        r = lock_private(ps, &ps->lock_fd);
         if (r < 0)
                 return r;
         n = settle_all(ps);

@@ -143,7 +143,8 @@ uint64_t ashm__pinstate_clock_advance(struct pinstate *ps, uint64_t at_least);
  * (PURGING -> PURGED). Returns the number of such pages, or -EAGAIN
  * another reclaimer (or a pin cleaning up after a dead one) holds it,
  * -EBADF the view has no state fd, -EBUSY this view holds it already,
- * or an error from reopening the memfd. */
+ * -ESTALE the state fd's number now names another file, or an error from
+ * reopening the memfd. */
 int ashm__pinstate_reclaim_begin(struct pinstate *ps);
 
 /* Release the lock. Pages still PURGING are left for the next reclaimer
