@@ -394,12 +394,16 @@ static int fd_op(int fd, uint64_t offset, uint64_t len, enum pin_op op) {
         r = ashm__pin_range_check((uint64_t) st.st_size, offset, len);
         if (r < 0)
                 return r;
-        r = ref_get(fd, &st, false, &ref);
+        /* Held while in use: another thread's trim could free an idle
+         * reference under us. */
+        r = ref_get(fd, &st, true, &ref);
         if (r < 0)
                 return r;
         if (op == OP_UNPIN)
                 maybe_check_daemon();
-        return apply(ref, (uint64_t) st.st_size, offset, len, op);
+        r = apply(ref, (uint64_t) st.st_size, offset, len, op);
+        ashm__pins_release(ref);
+        return r;
 }
 
 int ashm__fd_pin(int fd, uint64_t offset, uint64_t len) {
