@@ -384,10 +384,10 @@ int ashm_send_fds(int sock, const int *fds, size_t n_fds, const void *data, size
  * that arrived is closed.
  *
  * Errors: -EMSGSIZE more fds than max_fds (or than ASHM_FDS_MAX), or a
- * payload larger than buf_len on a datagram socket, or fds the kernel
- * could not install (the process is out of fds); -ECONNRESET the peer
- * closed the connection; -EAGAIN on a non-blocking socket with nothing
- * to read.
+ * payload larger than buf_len on a datagram socket; -EMFILE fds arrived
+ * that the kernel could not install because this process is out of fds
+ * (they are lost); -ECONNRESET the peer closed the connection; -EAGAIN on
+ * a non-blocking socket with nothing to read.
  */
 int ashm_recv_fds(int sock, int *fds, size_t max_fds, size_t *ret_n_fds, void *buf, size_t buf_len,
                   size_t *ret_len);

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -105,20 +106,71 @@ static void accept_one(struct daemon *d, int fd) {
         log_debug("client pid %d uid %u connected", (int) c->pid, (unsigned) c->uid);
 }
 
-void server_accept(struct daemon *d) {
-        for (;;) {
-                int fd = accept4(d->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+/* Out of fds, a pending connection can be neither served nor left in the
+ * listen backlog: the level-triggered epoll would report it again at
+ * once, and the daemon would spin. An fd held in reserve (the classic
+ * remedy) lets it take such a connection and hang up: the client sees
+ * a closed connection rather than waiting. And a connection that would
+ * leave fewer fds than a request needs (PROTO_FDS_MAX received, a couple
+ * of its own) is hung up on too, so that the clients already served get
+ * error replies, not dropped connections, when names take the rest. */
+#define FDS_RESERVE (PROTO_FDS_MAX + 2)
+static int spare_fd = -1;
+static unsigned refused; /* connections hung up on since fds ran short */
 
+static void refuse(int fd) {
+        struct rlimit rl = { 0 };
+
+        safe_close(fd);
+        if (refused++ > 0)
+                return;
+        (void) getrlimit(RLIMIT_NOFILE, &rl);
+        log_warning("out of file descriptors (limit %llu): hanging up on new connections until some are "
+                    "free; raise the limit (ulimit -n, LimitNOFILE=) if this lasts",
+                    (unsigned long long) rl.rlim_cur);
+}
+
+void server_accept(struct daemon *d) {
+        struct rlimit rl;
+
+        if (spare_fd < 0)
+                spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        for (;;) {
+                int fd = accept4(d->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK), err = errno;
+
+                if (fd < 0 && (err == EMFILE || err == ENFILE) && spare_fd >= 0) {
+                        spare_fd = safe_close(spare_fd);
+                        fd = accept4(d->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+                        err = errno;
+                        if (fd >= 0)
+                                refuse(fd); /* first, so its slot takes the spare back */
+                        spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+                        if (fd >= 0)
+                                continue;
+                }
                 if (fd >= 0) {
+                        /* fds are handed out lowest first: every one below
+                         * fd is taken, at most limit - 1 - fd are free. */
+                        if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && (rlim_t) fd + FDS_RESERVE >= rl.rlim_cur) {
+                                refuse(fd);
+                                continue;
+                        }
+                        if (refused > 0)
+                                log_info("file descriptors free again: accepting connections (%u refused "
+                                         "meanwhile)", refused);
+                        refused = 0;
                         accept_one(d, fd);
                         continue;
                 }
-                if (errno == EINTR || errno == ECONNABORTED)
+                if (err == EINTR || err == ECONNABORTED)
                         continue;
-                if (errno == EMFILE || errno == ENFILE)
-                        log_warning("cannot accept a connection: %m; it waits until an fd is free");
-                else if (errno != EAGAIN)
-                        log_warning("accept: %m");
+                /* No spare to refuse it with (the system is out of files,
+                 * ENFILE, and took the slot back): the next wake-up, at
+                 * once, tries to open one again. */
+                if ((err == EMFILE || err == ENFILE) && refused++ == 0)
+                        log_warning("cannot accept a connection: %s", strerror(err));
+                else if (err != EAGAIN && err != EMFILE && err != ENFILE)
+                        log_warning("accept: %s", strerror(err));
                 return;
         }
 }
@@ -423,6 +475,22 @@ static int dispatch(struct daemon *d, struct client *c, const struct proto_msg *
         return r;
 }
 
+/* The request's fds could not be installed: we are out of fds. Say so
+ * to the client, on a connection that stays open, if the header that did
+ * arrive (buf was zeroed before the receive) is one of ours. */
+static int refuse_emfile(struct client *c, const char *buf) {
+        struct proto_hdr h, out;
+
+        memcpy(&h, buf, sizeof(h));
+        if (h.magic != PROTO_MAGIC || h.version != PROTO_VERSION || proto_body_size(h.type) < 0 ||
+            (h.type & PROTO_REPLY))
+                return -EBADMSG;
+        log_warning("client pid %d uid %u: out of fds for its request; answered EMFILE", (int) c->pid,
+                    (unsigned) c->uid);
+        proto_header(&out, h.type | PROTO_REPLY, h.seq, -EMFILE, 0);
+        return send_fds(c->fd, &out, sizeof(out), NULL, 0) < 0 ? -EIO : 0;
+}
+
 void server_client_ready(struct daemon *d, struct client *c) {
         char buf[PROTO_MSG_MAX];
         int fds[PROTO_FDS_MAX];
@@ -431,8 +499,11 @@ void server_client_ready(struct daemon *d, struct client *c) {
         ssize_t n;
         int r;
 
+        memset(buf, 0, sizeof(struct proto_hdr)); /* see refuse_emfile() */
         n = recv_fds(c->fd, buf, sizeof(buf), fds, PROTO_FDS_MAX, &n_fds);
         if (n == -EAGAIN || n == -EINTR)
+                return;
+        if (n == -EMFILE && refuse_emfile(c, buf) >= 0)
                 return;
         if (n < 0) {
                 if (n != -ECONNRESET)

@@ -91,6 +91,12 @@ ssize_t recv_fds(int sock, void *buf, size_t len, int *fds, size_t max_fds, size
                 return negative_errno();
 
         n_fds = collect_fds(&mh, fds, max_fds);
+        /* MSG_CTRUNC with room to spare: the kernel could not install the
+         * fds (we are out of them), not a sender that sent too many. */
+        if ((mh.msg_flags & MSG_CTRUNC) && n_fds < max_fds && !(mh.msg_flags & MSG_TRUNC)) {
+                close_many(fds, n_fds);
+                return -EMFILE;
+        }
         if (n_fds > max_fds || (mh.msg_flags & (MSG_CTRUNC | MSG_TRUNC)) || (len == 0 && n > 0 && scratch != 0)) {
                 close_many(fds, MIN(n_fds, max_fds));
                 return -EMSGSIZE;

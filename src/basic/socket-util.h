@@ -13,7 +13,9 @@ ssize_t send_fds(int sock, const void *data, size_t len, const int *fds, size_t 
 
 /* recvmsg() with MSG_CMSG_CLOEXEC, retried on EINTR. Stores at most
  * max_fds fds; more fds, a truncated control buffer (MSG_CTRUNC) or a
- * truncated datagram (MSG_TRUNC) fail with -EMSGSIZE, end of stream with
- * -ECONNRESET, and every fd received is closed on every error path.
+ * truncated datagram (MSG_TRUNC) fail with -EMSGSIZE, fds the kernel could
+ * not install because this process is out of them with -EMFILE (the
+ * payload is in buf all the same), end of stream with -ECONNRESET, and
+ * every fd received is closed on every error path.
  * Returns bytes received; *ret_n_fds is set on success only. */
 ssize_t recv_fds(int sock, void *buf, size_t len, int *fds, size_t max_fds, size_t *ret_n_fds);
