@@ -68,6 +68,9 @@ ASHM_TEST(broker, publish_lookup_unpublish) {
         assert_fail(ashm_publish(r, "greeting", 0600, 0), EEXIST);
         assert_ok(ashm_unpublish("greeting"));
         assert_fail(ashm_lookup("greeting", 0, &ro), ENOENT);
+        /* The publisher may unpublish a name it cannot read itself. */
+        assert_ok(ashm_publish(r, "write-only-mode", 0044, 0));
+        assert_ok(ashm_unpublish("write-only-mode"));
         assert_fail(ashm_unpublish("greeting"), ENOENT);
         ashm_region_close(w);
         ashm_region_close(r);

@@ -5,6 +5,7 @@
  * their release pipe to close: no sleeps, and a crashed test releases them. */
 #include <fcntl.h>
 #include <grp.h>
+#include <pwd.h>
 #include <inttypes.h>
 #include <poll.h>
 #include <stdio.h>
@@ -230,7 +231,7 @@ static void line_with(const char *text, const char *needle, char *buf, size_t le
 
 /* ---- ls ------------------------------------------------------------- */
 
-Test(cli, ls_shows_region_held_by_fd) {
+ASHM_TEST(cli, ls_shows_region_held_by_fd) {
         char name[64], line[512], want[512], size[16], unit[16];
         int pid, fd;
         unsigned long long inode;
@@ -267,7 +268,7 @@ Test(cli, ls_shows_region_held_by_fd) {
         holder_stop(&h);
 }
 
-Test(cli, ls_shows_region_held_by_mapping) {
+ASHM_TEST(cli, ls_shows_region_held_by_mapping) {
         char name[64], line[512], want[512];
         struct holder h;
         struct run r;
@@ -328,12 +329,12 @@ static void check_escaped_name(enum hold_how how) {
         holder_stop(&h);
 }
 
-Test(cli, ls_escapes_names) {
+ASHM_TEST(cli, ls_escapes_names) {
         check_escaped_name(HOLD_FD);
         check_escaped_name(HOLD_MAP);
 }
 
-Test(cli, ls_sorted_by_pid_and_json_framed) {
+ASHM_TEST(cli, ls_sorted_by_pid_and_json_framed) {
         char name[64];
         struct holder a, b;
         struct run r;
@@ -363,7 +364,7 @@ Test(cli, ls_sorted_by_pid_and_json_framed) {
         holder_stop(&b);
 }
 
-Test(cli, ls_usage_errors) {
+ASHM_TEST(cli, ls_usage_errors) {
         struct run r;
 
         run_cli(&r, "ls", "--bogus");
@@ -383,7 +384,7 @@ static void target(char *buf, size_t len, pid_t pid, int fd) {
         snprintf(buf, len, "%d:%d", (int) pid, fd);
 }
 
-Test(cli, cat_prints_exact_bytes) {
+ASHM_TEST(cli, cat_prints_exact_bytes) {
         static const char data[] = "hello\0world\0\xff\x01";
         char name[64], arg[32];
         struct holder h;
@@ -401,7 +402,7 @@ Test(cli, cat_prints_exact_bytes) {
         holder_stop(&h);
 }
 
-Test(cli, cat_large_region) {
+ASHM_TEST(cli, cat_large_region) {
         const size_t len = 1000 * 1000 + 7; /* several copy chunks and a short tail */
         char name[64], arg[32];
         char *data = malloc(len);
@@ -423,27 +424,46 @@ Test(cli, cat_large_region) {
         free(data);
 }
 
-Test(cli, cat_bad_syntax) {
-        static const char *const bad[] = { "",    "1234", "abc",  "12:",  ":5",           "1:2:3", "1:-2",
-                                           "0:1", "1 :2", "+1:2", "1:2x", "99999999999:1", "1:0x3" };
+/* DIGITS:DIGITS is PID:FD by its shape alone: out of range, it is a
+ * usage error that points at --name, never the lookup of a name. */
+ASHM_TEST(cli, cat_bad_syntax) {
+        static const char *const bad_targets[] = { "0:1", "99999999999:1", "1:99999999999", "00:5" };
+        char long_name[ASHM_PUBLISH_NAME_MAX + 2];
         struct run r;
 
         /* A leading dash reads as an option: a usage error as well. */
         run_cli(&r, "cat", "-1:2");
         assert_run(&r, 2, "", "unknown option");
         run_done(&r);
-        for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
-                run_cli(&r, "cat", bad[i]);
-                cr_assert_eq(r.status, 2, "'%s': status %d", bad[i], r.status);
-                cr_assert_not_null(strstr(r.err, "ashm: expected PID:FD, e.g. 1234:5"), "'%s': %s", bad[i],
-                                   r.err);
+        for (size_t i = 0; i < ELEMENTSOF(bad_targets); i++) {
+                run_cli(&r, "cat", bad_targets[i]);
+                cr_assert_eq(r.status, 2, "'%s': status %d", bad_targets[i], r.status);
+                cr_assert_not_null(strstr(r.err, "is not a valid PID:FD"), "'%s': %s", bad_targets[i], r.err);
+                cr_assert_not_null(strstr(r.err, "'ashm cat --name "), "'%s': %s", bad_targets[i], r.err);
                 run_done(&r);
         }
+        run_cli(&r, "cat", "");
+        assert_run(&r, 2, "", "ashm cat: a name cannot be empty");
+        run_done(&r);
+        run_cli(&r, "cat", "a\nb");
+        assert_run(&r, 2, "", "invalid name 'a\\x0ab': a name cannot hold control characters");
+        run_done(&r);
+        memset(long_name, 'x', sizeof(long_name) - 1);
+        long_name[sizeof(long_name) - 1] = '\0';
+        run_cli(&r, "cat", long_name);
+        assert_run(&r, 2, "", "a name is at most 255 bytes; this one has 256");
+        run_done(&r);
         run_cli(&r, "cat");
-        assert_run(&r, 2, "", "expected PID:FD");
+        assert_run(&r, 2, "", "expected one published NAME or PID:FD");
         run_done(&r);
         run_cli(&r, "cat", "1:2", "3:4");
-        assert_run(&r, 2, "", "expected PID:FD");
+        assert_run(&r, 2, "", "expected one published NAME or PID:FD");
+        run_done(&r);
+        run_cli(&r, "cat", "--name", "a", "b");
+        assert_run(&r, 2, "", "ashm cat: unexpected argument 'b': --name NAME says what to print");
+        run_done(&r);
+        run_cli(&r, "cat", "--name");
+        assert_run(&r, 2, "", "missing argument to option '--name'");
         run_done(&r);
 }
 
@@ -458,7 +478,7 @@ static int pid_never_used(void) {
         return max;
 }
 
-Test(cli, cat_no_such_process) {
+ASHM_TEST(cli, cat_no_such_process) {
         char arg[32], path[64];
         struct run r;
         int pid = pid_never_used();
@@ -473,7 +493,7 @@ Test(cli, cat_no_such_process) {
         run_done(&r);
 }
 
-Test(cli, cat_no_such_fd) {
+ASHM_TEST(cli, cat_no_such_fd) {
         char arg[32], want[64];
         struct run r;
         int fd = 900;
@@ -500,7 +520,7 @@ static void check_not_memfd(int fd) {
         run_done(&r);
 }
 
-Test(cli, cat_not_a_memfd) {
+ASHM_TEST(cli, cat_not_a_memfd) {
         int null = open("/dev/null", O_RDONLY | O_CLOEXEC), p[2];
 
         cr_assert(null >= 0);
@@ -514,7 +534,7 @@ Test(cli, cat_not_a_memfd) {
         close(p[0]);
 }
 
-Test(cli, cat_permission_denied) {
+ASHM_TEST(cli, cat_permission_denied) {
         ashm_region *region;
         char arg[32];
         struct run r;
@@ -533,7 +553,7 @@ Test(cli, cat_permission_denied) {
 }
 
 /* `ashm cat ... | head -c 10`: the reader leaving is not an error. */
-Test(cli, reader_gone_is_quiet) {
+ASHM_TEST(cli, reader_gone_is_quiet) {
         ashm_region *region;
         char arg[32];
         struct run r;
@@ -552,7 +572,7 @@ Test(cli, reader_gone_is_quiet) {
         run_done(&r);
 }
 
-Test(cli, write_errors_reported) {
+ASHM_TEST(cli, write_errors_reported) {
         ashm_region *region;
         char arg[32];
         struct run r;
@@ -1046,9 +1066,553 @@ ASHM_TEST(cli, ls_shows_regions_only_ashmd_holds) {
         daemon_stop(&d);
 }
 
+/* ---- sharing by name: publish, cat NAME, unpublish, names ------------ */
+
+/* A config file with what text tools trip on: NUL bytes, no final
+ * newline, bytes that are not UTF-8. */
+static const char config_bytes[] = "# myapp\nkey=value\n\0\0binary\xff\x01\0tail";
+#define CONFIG_LEN (sizeof(config_bytes) - 1)
+
+/* Write len bytes of data to dir/file; the path goes to path. */
+static void write_file(char *path, size_t path_len, const char *dir, const char *file, const void *data,
+                       size_t len) {
+        int fd;
+
+        snprintf(path, path_len, "%s/%s", dir, file);
+        fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        cr_assert(fd >= 0, "%s: %s", path, strerror(errno));
+        cr_assert_eq(write(fd, data, len), (ssize_t) len);
+        close(fd);
+}
+
+/* A private daemon with a config file in its directory (removed by
+ * unpublish_and_stop(), so that daemon_stop() can remove the directory). */
+static void start_with_config(struct test_daemon *d, const char *const *args, char *path, size_t path_len) {
+        daemon_start_args(d, args);
+        write_file(path, path_len, d->dir, "myapp.conf", config_bytes, CONFIG_LEN);
+}
+
+static void stop_with_config(struct test_daemon *d, const char *path) {
+        cr_assert(unlink(path) == 0);
+        daemon_stop(d);
+}
+
+/* s with every run of spaces made one space, for table rows. */
+static void squeeze(char *s) {
+        char *q = s;
+
+        for (const char *p = s; *p; p++)
+                if (*p != ' ' || (q > s && q[-1] != ' '))
+                        *q++ = *p;
+        *q = '\0';
+}
+
+static const char *user_name(uid_t uid) {
+        struct passwd *pw = getpwuid(uid);
+
+        cr_assert_not_null(pw, "no user %u", (unsigned) uid);
+        return pw->pw_name;
+}
+
+static const char *group_name(gid_t gid) {
+        struct group *gr = getgrgid(gid);
+
+        cr_assert_not_null(gr, "no group %u", (unsigned) gid);
+        return gr->gr_name;
+}
+
+/* The entry of name in ashmd's list (copied), or false. */
+static bool find_name(const char *name, ashm_name_info *ret) {
+        ashm_name_info *names = NULL;
+        bool found = false;
+        size_t n = 0;
+
+        assert_ok(ashm_names(&names, &n));
+        for (size_t i = 0; i < n; i++)
+                if (strcmp(names[i].name, name) == 0) {
+                        *ret = names[i];
+                        found = true;
+                }
+        free(names);
+        return found;
+}
+
+/* The tool exits right after publishing, and ashmd handles the end of
+ * its connection in its own time: wait until it has (the publisher's
+ * pid reads 0). A name without ASHM_PUBLISH_KEEP would go at that same
+ * moment, so this also proves that it stays. */
+static void wait_publisher_gone(const char *name) {
+        ashm_name_info info;
+
+        for (int i = 0; i < 20000; i++) {
+                cr_assert(find_name(name, &info), "%s went away with the tool that published it", name);
+                if (info.pid == 0)
+                        return;
+                cr_assert_eq(poll(NULL, 0, 1), 0); /* 1 ms between questions, 20 s in all */
+        }
+        cr_assert_fail("ashmd still counts publisher %u of %s", info.pid, name);
+}
+
+ASHM_TEST(cli, publish_names_cat_unpublish) {
+        char path[128], name[64], want[512], line[512];
+        struct test_daemon d;
+        struct run r;
+
+        start_with_config(&d, NULL, path, sizeof(path));
+        unique_name(name, sizeof(name), "config");
+
+        run_cli(&r, "publish", "--file", path, name);
+        snprintf(want, sizeof(want), "published %s (%zu B, mode 0644)\n", name, CONFIG_LEN);
+        assert_run(&r, 0, "", "");
+        cr_assert_str_eq(r.out, want);
+        cr_assert_eq(r.err_len, 0, "stderr: %s", r.err);
+        run_done(&r);
+        wait_publisher_gone(name);
+
+        run_cli(&r, "names");
+        assert_run(&r, 0, "", "");
+        cr_assert(strncmp(r.out, "SIZE MODE ", 10) == 0, "header:\n%s", r.out);
+        line_with(r.out, "NAME", line, sizeof(line));
+        squeeze(line);
+        cr_assert_str_eq(line, "SIZE MODE OWNER GROUP PUBLISHER KEPT ACCESS NAME");
+        line_with(r.out, name, line, sizeof(line));
+        squeeze(line);
+        snprintf(want, sizeof(want), "%zu B 0644 rw-r--r-- %s %s - yes r %s", CONFIG_LEN, user_name(geteuid()),
+                 group_name(getegid()), name);
+        cr_assert_str_eq(line, want);
+        run_done(&r);
+
+        run_cli(&r, "names", "--json");
+        assert_run(&r, 0, "[\n  {", "");
+        snprintf(want, sizeof(want),
+                 "[\n  {\"name\":\"%s\",\"size\":%zu,\"mode\":\"0644\",\"uid\":%u,\"owner\":\"%s\",\"gid\":%u,"
+                 "\"group\":\"%s\",\"publisher\":null,\"kept\":true,\"access\":\"r\"}\n]\n",
+                 name, CONFIG_LEN, (unsigned) geteuid(), user_name(geteuid()), (unsigned) getegid(),
+                 group_name(getegid()));
+        cr_assert_str_eq(r.out, want);
+        run_done(&r);
+
+        run_cli(&r, "cat", name);
+        assert_run(&r, 0, "", "");
+        cr_assert_eq(r.out_len, CONFIG_LEN);
+        cr_assert(memcmp(r.out, config_bytes, CONFIG_LEN) == 0, "cat changed the bytes");
+        cr_assert_eq(r.err_len, 0, "stderr: %s", r.err);
+        run_done(&r);
+
+        run_cli(&r, "publish", "--file", path, name);
+        snprintf(want, sizeof(want), "ashm: %s is already published; 'ashm unpublish %s' first\n", name, name);
+        assert_run(&r, 1, "", "");
+        cr_assert_str_eq(r.err, want);
+        cr_assert_eq(r.out_len, 0);
+        run_done(&r);
+
+        run_cli(&r, "unpublish", name);
+        snprintf(want, sizeof(want), "unpublished %s\n", name);
+        assert_run(&r, 0, "", "");
+        cr_assert_str_eq(r.out, want);
+        run_done(&r);
+
+        snprintf(want, sizeof(want), "ashm: no published region %s that you may read (see 'ashm names')\n", name);
+        run_cli(&r, "cat", name);
+        assert_run(&r, 1, "", "");
+        cr_assert_str_eq(r.err, want);
+        cr_assert_eq(r.out_len, 0);
+        run_done(&r);
+        run_cli(&r, "unpublish", name);
+        assert_run(&r, 1, "", "");
+        cr_assert_str_eq(r.err, want);
+        run_done(&r);
+
+        run_cli(&r, "names");
+        assert_run(&r, 0, "", "");
+        squeeze(r.out);
+        cr_assert_str_eq(r.out, "SIZE MODE OWNER GROUP PUBLISHER KEPT ACCESS NAME\n");
+        run_done(&r);
+        run_cli(&r, "names", "--json");
+        assert_run(&r, 0, "", "");
+        cr_assert_str_eq(r.out, "[]\n");
+        run_done(&r);
+        stop_with_config(&d, path);
+}
+
+/* The tool is gone, the name stays (ASHM_PUBLISH_KEEP), and it is the
+ * file: frozen, all of it, looked up by a process that never saw the
+ * file. A large file takes several reads and writes both ways. */
+ASHM_TEST(cli, published_name_outlives_the_tool) {
+        const size_t len = 1000 * 1000 + 7;
+        char path[128], name[64], *data = malloc(len), *back = malloc(len);
+        ashm_region *region;
+        struct test_daemon d;
+        uint64_t size = 0;
+        struct run r;
+
+        cr_assert(data && back);
+        for (size_t i = 0; i < len; i++)
+                data[i] = (char) (i * 7 % 251);
+        daemon_start(&d);
+        write_file(path, sizeof(path), d.dir, "big.conf", data, len);
+        unique_name(name, sizeof(name), "kept");
+        run_cli(&r, "publish", "--file", path, name);
+        assert_run(&r, 0, "published ", "");
+        cr_assert_not_null(strstr(r.out, " (976.6 KiB, mode 0644)\n"), "%s", r.out);
+        run_done(&r);
+        wait_publisher_gone(name);
+
+        assert_ok(ashm_lookup(name, 0, &region));
+        cr_assert_eq(assert_ok(ashm_region_is_frozen(region)), 1);
+        assert_ok(ashm_region_get_size(region, &size));
+        cr_assert_eq(size, len);
+        assert_ok(ashm_region_read(region, 0, back, len));
+        cr_assert(memcmp(back, data, len) == 0);
+        ashm_region_close(region);
+
+        run_cli(&r, "cat", name);
+        assert_run(&r, 0, "", "");
+        cr_assert_eq(r.out_len, len);
+        cr_assert(memcmp(r.out, data, len) == 0);
+        run_done(&r);
+        free(data);
+        free(back);
+        cr_assert(unlink(path) == 0);
+        daemon_stop(&d);
+}
+
+/* What `ashm names` says of a name a program published itself: its
+ * pid, not kept, and writable by its owner. */
+ASHM_TEST(cli, names_shows_a_programs_name) {
+        char name[64], want[256], line[512], *q;
+        ashm_region *region;
+        struct test_daemon d;
+        struct run r;
+
+        daemon_start(&d);
+        unique_name(name, sizeof(name), "prog");
+        /* A backslash and a byte that is not UTF-8 are shown escaped. */
+        q = name + strlen(name);
+        strcpy(q, "\\\xff");
+        assert_ok(ashm_region_create("prog", 5000, 0, &region));
+        assert_ok(ashm_publish(region, name, 0600, 0));
+
+        run_cli(&r, "names");
+        assert_run(&r, 0, "", "");
+        *q = '\0';
+        line_with(r.out, name, line, sizeof(line));
+        squeeze(line);
+        snprintf(want, sizeof(want), "4.9 KiB 0600 rw------- %s %s %d no rw %s\\\\\\xff", user_name(geteuid()),
+                 group_name(getegid()), (int) getpid(), name);
+        cr_assert_str_eq(line, want);
+        run_done(&r);
+
+        run_cli(&r, "names", "--json");
+        assert_run(&r, 0, "", "");
+        line_with(r.out, name, line, sizeof(line));
+        snprintf(want, sizeof(want), "{\"name\":\"%s\\\\\\u00ff\",\"size\":5000,\"mode\":\"0600\",", name);
+        cr_assert_not_null(strstr(line, want), "%s\nlacks\n%s", line, want);
+        snprintf(want, sizeof(want), ",\"publisher\":%d,\"kept\":false,\"access\":\"rw\"}", (int) getpid());
+        cr_assert_not_null(strstr(line, want), "%s\nlacks\n%s", line, want);
+        run_done(&r);
+        ashm_region_close(region);
+        daemon_stop(&d);
+}
+
+ASHM_TEST(cli, publish_modes) {
+        static const struct {
+                const char *arg;
+                unsigned mode;
+        } modes[] = {
+                { "0640", 0640 }, { "600", 0600 },      { "0444", 0444 },        { "u=rw,g=r,o=", 0640 },
+                { "a=r", 0444 },  { "u=rw,go=r", 0644 }, { "a=rw,go-w", 0644 }, { "=r,u+w", 0644 },
+        };
+        char path[128], name[64], want[128];
+        struct test_daemon d;
+        ashm_name_info info;
+        struct run r;
+
+        start_with_config(&d, NULL, path, sizeof(path));
+        for (size_t i = 0; i < ELEMENTSOF(modes); i++) {
+                snprintf(name, sizeof(name), "cli-mode-%zu", i);
+                run_cli(&r, "publish", "--file", path, "--mode", modes[i].arg, name);
+                snprintf(want, sizeof(want), "published %s (%zu B, mode %04o)\n", name, CONFIG_LEN, modes[i].mode);
+                assert_run(&r, 0, "", "");
+                cr_assert_str_eq(r.out, want, "--mode %s", modes[i].arg);
+                run_done(&r);
+                cr_assert(find_name(name, &info));
+                cr_assert_eq(info.mode, modes[i].mode, "--mode %s: %o", modes[i].arg, info.mode);
+                /* Frozen: whatever the mode says, nobody may write. */
+                cr_assert_eq(info.writable, 0);
+        }
+        stop_with_config(&d, path);
+}
+
+/* Checked before anything is loaded or asked: no daemon is needed to
+ * be told. */
+ASHM_TEST(cli, publish_usage_errors) {
+        static const struct {
+                const char *mode, *why;
+        } bad_modes[] = {
+                { "0755", "execute bits mean nothing" },
+                { "u=rwx", "only r and w mean something" },
+                { "1644", "setuid, setgid and sticky bits mean nothing" },
+                { "0044", "its owner must be able to read it" },
+                { "0", "its owner must be able to read it" },
+                { "go=r", "its owner must be able to read it" },
+                { "0800", "expected octal digits" },
+                { "00644", "expected octal digits" },
+                { "abc", "expected octal digits" },
+                { "", "expected octal digits" },
+                { "u=rw,", "expected octal digits" },
+                { "u:rw", "expected octal digits" },
+                { "-0644", "expected octal digits" },
+        };
+        char dir[64], path[128], long_name[ASHM_PUBLISH_NAME_MAX + 2], want[160];
+        struct run r;
+
+        no_daemon_socket(dir, sizeof(dir));
+        write_file(path, sizeof(path), dir, "c.conf", "x", 1);
+        for (size_t i = 0; i < ELEMENTSOF(bad_modes); i++) {
+                run_cli(&r, "publish", "--file", path, "--mode", bad_modes[i].mode, "cli-bad-mode");
+                snprintf(want, sizeof(want), "ashm publish: invalid mode '%s': %s", bad_modes[i].mode,
+                         bad_modes[i].why);
+                assert_run(&r, 2, "", want);
+                cr_assert_eq(r.out_len, 0);
+                run_done(&r);
+        }
+        run_cli(&r, "publish", "--file", path, "");
+        assert_run(&r, 2, "", "ashm publish: a name cannot be empty\n");
+        run_done(&r);
+        run_cli(&r, "publish", "--file", path, "tab\there");
+        assert_run(&r, 2, "", "ashm publish: invalid name 'tab\\x09here': a name cannot hold control characters\n");
+        run_done(&r);
+        memset(long_name, 'n', sizeof(long_name) - 1);
+        long_name[sizeof(long_name) - 1] = '\0';
+        run_cli(&r, "publish", "--file", path, long_name);
+        assert_run(&r, 2, "", "a name is at most 255 bytes; this one has 256");
+        run_done(&r);
+        run_cli(&r, "publish", "cli-no-file");
+        assert_run(&r, 2, "", "ashm publish: say what to publish: --file PATH\n");
+        run_done(&r);
+        run_cli(&r, "publish", "--file", path);
+        assert_run(&r, 2, "", "ashm publish: expected one NAME");
+        run_done(&r);
+        run_cli(&r, "publish", "--file", path, "a", "b");
+        assert_run(&r, 2, "", "ashm publish: expected one NAME");
+        run_done(&r);
+        run_cli(&r, "publish", "--file");
+        assert_run(&r, 2, "", "missing argument to option '--file'");
+        run_done(&r);
+        run_cli(&r, "unpublish");
+        assert_run(&r, 2, "", "ashm unpublish: expected one NAME");
+        run_done(&r);
+        run_cli(&r, "unpublish", "a\x7f");
+        assert_run(&r, 2, "", "ashm unpublish: invalid name 'a\\x7f'");
+        run_done(&r);
+        run_cli(&r, "names", "extra");
+        assert_run(&r, 2, "", "ashm names: unexpected argument 'extra'");
+        run_done(&r);
+        cr_assert(unlink(path) == 0 && rmdir(dir) == 0);
+}
+
+/* Only a regular file, and one that exists: said before a daemon is
+ * asked, and without opening a FIFO (which would block). */
+ASHM_TEST(cli, publish_file_errors) {
+        char dir[64], path[128], want[192];
+        struct run r;
+
+        no_daemon_socket(dir, sizeof(dir));
+        snprintf(path, sizeof(path), "%s/missing.conf", dir);
+        run_cli(&r, "publish", "--file", path, "cli-missing");
+        snprintf(want, sizeof(want), "ashm: cannot read %s: No such file or directory\n", path);
+        assert_run(&r, 1, "", "");
+        cr_assert_str_eq(r.err, want);
+        cr_assert_eq(r.out_len, 0);
+        run_done(&r);
+
+        run_cli(&r, "publish", "--file", dir, "cli-dir");
+        snprintf(want, sizeof(want), "ashm: %s is a directory; only a regular file can be published\n", dir);
+        assert_run(&r, 1, "", "");
+        cr_assert_str_eq(r.err, want);
+        run_done(&r);
+
+        snprintf(path, sizeof(path), "%s/fifo", dir);
+        cr_assert(mkfifo(path, 0600) == 0);
+        run_cli(&r, "publish", "--file", path, "cli-fifo");
+        snprintf(want, sizeof(want), "ashm: %s is a FIFO; only a regular file can be published\n", path);
+        assert_run(&r, 1, "", "");
+        cr_assert_str_eq(r.err, want);
+        run_done(&r);
+        cr_assert(unlink(path) == 0 && rmdir(dir) == 0);
+}
+
+ASHM_TEST(cli, publish_without_daemon) {
+        char dir[64], path[128];
+        struct stat st;
+        struct run r;
+
+        no_daemon_socket(dir, sizeof(dir));
+        write_file(path, sizeof(path), dir, "c.conf", "x", 1);
+        setenv("ASHM_NO_AUTOSTART", "1", 1);
+        run_cli(&r, "publish", "--file", path, "cli-nodaemon");
+        assert_run(&r, 1, "", "");
+        cr_assert_str_eq(r.err, "ashm: no ashmd is running (start it with 'ashmd', or unset ASHM_NO_AUTOSTART)\n");
+        cr_assert_eq(r.out_len, 0);
+        run_done(&r);
+        cr_assert(stat(getenv("ASHM_SOCKET"), &st) < 0 && errno == ENOENT);
+        cr_assert(unlink(path) == 0 && rmdir(dir) == 0);
+}
+
+/* Looking a name up, listing and removing names never start a daemon:
+ * a new one would hold none. */
+ASHM_TEST(cli, names_cat_unpublish_without_daemon) {
+        char dir[64], want[192], sock[128];
+        struct stat st;
+        struct run r;
+
+        no_daemon_socket(dir, sizeof(dir));
+        snprintf(sock, sizeof(sock), "%s", getenv("ASHM_SOCKET"));
+        unsetenv("ASHM_NO_AUTOSTART");
+        setenv("ASHMD", ASHMD, 1);
+
+        run_cli(&r, "names");
+        snprintf(want, sizeof(want), "ashmd: not running (socket %s)\n", sock);
+        assert_run(&r, 3, "", "");
+        cr_assert_str_eq(r.err, want);
+        cr_assert_eq(r.out_len, 0, "stdout: %s", r.out);
+        run_done(&r);
+        run_cli(&r, "names", "--json");
+        assert_run(&r, 3, "", "ashmd: not running");
+        cr_assert_eq(r.out_len, 0, "stdout: %s", r.out);
+        run_done(&r);
+
+        /* What used to be malformed PID:FDs are names now. */
+        snprintf(want, sizeof(want), "(no ashmd is running at %s)\n", sock);
+        run_cli(&r, "cat", "myapp-config");
+        assert_run(&r, 1, "", "ashm: no published region myapp-config that you may read");
+        cr_assert_not_null(strstr(r.err, want), "%s", r.err);
+        run_done(&r);
+        run_cli(&r, "cat", "1:2x");
+        assert_run(&r, 1, "", "ashm: no published region 1:2x that you may read");
+        run_done(&r);
+        run_cli(&r, "cat", "1 :2");
+        assert_run(&r, 1, "", "ashm: no published region '1 :2' that you may read");
+        run_done(&r);
+        run_cli(&r, "unpublish", "myapp-config");
+        assert_run(&r, 1, "", "ashm: no published region myapp-config that you may read");
+        cr_assert_not_null(strstr(r.err, want), "%s", r.err);
+        run_done(&r);
+
+        cr_assert(stat(sock, &st) < 0 && errno == ENOENT, "a daemon was started at %s", sock);
+        cr_assert(rmdir(dir) == 0, "rmdir %s: %s", dir, strerror(errno));
+}
+
+/* A name of the form PID:FD is reached with --name; so is one that
+ * starts with a dash. Names needing shell quotes are quoted in what the
+ * tool says. */
+ASHM_TEST(cli, cat_name_that_looks_like_pid_fd) {
+        char path[128], name[64], want[256];
+        struct test_daemon d;
+        struct run r;
+
+        start_with_config(&d, NULL, path, sizeof(path));
+        snprintf(name, sizeof(name), "%d:3", pid_never_used());
+        run_cli(&r, "publish", "--file", path, name);
+        assert_run(&r, 0, "published ", "");
+        run_done(&r);
+
+        run_cli(&r, "cat", name);
+        assert_run(&r, 1, "", "cannot open /proc/");
+        run_done(&r);
+        run_cli(&r, "cat", "--name", name);
+        assert_run(&r, 0, "", "");
+        cr_assert(r.out_len == CONFIG_LEN && memcmp(r.out, config_bytes, CONFIG_LEN) == 0);
+        run_done(&r);
+
+        run_cli(&r, "publish", "--file", path, "--", "-dash");
+        assert_run(&r, 0, "published -dash (", "");
+        run_done(&r);
+        run_cli(&r, "cat", "--name", "-dash");
+        assert_run(&r, 0, "", "");
+        cr_assert_eq(r.out_len, CONFIG_LEN);
+        run_done(&r);
+        run_cli(&r, "cat", "--", "-dash");
+        assert_run(&r, 0, "", "");
+        cr_assert_eq(r.out_len, CONFIG_LEN);
+        run_done(&r);
+
+        run_cli(&r, "publish", "--file", path, "it's a config");
+        assert_run(&r, 0, "published 'it'\\''s a config' (", "");
+        run_done(&r);
+        run_cli(&r, "publish", "--file", path, "it's a config");
+        snprintf(want, sizeof(want), "ashm: %s is already published; 'ashm unpublish %s' first\n",
+                 "'it'\\''s a config'", "'it'\\''s a config'");
+        assert_run(&r, 1, "", "");
+        cr_assert_str_eq(r.err, want);
+        run_done(&r);
+        run_cli(&r, "unpublish", "it's a config");
+        assert_run(&r, 0, "unpublished 'it'\\''s a config'\n", "");
+        run_done(&r);
+        stop_with_config(&d, path);
+}
+
+/* The shared-config use case across users: root publishes, nobody
+ * reads the same bytes, and can neither remove the name nor see one it
+ * has no grant for. */
+ASHM_TEST(cli, shared_config_across_uids) {
+        static const char *const shared[] = { "--socket-mode", "0666", NULL };
+        char path[128], name[64], secret[64], want[256], line[512];
+        struct test_daemon d;
+        struct run r;
+
+        if (geteuid() != 0)
+                cr_skip_test("needs root, to run the tool as another user");
+        start_with_config(&d, shared, path, sizeof(path));
+        cr_assert(chmod(d.dir, 0755) == 0);
+        unique_name(name, sizeof(name), "shared");
+        unique_name(secret, sizeof(secret), "secret");
+        run_cli(&r, "publish", "--file", path, name, "--mode", "0644");
+        assert_run(&r, 0, "published ", "");
+        run_done(&r);
+        run_cli(&r, "publish", "--file", path, secret, "--mode", "0600");
+        assert_run(&r, 0, "published ", "");
+        run_done(&r);
+
+        run_cli_mode(&r, RUN_AS_NOBODY, "cat", name);
+        assert_run(&r, 0, "", "");
+        cr_assert_eq(r.out_len, CONFIG_LEN);
+        cr_assert(memcmp(r.out, config_bytes, CONFIG_LEN) == 0, "nobody read other bytes");
+        cr_assert_eq(r.err_len, 0, "stderr: %s", r.err);
+        run_done(&r);
+
+        run_cli_mode(&r, RUN_AS_NOBODY, "names", "--json");
+        assert_run(&r, 0, "", "");
+        line_with(r.out, name, line, sizeof(line));
+        snprintf(want, sizeof(want), "\"mode\":\"0644\",\"uid\":0,\"owner\":\"%s\",", user_name(0));
+        cr_assert_not_null(strstr(line, want), "%s", line);
+        cr_assert_not_null(strstr(line, ",\"access\":\"r\"}"), "%s", line);
+        cr_assert_null(strstr(r.out, secret), "nobody sees a name it may not read:\n%s", r.out);
+        run_done(&r);
+
+        run_cli_mode(&r, RUN_AS_NOBODY, "cat", secret);
+        snprintf(want, sizeof(want), "ashm: no published region %s that you may read (see 'ashm names')\n", secret);
+        assert_run(&r, 1, "", "");
+        cr_assert_str_eq(r.err, want);
+        cr_assert_eq(r.out_len, 0);
+        run_done(&r);
+
+        run_cli_mode(&r, RUN_AS_NOBODY, "unpublish", name);
+        snprintf(want, sizeof(want), "ashm: only its publisher's user or root may unpublish %s\n", name);
+        assert_run(&r, 1, "", "");
+        cr_assert_str_eq(r.err, want);
+        run_done(&r);
+        run_cli(&r, "cat", name);
+        assert_run(&r, 0, "", "");
+        cr_assert_eq(r.out_len, CONFIG_LEN, "the name is still there");
+        run_done(&r);
+        stop_with_config(&d, path);
+}
+
 /* ---- the rest ------------------------------------------------------- */
 
-Test(cli, version) {
+ASHM_TEST(cli, version) {
         char want[64];
         struct run r;
 
@@ -1060,7 +1624,7 @@ Test(cli, version) {
         run_done(&r);
 }
 
-Test(cli, help) {
+ASHM_TEST(cli, help) {
         static const char *const spellings[] = { "help", "--help", "-h" };
         struct run r;
 
@@ -1068,23 +1632,38 @@ Test(cli, help) {
                 run_cli(&r, spellings[i]);
                 assert_run(&r, 0, "Usage: ashm COMMAND", "");
                 cr_assert_not_null(strstr(r.out, "\n  ls "), "%s: %s", spellings[i], r.out);
-                cr_assert_not_null(strstr(r.out, "\n  cat PID:FD "), "%s: %s", spellings[i], r.out);
+                cr_assert_not_null(strstr(r.out, "\n  cat NAME | PID:FD "), "%s: %s", spellings[i], r.out);
+                cr_assert_not_null(strstr(r.out, "\n  publish --file PATH [--mode MODE] NAME\n"), "%s: %s",
+                                   spellings[i], r.out);
+                cr_assert_not_null(strstr(r.out, "\n  unpublish NAME "), "%s: %s", spellings[i], r.out);
+                cr_assert_not_null(strstr(r.out, "\n  names [--json] "), "%s: %s", spellings[i], r.out);
                 cr_assert_not_null(strstr(r.out, "--version"));
                 cr_assert_eq(r.err_len, 0);
                 run_done(&r);
         }
         run_cli(&r, "help", "cat");
-        assert_run(&r, 0, "Usage: ashm cat PID:FD", "");
+        assert_run(&r, 0, "Usage: ashm cat NAME | PID:FD", "");
+        cr_assert_not_null(strstr(r.out, "--name NAME"), "%s", r.out);
         run_done(&r);
         run_cli(&r, "cat", "--help");
-        assert_run(&r, 0, "Usage: ashm cat PID:FD", "");
+        assert_run(&r, 0, "Usage: ashm cat NAME | PID:FD", "");
+        run_done(&r);
+        run_cli(&r, "publish", "--help");
+        assert_run(&r, 0, "Usage: ashm publish --file PATH [--mode MODE] NAME", "");
+        cr_assert_not_null(strstr(r.out, "default 0644"), "%s", r.out);
+        run_done(&r);
+        run_cli(&r, "help", "names");
+        assert_run(&r, 0, "Usage: ashm names [--json]", "");
+        run_done(&r);
+        run_cli(&r, "unpublish", "-h");
+        assert_run(&r, 0, "Usage: ashm unpublish NAME", "");
         run_done(&r);
         run_cli(&r, "help", "nope");
         assert_run(&r, 2, "", "unknown command 'nope'");
         run_done(&r);
 }
 
-Test(cli, no_command) {
+ASHM_TEST(cli, no_command) {
         static const char *const argv[] = { ASHM_CLI, NULL };
         struct run r;
 
@@ -1094,7 +1673,7 @@ Test(cli, no_command) {
         run_done(&r);
 }
 
-Test(cli, unknown_command_and_option) {
+ASHM_TEST(cli, unknown_command_and_option) {
         struct run r;
 
         run_cli(&r, "foo");

@@ -477,6 +477,17 @@ ASHM_TEST(region, create_from_file_errors) {
         assert_fail(ashm_region_create_from_file("/nonexistent/file", NULL, 0, &r), ENOENT);
         assert_fail(ashm_region_create_from_file("/tmp", NULL, 0, &r), EINVAL);
         assert_fail(ashm_region_create_from_file("/dev/null", NULL, 0, &r), EINVAL);
+        {
+                char fifo[] = "/tmp/ashm-test-fifo-XXXXXX";
+
+                cr_assert(mkdtemp(fifo) != NULL);
+                strcat(fifo, "/f");
+                cr_assert(mkfifo(fifo, 0600) == 0);
+                assert_fail(ashm_region_create_from_file(fifo, NULL, 0, &r), EINVAL); /* and does not hang */
+                unlink(fifo);
+                *strrchr(fifo, '/') = '\0';
+                rmdir(fifo);
+        }
         assert_fail(ashm_region_create_from_file("/etc/hostname", NULL, 0x80, &r), EINVAL);
         assert_fail(ashm_region_create_from_file(NULL, NULL, 0, &r), EINVAL);
         cr_assert_eq(r, (ashm_region *) 0x1);

@@ -223,10 +223,10 @@ int broker_unpublish(struct broker *b, const struct peer *p, const char *name) {
         for (struct name **np = &b->names; *np; np = &(*np)->next) {
                 if (strcmp((*np)->name, name) != 0)
                         continue;
-                if (!access_of(*np, p))
-                        return -ENOENT; /* as for lookup: not even told it exists */
+                /* The publisher's uid and root may, whatever the mode;
+                 * others learn no more than a lookup would tell them. */
                 if (p->uid != (*np)->uid && p->uid != 0)
-                        return -EPERM;
+                        return access_of(*np, p) ? -EPERM : -ENOENT;
                 log_debug("pid %d uid %u unpublished '%s'", (int) p->pid, (unsigned) p->uid, name);
                 name_free(b, np);
                 return 0;

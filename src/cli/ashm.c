@@ -27,7 +27,9 @@ static int verb_help(int argc, char *argv[]);
 static const struct verb verbs[] = {
         { "ls", verb_ls, "[--json]", "List the memfd regions of every process you may see",
           "      --json         Print a JSON array, sizes in bytes\n" },
-        { "cat", verb_cat, "PID:FD", "Write the bytes of a region to standard output", NULL },
+        { "cat", verb_cat, "NAME | PID:FD", "Write the bytes of a region to standard output",
+          "      --name NAME    The region published as NAME, even if NAME reads\n"
+          "                     as PID:FD (without it, DIGITS:DIGITS is PID:FD)\n" },
         { "purge", verb_purge, "--all | --bytes SIZE", "Have ashmd discard unpinned memory now",
           "      --all          Every unpinned page of your regions\n"
           "      --bytes SIZE   SIZE bytes, in whole pages, least recently unpinned\n"
@@ -35,6 +37,15 @@ static const struct verb verbs[] = {
           "      --all-users    Everyone's regions, not only yours (root only)\n" },
         { "status", verb_status, "[--json]", "Show whether ashmd runs, and what it holds",
           "      --json         Print one JSON object, sizes in bytes\n" },
+        { "names", verb_names, "[--json]", "List the published names you may read",
+          "      --json         Print a JSON array, sizes in bytes\n" },
+        { "publish", verb_publish, "--file PATH [--mode MODE] NAME",
+          "Share a file's contents, frozen, under NAME",
+          "      --file PATH    The file to load (a regular file)\n"
+          "      --mode MODE    Who may look NAME up, as a file mode: octal (0640)\n"
+          "                     or symbolic (u=rw,g=r,o=); only read is ever\n"
+          "                     granted, as the region is frozen (default 0644)\n" },
+        { "unpublish", verb_unpublish, "NAME", "Remove a published name", NULL },
         { "help", verb_help, "[COMMAND]", "Show this help, or a command's", NULL },
 };
 
@@ -49,14 +60,18 @@ static void usage(FILE *f) {
         fputs("Usage: ashm COMMAND [ARGUMENTS...]\n"
               "       ashm --help | --version\n\n"
               "Show the anonymous shared memory (memfd regions) of this machine,\n"
-              "and the pin state ashmd keeps for them.\n\n"
+              "and the pin state ashmd keeps for them; share regions by name.\n\n"
               "Commands:\n",
               f);
         for (size_t i = 0; i < ELEMENTSOF(verbs); i++) {
                 char synopsis[64];
 
                 snprintf(synopsis, sizeof(synopsis), "%s %s", verbs[i].name, verbs[i].args);
-                fprintf(f, "  %-26s %s\n", synopsis, verbs[i].summary);
+                /* A long synopsis gets a line of its own. */
+                if (strlen(synopsis) > 26)
+                        fprintf(f, "  %s\n  %-26s %s\n", synopsis, "", verbs[i].summary);
+                else
+                        fprintf(f, "  %-26s %s\n", synopsis, verbs[i].summary);
         }
         fputs("\nOptions:\n"
               "  -h, --help         Show this help\n"

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
-/* ashm cat PID:FD: the bytes of a region another process holds, reached
- * through /proc/PID/fd/FD. */
+/* ashm cat: the bytes of a region, either one another process holds
+ * (PID:FD, reached through /proc/PID/fd/FD) or one published in ashmd
+ * (NAME). An argument of the form DIGITS:DIGITS is always PID:FD; a
+ * published name of that form is reached with --name. */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -13,6 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "ashm.h"
 #include "cli.h"
 #include "fd-util.h"
 #include "memfd-util.h"
@@ -35,6 +38,18 @@ static bool parse_number(const char **p, int *ret) {
         *p = s;
         *ret = (int) v;
         return true;
+}
+
+/* DIGITS:DIGITS, whether or not the numbers are in range: the shape
+ * alone decides what the argument is, so that a typo in a PID:FD is an
+ * error rather than the lookup of a name. */
+static bool looks_like_target(const char *arg) {
+        size_t pid_len = strspn(arg, "0123456789"), fd_len;
+
+        if (pid_len == 0 || arg[pid_len] != ':')
+                return false;
+        fd_len = strspn(arg + pid_len + 1, "0123456789");
+        return fd_len > 0 && arg[pid_len + 1 + fd_len] == '\0';
 }
 
 static bool parse_target(const char *arg, int *ret_pid, int *ret_fd) {
@@ -145,8 +160,50 @@ static int copy_out(int fd, const char *target) {
         }
 }
 
-static int cat_args(int argc, char *argv[]) {
+/* A published region: the grant the daemon gives for reading, which
+ * is frozen (or a frozen copy) or read-only, and read from 0 all the
+ * same. Never starts a daemon: a new one would hold no names. */
+static int cat_name(const char *name) {
+        _cleanup_free_ char *word = NULL;
+        ashm_region *region = NULL;
+        int r;
+
+        if (!cli_name_valid(name))
+                return cli_bad_name("cat", name);
+        word = shell_word(name);
+        if (!word) {
+                fputs("ashm: out of memory\n", stderr);
+                return EXIT_FAILURE;
+        }
+        cli_no_autostart();
+        r = ashm_lookup(name, 0, &region);
+        if (r < 0)
+                return cli_name_failed("look up", name, r);
+        r = copy_out(ashm_region_fd(region), word);
+        ashm_region_close(region);
+        return r;
+}
+
+static int cat_target(const char *arg) {
+        _cleanup_close_ int fd = -1;
+        int pid, target_fd;
+
+        if (!parse_target(arg, &pid, &target_fd)) {
+                fprintf(stderr,
+                        "ashm: %s is not a valid PID:FD (a process ID from 1 and an fd, each at most %d); "
+                        "for a published name of this form use 'ashm cat --name %s'\n",
+                        arg, INT_MAX, arg);
+                return EXIT_USAGE;
+        }
+        fd = open_region(pid, target_fd, arg);
+        if (fd < 0)
+                return EXIT_FAILURE;
+        return copy_out(fd, arg);
+}
+
+static int cat_args(int argc, char *argv[], const char **ret_name) {
         static const struct option options[] = {
+                { "name", required_argument, NULL, 'n' },
                 { "help", no_argument, NULL, 'h' },
                 {},
         };
@@ -154,28 +211,38 @@ static int cat_args(int argc, char *argv[]) {
 
         while ((c = getopt_long(argc, argv, ":h", options, NULL)) >= 0)
                 switch (c) {
+                case 'n':
+                        *ret_name = optarg;
+                        break;
                 case 'h':
                         cli_verb_help("cat", stdout);
                         return EXIT_SUCCESS;
                 default:
                         return cli_bad_option("cat", c, argv);
                 }
+        if (*ret_name && optind != argc) {
+                fprintf(stderr, "ashm cat: unexpected argument '%s': --name NAME says what to print\n", argv[optind]);
+                return EXIT_USAGE;
+        }
+        if (!*ret_name && optind + 1 != argc) {
+                fputs("ashm cat: expected one published NAME or PID:FD, e.g. myapp-config or 1234:5 "
+                      "(see 'ashm names', 'ashm ls')\n",
+                      stderr);
+                return EXIT_USAGE;
+        }
         return -1; /* go on */
 }
 
 int verb_cat(int argc, char *argv[]) {
-        _cleanup_close_ int fd = -1;
-        int r, pid, target_fd;
+        const char *name = NULL;
+        int r;
 
-        r = cat_args(argc, argv);
+        r = cat_args(argc, argv, &name);
         if (r >= 0)
                 return r;
-        if (optind + 1 != argc || !parse_target(argv[optind], &pid, &target_fd)) {
-                fputs("ashm: expected PID:FD, e.g. 1234:5 (see 'ashm ls')\n", stderr);
-                return EXIT_USAGE;
-        }
-        fd = open_region(pid, target_fd, argv[optind]);
-        if (fd < 0)
-                return EXIT_FAILURE;
-        return copy_out(fd, argv[optind]);
+        if (name)
+                return cat_name(name);
+        if (looks_like_target(argv[optind]))
+                return cat_target(argv[optind]);
+        return cat_name(argv[optind]);
 }

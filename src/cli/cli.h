@@ -4,6 +4,7 @@
 /* Shared by the ashm tool's commands. Each command lives in its own file
  * and is one row of the table in ashm.c. */
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -23,6 +24,9 @@ int verb_ls(int argc, char *argv[]);
 int verb_cat(int argc, char *argv[]);
 int verb_purge(int argc, char *argv[]);
 int verb_status(int argc, char *argv[]);
+int verb_publish(int argc, char *argv[]);
+int verb_unpublish(int argc, char *argv[]);
+int verb_names(int argc, char *argv[]);
 
 /* Print the usage of one command (name as in the table) to f. */
 void cli_verb_help(const char *name, FILE *f);
@@ -44,6 +48,12 @@ int cli_stdout_error(int err);
 char *cescape(const char *s);
 void json_put_string(const char *s, FILE *f);
 
+/* s as one word a shell reads back as s, for commands we suggest: as it
+ * is when it needs no quoting, else 'in single quotes', or $'...' with
+ * \xNN when some byte is not printable. To be freed; NULL when out of
+ * memory. */
+char *shell_word(const char *s);
+
 /* Sizes and durations (units.c). format_size() writes "0 B", "512 B",
  * "1.5 MiB" (one decimal, binary units), or "-" for a negative v.
  * parse_size() reads what people type: "4096", "4K", "4KiB", "16M",
@@ -54,6 +64,19 @@ void format_size(int64_t v, char *buf, size_t len);
 void format_size_u64(uint64_t v, char *buf, size_t len);
 int parse_size(const char *s, uint64_t *ret);
 void format_duration(uint64_t ms, char *buf, size_t len);
+
+/* Published names (broker.c), for publish, cat NAME, unpublish, names.
+ *
+ * cli_name_valid(): what ashmd accepts as a name: 1 to
+ * ASHM_PUBLISH_NAME_MAX bytes, no control character.
+ * cli_bad_name(): say why name is not one, for verb; returns EXIT_USAGE.
+ * cli_name_failed(): a request about name failed with r; say why on
+ * stderr. -ENOENT, and -ECONNREFUSED (no daemon, so no names), read "no
+ * published region NAME that you may read"; others go to
+ * cli_daemon_error() with doing. Returns EXIT_FAILURE. */
+bool cli_name_valid(const char *name);
+int cli_bad_name(const char *verb, const char *name);
+int cli_name_failed(const char *doing, const char *name, int r);
 
 /* Talking to ashmd (daemon.c), through libashm's connection.
  *

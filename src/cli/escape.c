@@ -108,3 +108,65 @@ void json_put_string(const char *s, FILE *f) {
         }
         fputc('"', f);
 }
+
+/* Bytes a shell takes as part of a word, unquoted. */
+static bool shell_safe(unsigned char c) {
+        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+               strchr("@%+=:,./_-", c) != NULL;
+}
+
+/* What shell_word() must do with s: 0 nothing, 1 single quotes, 2 $'...'
+ * (some byte is not printable: single quotes cannot spell it). */
+static int shell_quoting(const char *s) {
+        const unsigned char *p = (const unsigned char *) s;
+        int need = *p ? 0 : 1;
+
+        while (*p) {
+                size_t len = printable_len(p);
+
+                if (len == 0)
+                        return 2;
+                if (len > 1 || !shell_safe(*p))
+                        need = 1;
+                p += len;
+        }
+        return need;
+}
+
+char *shell_word(const char *s) {
+        const unsigned char *p = (const unsigned char *) s;
+        int how = shell_quoting(s);
+        char *buf = malloc(strlen(s) * 4 + 4), *q = buf;
+
+        if (!buf || how == 0)
+                return buf ? strcpy(buf, s) : NULL;
+        if (how == 2)
+                *q++ = '$';
+        *q++ = '\'';
+        while (*p) {
+                size_t len = printable_len(p);
+
+                if (*p == '\'' && how == 1) {
+                        memcpy(q, "'\\''", 4); /* end the quotes, a quoted quote, start again */
+                        q += 4;
+                        p++;
+                } else if ((*p == '\'' || *p == '\\') && how == 2) {
+                        *q++ = '\\';
+                        *q++ = (char) *p++;
+                } else if (len > 0) {
+                        memcpy(q, p, len);
+                        q += len;
+                        p += len;
+                } else {
+                        static const char hex[] = "0123456789abcdef";
+
+                        *q++ = '\\';
+                        *q++ = 'x';
+                        *q++ = hex[*p >> 4];
+                        *q++ = hex[*p++ & 0xf];
+                }
+        }
+        *q++ = '\'';
+        *q = '\0';
+        return buf;
+}

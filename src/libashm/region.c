@@ -534,13 +534,16 @@ _public_ int ashm_region_create_from_file(const char *path, const char *name, un
 
         if (!path || !ret_region || (flags & ~(unsigned) ASHM_REGION_EXEC))
                 return -EINVAL;
-        src = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        /* O_NONBLOCK: a FIFO at path must not hang us before we refuse it. */
+        src = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
         if (src < 0)
                 return negative_errno();
         if (fstat(src, &st) < 0)
                 return negative_errno();
         if (!S_ISREG(st.st_mode))
                 return -EINVAL;
+        if (fcntl(src, F_SETFL, 0) < 0)
+                return negative_errno();
         if (!name) {
                 default_name(path, namebuf, sizeof(namebuf));
                 name = namebuf;
