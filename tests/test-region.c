@@ -478,7 +478,7 @@ ASHM_TEST(region, create_from_file_errors) {
         assert_fail(ashm_region_create_from_file("/tmp", NULL, 0, &r), EINVAL);
         assert_fail(ashm_region_create_from_file("/dev/null", NULL, 0, &r), EINVAL);
         {
-                char fifo[] = "/tmp/ashm-test-fifo-XXXXXX";
+                char fifo[64] = "/tmp/ashm-test-fifo-XXXXXX";
 
                 cr_assert(mkdtemp(fifo) != NULL);
                 strcat(fifo, "/f");
