@@ -103,6 +103,32 @@ int cli_bad_option(const char *verb, int c, char *argv[]) {
         return EXIT_USAGE;
 }
 
+int cli_json_args(const char *verb, int argc, char *argv[], bool *ret_json) {
+        static const struct option options[] = {
+                { "json", no_argument, NULL, 'j' },
+                { "help", no_argument, NULL, 'h' },
+                {},
+        };
+        int c;
+
+        while ((c = getopt_long(argc, argv, ":h", options, NULL)) >= 0)
+                switch (c) {
+                case 'j':
+                        *ret_json = true;
+                        break;
+                case 'h':
+                        cli_verb_help(verb, stdout);
+                        return EXIT_SUCCESS;
+                default:
+                        return cli_bad_option(verb, c, argv);
+                }
+        if (optind < argc) {
+                fprintf(stderr, "ashm %s: unexpected argument '%s'; see 'ashm help %s'\n", verb, argv[optind], verb);
+                return EXIT_USAGE;
+        }
+        return -1; /* go on */
+}
+
 int cli_stdout_error(int err) {
         static int first;
 

@@ -11,18 +11,12 @@
 #include "ashm.h"
 #include "cli.h"
 #include "macro.h"
+#include "protocol.h"
 
-/* The daemon's rule (proto_name_valid): checked here too, so that a bad
- * name is a usage error that says why, not an EINVAL from afar. */
+/* The daemon's rule, checked here too, so that a bad name is a usage
+ * error that says why, not an EINVAL from afar. */
 bool cli_name_valid(const char *name) {
-        size_t n = strnlen(name, ASHM_PUBLISH_NAME_MAX + 1);
-
-        if (n == 0 || n > ASHM_PUBLISH_NAME_MAX)
-                return false;
-        for (size_t i = 0; i < n; i++)
-                if ((unsigned char) name[i] < 0x20 || name[i] == 0x7f)
-                        return false;
-        return true;
+        return proto_name_valid(name);
 }
 
 int cli_bad_name(const char *verb, const char *name) {

@@ -36,6 +36,10 @@ void cli_verb_help(const char *name, FILE *f);
  * options), and return EXIT_USAGE. */
 int cli_bad_option(const char *verb, int c, char *argv[]);
 
+/* Options of a verb that takes only --json and --help: -1 to go on, or
+ * the exit status to end with (help printed, or a usage error). */
+int cli_json_args(const char *verb, int argc, char *argv[], bool *ret_json);
+
 /* Writing to stdout failed with err (an errno value). Reports it once,
  * except EPIPE: the reader went away (`ashm ls | head`), which is not an
  * error. Returns the exit status to use. */

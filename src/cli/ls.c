@@ -535,39 +535,13 @@ static void print_hints(const struct scan *s, const struct pins *p) {
                       stderr);
 }
 
-static int ls_args(int argc, char *argv[], bool *ret_json) {
-        static const struct option options[] = {
-                { "json", no_argument, NULL, 'j' },
-                { "help", no_argument, NULL, 'h' },
-                {},
-        };
-        int c;
-
-        while ((c = getopt_long(argc, argv, ":h", options, NULL)) >= 0)
-                switch (c) {
-                case 'j':
-                        *ret_json = true;
-                        break;
-                case 'h':
-                        cli_verb_help("ls", stdout);
-                        return 0;
-                default:
-                        return cli_bad_option("ls", c, argv);
-                }
-        if (optind < argc) {
-                fprintf(stderr, "ashm ls: unexpected argument '%s'; see 'ashm help ls'\n", argv[optind]);
-                return EXIT_USAGE;
-        }
-        return -1; /* go on */
-}
-
 int verb_ls(int argc, char *argv[]) {
         _cleanup_(scan_done) struct scan s = {};
         _cleanup_(pins_done) struct pins p = {};
         bool json = false;
         int r;
 
-        r = ls_args(argc, argv, &json);
+        r = cli_json_args("ls", argc, argv, &json);
         if (r >= 0)
                 return r;
         /* The daemon first: a region made after we asked then shows "-",

@@ -170,39 +170,13 @@ static void print_json(const ashm_name_info *names, size_t n) {
         puts(n ? "\n]" : "]");
 }
 
-static int names_args(int argc, char *argv[], bool *ret_json) {
-        static const struct option options[] = {
-                { "json", no_argument, NULL, 'j' },
-                { "help", no_argument, NULL, 'h' },
-                {},
-        };
-        int c;
-
-        while ((c = getopt_long(argc, argv, ":h", options, NULL)) >= 0)
-                switch (c) {
-                case 'j':
-                        *ret_json = true;
-                        break;
-                case 'h':
-                        cli_verb_help("names", stdout);
-                        return EXIT_SUCCESS;
-                default:
-                        return cli_bad_option("names", c, argv);
-                }
-        if (optind < argc) {
-                fprintf(stderr, "ashm names: unexpected argument '%s'; see 'ashm help names'\n", argv[optind]);
-                return EXIT_USAGE;
-        }
-        return -1; /* go on */
-}
-
 int verb_names(int argc, char *argv[]) {
         _cleanup_free_ ashm_name_info *names = NULL;
         bool json = false;
         size_t n = 0;
         int r;
 
-        r = names_args(argc, argv, &json);
+        r = cli_json_args("names", argc, argv, &json);
         if (r >= 0)
                 return r;
         cli_no_autostart();

@@ -113,38 +113,12 @@ static int not_running(bool json) {
         return EXIT_NOT_RUNNING;
 }
 
-static int status_args(int argc, char *argv[], bool *ret_json) {
-        static const struct option options[] = {
-                { "json", no_argument, NULL, 'j' },
-                { "help", no_argument, NULL, 'h' },
-                {},
-        };
-        int c;
-
-        while ((c = getopt_long(argc, argv, ":h", options, NULL)) >= 0)
-                switch (c) {
-                case 'j':
-                        *ret_json = true;
-                        break;
-                case 'h':
-                        cli_verb_help("status", stdout);
-                        return 0;
-                default:
-                        return cli_bad_option("status", c, argv);
-                }
-        if (optind < argc) {
-                fprintf(stderr, "ashm status: unexpected argument '%s'; see 'ashm help status'\n", argv[optind]);
-                return EXIT_USAGE;
-        }
-        return -1; /* go on */
-}
-
 int verb_status(int argc, char *argv[]) {
         struct proto_status_rep s;
         bool json = false;
         int r;
 
-        r = status_args(argc, argv, &json);
+        r = cli_json_args("status", argc, argv, &json);
         if (r >= 0)
                 return r;
         cli_no_autostart();
