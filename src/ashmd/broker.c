@@ -147,18 +147,14 @@ static int frozen_copy(const struct name *n) {
  *    neither write it, map it writable, mprotect a mapping writable, nor
  *    reopen it for writing through /proc;
  *  - a peer of the owner's uid (not root): a frozen copy. */
-static int read_grant(const struct name *n, const struct peer *p, uint32_t *ret_flags) {
-        struct stat st;
-        int seals = fcntl(n->fd, F_GET_SEALS);
-
-        if (seals >= 0 && (seals & F_SEAL_WRITE)) {
+static int read_grant(const struct name *n, const struct peer *p, int seals, const struct stat *st,
+                      uint32_t *ret_flags) {
+        if (seals & F_SEAL_WRITE) {
                 *ret_flags |= PROTO_LOOKUP_FROZEN;
                 return reopen_read_only(n->fd);
         }
-        if (fstat(n->fd, &st) < 0)
-                return negative_errno();
-        if (p->uid != st.st_uid && p->uid != 0) {
-                if ((st.st_mode & 0022) && fchmod(n->fd, st.st_mode & 07755) < 0)
+        if (p->uid != st->st_uid && p->uid != 0) {
+                if ((st->st_mode & 0022) && fchmod(n->fd, st->st_mode & 07755) < 0)
                         return negative_errno();
                 return reopen_read_only(n->fd);
         }
@@ -168,9 +164,7 @@ static int read_grant(const struct name *n, const struct peer *p, uint32_t *ret_
 
 /* Write grants need a writable fd from the publisher and a region that
  * can still be written (not frozen, write permission not removed). */
-static bool name_writable(const struct name *n) {
-        int seals = fcntl(n->fd, F_GET_SEALS);
-
+static bool name_writable(const struct name *n, int seals) {
         return n->writable && seals >= 0 && !(seals & (F_SEAL_WRITE | F_SEAL_FUTURE_WRITE));
 }
 
@@ -180,27 +174,29 @@ int broker_lookup(struct broker *b, const struct peer *p, const struct proto_loo
         struct proto_lookup_rep rep = { 0 };
         uint32_t granted;
         struct stat st;
-        int fd;
+        int fd, seals;
 
         if (!n)
                 return -ENOENT;
         granted = access_of(n, p);
         if (!granted)
                 return -ENOENT;
-        if (!name_writable(n))
+        /* The seals and the inode once each: this is the broker's hot path. */
+        seals = fcntl(n->fd, F_GET_SEALS);
+        if (seals < 0 || fstat(n->fd, &st) < 0)
+                return negative_errno();
+        if (!name_writable(n, seals))
                 granted &= ~PROTO_ACCESS_WRITE;
         if ((req->access & PROTO_ACCESS_WRITE) && !(granted & PROTO_ACCESS_WRITE))
                 return -EACCES;
-        if (fstat(n->fd, &st) < 0)
-                return negative_errno();
         if (req->access & PROTO_ACCESS_WRITE)
                 fd = fcntl(n->fd, F_DUPFD_CLOEXEC, 3);
         else if (granted & PROTO_ACCESS_WRITE)
                 fd = reopen_read_only(n->fd); /* may write, asked to read: nothing to enforce */
         else
-                fd = read_grant(n, p, &rep.flags);
+                fd = read_grant(n, p, seals, &st, &rep.flags);
         if (fd < 0)
-                return fd;
+                return fd < -1 ? fd : negative_errno();
         rep.size = (uint64_t) st.st_size;
         rep.mode = n->mode;
         rep.uid = n->uid;
@@ -255,7 +251,7 @@ int broker_names(struct broker *b, const struct peer *p, uint64_t *ret_count, in
                 e.gid = n->gid;
                 e.flags = n->flags;
                 e.pid = n->owner ? (uint32_t) n->pid : 0;
-                e.access = granted & (name_writable(n) ? ~0u : ~PROTO_ACCESS_WRITE);
+                e.access = granted & (name_writable(n, fcntl(n->fd, F_GET_SEALS)) ? ~0u : ~PROTO_ACCESS_WRITE);
                 r = write_full(fd, &e, sizeof(e));
                 if (r < 0)
                         return r;
