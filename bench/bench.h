@@ -263,3 +263,208 @@ static inline void bench_parse_args(int argc, char **argv, struct bench_opts *o,
                 }
         }
 }
+
+/* ---- additions for bench-pin and bench-purge ------------------------- */
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+/* The q-quantile (0 <= q <= 1, nearest rank, as bench_stats' p90) of n
+ * samples (n >= 1); sorts a copy. */
+static inline double bench_quantile(const double *samples, size_t n, double q) {
+        double *s = malloc(n * sizeof(*s));
+        double v;
+
+        if (!s)
+                bench_die("malloc", ENOMEM);
+        memcpy(s, samples, n * sizeof(*s));
+        qsort(s, n, sizeof(*s), bench_cmp_double);
+        v = s[(size_t) ((double) (n - 1) * q + 0.5)];
+        free(s);
+        return v;
+}
+
+/* A verdict line on one figure rather than on a ratio of two peers:
+ * "target pin <= 25 ns: 9.8 ns PASS", "target fcntl/pin >= 50x: 17.2x
+ * FAIL". at_least chooses >= over <=; note (may be NULL) goes after the
+ * verdict in parentheses. True if the target is met. */
+static inline bool bench_verdict_figure(const char *what, bool at_least, double limit, double value,
+                                        const char *unit, const char *note) {
+        bool ok = at_least ? value >= limit : value <= limit;
+
+        printf("target %s %s %g%s: %.3g%s %s%s%s%s\n", what, at_least ? ">=" : "<=", limit, unit, value, unit,
+               ok ? "PASS" : "FAIL", note ? " (" : "", note ? note : "", note ? ")" : "");
+        return ok;
+}
+
+/* A private ashmd for a benchmark: started on a socket in a fresh
+ * mkdtemp directory with --ready-fd and --no-pressure (plus what the
+ * benchmark adds), with ASHM_SOCKET pointing at it and autostart off for
+ * this process, so that libashm talks to it and never to a user's
+ * daemon. It is stopped (SIGTERM, reaped, directory removed) by
+ * bench_daemon_stop(), and also when the benchmark exits early: by
+ * bench_die() (through atexit), by SIGINT/SIGTERM/SIGHUP, and by the
+ * kernel (PR_SET_PDEATHSIG) if the benchmark is killed outright. The
+ * binary is $ASHMD if set, else BENCH_ASHMD from the build. At most one
+ * per process at a time; forked children never stop their parent's. */
+struct bench_daemon {
+        pid_t pid;   /* 0: not running */
+        pid_t owner; /* the process that started it */
+        char dir[64];
+        char sock[96];
+        char log[96];
+        char pidfile[96];
+};
+
+static struct bench_daemon *bench_daemon_current;
+
+static inline void bench_daemon_cleanup_files(const struct bench_daemon *d, bool keep_log) {
+        unlink(d->sock);
+        unlink(d->pidfile);
+        if (!keep_log) {
+                unlink(d->log);
+                rmdir(d->dir);
+        }
+}
+
+/* Async-signal-safe: kill, waitpid, unlink and rmdir only. */
+static inline void bench_daemon_kill_current(void) {
+        struct bench_daemon *d = bench_daemon_current;
+
+        if (!d || d->pid <= 0 || d->owner != getpid())
+                return;
+        kill(d->pid, SIGTERM);
+        while (waitpid(d->pid, NULL, 0) < 0 && errno == EINTR)
+                ;
+        d->pid = 0;
+        bench_daemon_cleanup_files(d, false);
+        bench_daemon_current = NULL;
+}
+
+static inline void bench_daemon_atexit(void) {
+        bench_daemon_kill_current();
+}
+
+static inline void bench_daemon_on_signal(int sig) {
+        bench_daemon_kill_current();
+        signal(sig, SIG_DFL);
+        raise(sig);
+}
+
+static inline void bench_daemon_print_log(const struct bench_daemon *d) {
+        char buf[4096];
+        ssize_t n;
+        int fd = open(d->log, O_RDONLY | O_CLOEXEC);
+
+        if (fd < 0)
+                return;
+        fprintf(stderr, "bench: ashmd's log (%s):\n", d->log);
+        while ((n = read(fd, buf, sizeof(buf))) > 0)
+                fwrite(buf, 1, (size_t) n, stderr);
+        close(fd);
+}
+
+/* extra: more ashmd arguments, NULL-terminated (or NULL). */
+static inline void bench_daemon_start(struct bench_daemon *d, const char *const *extra) {
+        static bool hooks;
+        const char *exe = getenv("ASHMD");
+        const char *args[32];
+        size_t n = 0;
+        struct pollfd p;
+        int pfd[2], status;
+        char c;
+
+#ifdef BENCH_ASHMD
+        if (!exe || !*exe)
+                exe = BENCH_ASHMD;
+#endif
+        if (!exe || !*exe)
+                bench_die("no ashmd: set $ASHMD", ENOENT);
+        if (bench_daemon_current)
+                bench_die("bench_daemon_start: one daemon at a time", EBUSY);
+        memset(d, 0, sizeof(*d));
+        strcpy(d->dir, "/tmp/ashm-bench-XXXXXX");
+        if (!mkdtemp(d->dir))
+                bench_die("mkdtemp", errno);
+        snprintf(d->sock, sizeof(d->sock), "%s/ashmd.sock", d->dir);
+        snprintf(d->pidfile, sizeof(d->pidfile), "%s/ashmd.pid", d->dir);
+        snprintf(d->log, sizeof(d->log), "%s/ashmd.log", d->dir);
+        args[n++] = exe;
+        args[n++] = "--socket";
+        args[n++] = d->sock;
+        args[n++] = "--ready-fd";
+        args[n++] = "3";
+        args[n++] = "--no-pressure";
+        for (size_t i = 0; extra && extra[i] && n < ELEMENTS(args) - 1; i++)
+                args[n++] = extra[i];
+        args[n] = NULL;
+        if (pipe2(pfd, O_CLOEXEC) < 0)
+                bench_die("pipe2", errno);
+        fflush(NULL);
+        d->pid = fork();
+        if (d->pid < 0)
+                bench_die("fork", errno);
+        if (d->pid == 0) {
+                int log = open(d->log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+
+                /* Dies with the benchmark, whatever happens to it. dup2
+                 * clears close-on-exec on fd 3, unless it already is 3. */
+                if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || log < 0 || dup2(log, 1) < 0 || dup2(log, 2) < 0)
+                        _exit(127);
+                if (pfd[1] == 3 ? fcntl(3, F_SETFD, 0) < 0 : dup2(pfd[1], 3) < 0)
+                        _exit(127);
+                execv(exe, (char *const *) args);
+                _exit(127);
+        }
+        d->owner = getpid();
+        bench_daemon_current = d;
+        if (!hooks) {
+                atexit(bench_daemon_atexit);
+                signal(SIGINT, bench_daemon_on_signal);
+                signal(SIGTERM, bench_daemon_on_signal);
+                signal(SIGHUP, bench_daemon_on_signal);
+                hooks = true;
+        }
+        close(pfd[1]);
+        p = (struct pollfd) { .fd = pfd[0], .events = POLLIN };
+        if (poll(&p, 1, 10000) != 1 || read(pfd[0], &c, 1) != 1) {
+                close(pfd[0]);
+                bench_daemon_print_log(d);
+                if (waitpid(d->pid, &status, WNOHANG) == d->pid) {
+                        d->pid = 0;
+                        bench_daemon_current = NULL;
+                        bench_daemon_cleanup_files(d, false);
+                }
+                bench_die("ashmd did not start", ECONNREFUSED); /* else atexit kills and reaps it */
+        }
+        close(pfd[0]);
+        setenv("ASHM_SOCKET", d->sock, 1);
+        setenv("ASHM_NO_AUTOSTART", "1", 1);
+}
+
+/* SIGTERM, reap, remove the directory; ashmd must exit 0 (if not, its
+ * log is printed and kept). */
+static inline void bench_daemon_stop(struct bench_daemon *d) {
+        int status = 0;
+
+        if (d->pid <= 0)
+                return;
+        if (kill(d->pid, SIGTERM) < 0)
+                bench_die("kill(ashmd)", errno);
+        while (waitpid(d->pid, &status, 0) < 0)
+                if (errno != EINTR)
+                        bench_die("waitpid(ashmd)", errno);
+        d->pid = 0;
+        bench_daemon_current = NULL;
+        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+                fprintf(stderr, "bench: ashmd exited with status 0x%x\n", status);
+                bench_daemon_print_log(d);
+                bench_daemon_cleanup_files(d, true);
+                return;
+        }
+        bench_daemon_cleanup_files(d, false);
+}

@@ -267,6 +267,10 @@ uint64_t ashm__client_generation(void) {
         return __atomic_load_n(&conn.generation, __ATOMIC_ACQUIRE);
 }
 
+const uint64_t *ashm__client_generation_word(void) {
+        return &conn.generation;
+}
+
 void ashm__client_check(void) {
         struct pollfd p;
 

@@ -24,6 +24,7 @@ int ashm__request(uint16_t type, const void *body, size_t body_len, const int *f
  * made, so that regions registered on an older one are registered again
  * (a restarted daemon then takes over their pin state). Atomic load. */
 uint64_t ashm__client_generation(void);
+const uint64_t *ashm__client_generation_word(void);
 
 /* If the connection has broken (the daemon died), drop it, so that the
  * next request connects anew and bumps the generation. One poll(). */

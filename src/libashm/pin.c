@@ -377,9 +377,10 @@ static int apply(struct pinref *ref, uint64_t size, uint64_t offset, uint64_t le
 /* Every 1024 unpins, a poll() to notice a daemon that died, so that a
  * restarted one takes our blocks over (ashm__client_check). */
 static void maybe_check_daemon(void) {
-        static unsigned tick;
+        /* Per thread, so counting costs no locked instruction. */
+        static __thread unsigned tick __attribute__((tls_model("initial-exec")));
 
-        if ((__atomic_add_fetch(&tick, 1, __ATOMIC_RELAXED) & 1023) == 0)
+        if ((++tick & 1023) == 0)
                 ashm__client_check();
 }
 
@@ -418,9 +419,48 @@ int ashm__fd_get_pin_status(int fd, uint64_t offset, uint64_t len) {
         return fd_op(fd, offset, len, OP_STATUS);
 }
 
+/* The page size as a mask and a shift, and the connection's generation
+ * word: the fast path below reads them without a call or a division. */
+static uint64_t pg_mask;
+static unsigned pg_shift;
+static const uint64_t *gen_word;
+
+__attribute__((constructor)) static void pins_init(void) {
+        pg_mask = page() - 1;
+        pg_shift = (unsigned) __builtin_ctzll(page());
+        gen_word = ashm__client_generation_word();
+}
+
+static int pins_op_slow(int fd, struct pinref **cache, uint64_t offset, uint64_t len, int op);
+
 /* The handle path: after the first call the block is cached in the
- * handle, and a call is a few loads, the range check and the atomics. */
+ * handle, and a pin or unpin of an aligned range inside it is a few loads,
+ * shifts and the atomics. Everything else (first use, a new connection,
+ * len 0, status, errors) takes the slow path, which checks it all. */
 int ashm__pins_op(int fd, struct pinref **cache, uint64_t offset, uint64_t len, int op) {
+        struct pinref *ref = __atomic_load_n(cache, __ATOMIC_ACQUIRE);
+        struct pinstate *ps;
+        uint64_t first, n;
+
+        if (__builtin_expect(!ref || (ref->gen != 0 && ref->gen != __atomic_load_n(gen_word, __ATOMIC_ACQUIRE)) ||
+                                     ((offset | len) & pg_mask) || len == 0 || op == OP_STATUS, 0))
+                return pins_op_slow(fd, cache, offset, len, op);
+        first = offset >> pg_shift;
+        n = len >> pg_shift;
+        if (__builtin_expect(first >= ref->npages || n > ref->npages - first, 0))
+                return pins_op_slow(fd, cache, offset, len, op);
+        if (ref->read_only)
+                return -EPERM;
+        ps = __atomic_load_n(&ref->ps, __ATOMIC_ACQUIRE);
+        if (op == OP_UNPIN) {
+                maybe_check_daemon();
+                return ashm__pinstate_unpin(ps, first, n);
+        }
+        return ashm__pinstate_pin(ps, first, n);
+}
+
+__attribute__((noinline)) static int pins_op_slow(int fd, struct pinref **cache, uint64_t offset, uint64_t len,
+                                                  int op) {
         struct pinref *ref = __atomic_load_n(cache, __ATOMIC_ACQUIRE);
         uint64_t bytes;
 

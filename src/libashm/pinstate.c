@@ -359,9 +359,24 @@ static uint64_t pin_chunk(struct pinstate *ps, struct chunk *c, uint64_t m) {
         }
 }
 
+/* The mask of npages pages from first, if they lie in one chunk; else 0. */
+static inline uint64_t one_chunk_mask(const struct pinstate *ps, uint64_t first, uint64_t npages) {
+        uint64_t a = first % PINSTATE_CHUNK_PAGES;
+
+        if (!ps || npages == 0 || first >= ps->npages || npages > ps->npages - first ||
+            a + npages > PINSTATE_CHUNK_PAGES)
+                return 0;
+        return (npages == PINSTATE_CHUNK_PAGES ? UINT64_MAX : (UINT64_C(1) << (2 * npages)) - 1) << (2 * a);
+}
+
 int ashm__pinstate_pin(struct pinstate *ps, uint64_t first, uint64_t npages) {
-        uint64_t end = first + npages, purged = 0;
-        int r = range_check(ps, first, npages);
+        uint64_t end = first + npages, purged = 0, m = one_chunk_mask(ps, first, npages);
+        int r;
+
+        if (m)
+                return pin_chunk(ps, &ps->chunks[first / PINSTATE_CHUNK_PAGES], m) ? ASHM_WAS_PURGED
+                                                                                    : ASHM_NOT_PURGED;
+        r = range_check(ps, first, npages);
 
         if (r < 0)
                 return r;
@@ -393,9 +408,15 @@ static void unpin_chunk(struct pinstate *ps, struct chunk *c, uint64_t m, uint64
 }
 
 int ashm__pinstate_unpin(struct pinstate *ps, uint64_t first, uint64_t npages) {
-        uint64_t end = first + npages, stamp = 0;
+        uint64_t end = first + npages, stamp = 0, m = one_chunk_mask(ps, first, npages);
         bool stamped = false;
-        int r = range_check(ps, first, npages);
+        int r;
+
+        if (m) {
+                unpin_chunk(ps, &ps->chunks[first / PINSTATE_CHUNK_PAGES], m, &stamp, &stamped);
+                return 0;
+        }
+        r = range_check(ps, first, npages);
 
         if (r < 0)
                 return r;
