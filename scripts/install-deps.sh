@@ -3,7 +3,7 @@
 # the machine lacks. Safe to run again: it installs only what is missing.
 set -eu
 
-packages="meson ninja-build gcc pkg-config libcriterion-dev python3 binutils clang llvm libclang-rt-14-dev man-db groff-base"
+packages="meson ninja-build gcc g++ pkg-config libcriterion-dev python3 binutils clang llvm libclang-rt-14-dev man-db groff-base"
 
 missing=""
 for p in $packages; do
