@@ -15,25 +15,8 @@ set -eu
 
 sym_file=$ASHM_SOURCE_ROOT/src/libashm/libashm.sym
 lib_dir=$ASHM_BUILD_ROOT/src/libashm
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/ashm-test-abi.XXXXXX")
-trap 'rm -rf "$tmp"' EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-n=0
-failed=0
-ok() {
-        n=$((n + 1))
-        echo "ok $n - $*"
-}
-not_ok() {
-        n=$((n + 1))
-        failed=$((failed + 1))
-        echo "not ok $n - $*"
-}
-diag() {
-        sed 's/^/# /' "$@"
-}
+TAP_NAME=abi
+. "$ASHM_SOURCE_ROOT/tests/tap.sh"
 # expect_empty DESCRIPTION FILE: ok if FILE is empty, else list it.
 expect_empty() {
         if [ -s "$2" ]; then

@@ -13,25 +13,8 @@ set -eu
 seconds=${ASHM_FUZZ_SECONDS:-20}
 CLANG=${CLANG:-clang}
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/ashm-test-fuzz.XXXXXX")
-trap 'rm -rf "$tmp"' EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-n=0
-failed=0
-ok() {
-        n=$((n + 1))
-        echo "ok $n - $*"
-}
-not_ok() {
-        n=$((n + 1))
-        failed=$((failed + 1))
-        echo "not ok $n - $*"
-}
-diag() {
-        sed 's/^/# /' "$@"
-}
+TAP_NAME=fuzz
+. "$ASHM_SOURCE_ROOT/tests/tap.sh"
 
 if ! command -v "$CLANG" >/dev/null 2>&1; then
         echo "1..0 # SKIP clang not found (scripts/install-deps.sh installs it)"

@@ -15,30 +15,8 @@ set -eu
 : "${ASHM_SOURCE_ROOT:?ASHM_SOURCE_ROOT must name the source directory}"
 
 program_src=$ASHM_SOURCE_ROOT/tests/android-program.c
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/ashm-test-pkgconfig.XXXXXX")
-trap 'rm -rf "$tmp"' EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-n=0
-failed=0
-ok() {
-        n=$((n + 1))
-        echo "ok $n - $*"
-}
-not_ok() {
-        n=$((n + 1))
-        failed=$((failed + 1))
-        echo "not ok $n - $*"
-}
-skip() {
-        n=$((n + 1))
-        echo "ok $n - $1 # SKIP $2"
-}
-# Print a file (or stdin) as TAP diagnostics.
-diag() {
-        sed 's/^/# /' "$@"
-}
+TAP_NAME=pkgconfig
+. "$ASHM_SOURCE_ROOT/tests/tap.sh"
 # check DESCRIPTION COMMAND...: run it, its output shown only on failure.
 check() {
         desc=$1
