@@ -206,29 +206,6 @@ static void check_lookup(const ashm_region *published, unsigned flags) {
 
 /* ---- placement --------------------------------------------------------- */
 
-/* The first two CPUs this process may run on (taskset and cpusets are
- * honoured); both the same if there is only one. */
-static void pick_cpus(int ret_cpus[2]) {
-        cpu_set_t set;
-        int n = 0;
-
-        if (sched_getaffinity(0, sizeof(set), &set) < 0)
-                bench_die("sched_getaffinity", errno);
-        for (int c = 0; c < CPU_SETSIZE && n < 2; c++)
-                if (CPU_ISSET(c, &set))
-                        ret_cpus[n++] = c;
-        if (n == 1)
-                ret_cpus[1] = ret_cpus[0];
-}
-
-static void pin_to(int cpu) {
-        cpu_set_t set;
-
-        CPU_ZERO(&set);
-        CPU_SET(cpu, &set);
-        if (sched_setaffinity(0, sizeof(set), &set) < 0)
-                bench_die("sched_setaffinity", errno);
-}
 
 /* "Cpus_allowed_list" of pid, as the kernel shows it, for the header. */
 static void cpus_of(pid_t pid, char *buf, size_t len) {
@@ -305,17 +282,17 @@ static pid_t start_servers(int placement, struct bench_daemon *d, char *ret_wher
         int cpus[2];
         pid_t pid;
 
-        pick_cpus(cpus);
+        bench_pick_cpus(cpus);
         if (placement == BENCH_CPUS_SPLIT && cpus[0] == cpus[1]) {
                 fprintf(stderr, "bench-broker: --cpus split needs two CPUs; using one\n");
                 placement = BENCH_CPUS_SAME;
         }
         if (placement != BENCH_CPUS_ANY)
-                pin_to(placement == BENCH_CPUS_SAME ? cpus[0] : cpus[1]);
+                bench_pin_to(placement == BENCH_CPUS_SAME ? cpus[0] : cpus[1]);
         bench_daemon_start(d, NULL);
         pid = raw_start();
         if (placement != BENCH_CPUS_ANY)
-                pin_to(cpus[0]);
+                bench_pin_to(cpus[0]);
         cpus_of(getpid(), client, sizeof(client));
         cpus_of(pid, server, sizeof(server));
         cpus_of(d->pid, daemon, sizeof(daemon));

@@ -150,29 +150,6 @@ static void recv_byte(int sock) {
                 bench_die("recv(ack)", errno ? errno : ECONNRESET);
 }
 
-/* The first two CPUs this process may run on (taskset and cpusets are
- * honoured); both the same if there is only one. */
-static void pick_cpus(int ret_cpus[2]) {
-        cpu_set_t set;
-        int n = 0;
-
-        if (sched_getaffinity(0, sizeof(set), &set) < 0)
-                bench_die("sched_getaffinity", errno);
-        for (int c = 0; c < CPU_SETSIZE && n < 2; c++)
-                if (CPU_ISSET(c, &set))
-                        ret_cpus[n++] = c;
-        if (n == 1)
-                ret_cpus[1] = ret_cpus[0];
-}
-
-static void pin_to(int cpu) {
-        cpu_set_t set;
-
-        CPU_ZERO(&set);
-        CPU_SET(cpu, &set);
-        if (sched_setaffinity(0, sizeof(set), &set) < 0)
-                bench_die("sched_setaffinity", errno);
-}
 
 /* The child: run the batches the parent announces until told to stop. */
 static _Noreturn void child_main(void) {
@@ -251,11 +228,11 @@ static void setup(int placement, const int cpus[2], pid_t *ret_child) {
                 bench_die("fork", errno);
         if (pid == 0) {
                 if (placement != BENCH_CPUS_ANY)
-                        pin_to(placement == BENCH_CPUS_SAME ? cpus[0] : cpus[1]);
+                        bench_pin_to(placement == BENCH_CPUS_SAME ? cpus[0] : cpus[1]);
                 child_main();
         }
         if (placement != BENCH_CPUS_ANY)
-                pin_to(cpus[0]);
+                bench_pin_to(cpus[0]);
         *ret_child = pid;
 }
 
@@ -305,7 +282,7 @@ int main(int argc, char **argv) {
         bool ok;
 
         bench_parse_args(argc, argv, &o, BENCH_FLAG_CPUS);
-        pick_cpus(cpus);
+        bench_pick_cpus(cpus);
         if (o.cpus == BENCH_CPUS_SPLIT && cpus[0] == cpus[1]) {
                 fprintf(stderr, "bench-fdpass: --cpus split needs two CPUs; using one\n");
                 o.cpus = BENCH_CPUS_SAME;

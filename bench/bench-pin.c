@@ -309,23 +309,11 @@ static uint64_t run_contended(void *ctx, unsigned iters) {
 
 /* Pin this process to the first allowed CPU; return the second (or -1). */
 static int place_self(void) {
-        cpu_set_t set, one;
-        int first = -1, second = -1;
+        int cpus[2];
 
-        if (sched_getaffinity(0, sizeof(set), &set) < 0)
-                return -1;
-        for (int c = 0; c < CPU_SETSIZE && second < 0; c++)
-                if (CPU_ISSET(c, &set)) {
-                        if (first < 0)
-                                first = c;
-                        else
-                                second = c;
-                }
-        CPU_ZERO(&one);
-        CPU_SET(first, &one);
-        if (sched_setaffinity(0, sizeof(one), &one) < 0)
-                bench_die("sched_setaffinity", errno);
-        return second;
+        bench_pick_cpus(cpus);
+        bench_pin_to(cpus[0]);
+        return cpus[1] != cpus[0] ? cpus[1] : -1;
 }
 
 static void start_child(int cpu) {

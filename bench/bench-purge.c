@@ -634,14 +634,8 @@ int main(int argc, char **argv) {
         bench_parse_args(argc, argv, &o, 0);
         o.iters = 1;
         pg = (uint64_t) sysconf(_SC_PAGESIZE);
-        if (po.cpu >= 0) {
-                cpu_set_t set;
-
-                CPU_ZERO(&set);
-                CPU_SET(po.cpu, &set);
-                if (sched_setaffinity(0, sizeof(set), &set) < 0)
-                        bench_die("sched_setaffinity", errno);
-        }
+        if (po.cpu >= 0)
+                bench_pin_to(po.cpu);
         printf("bench-purge: unpinned memory given back by ashmd; %llu MiB regions, touched; libashm %s; %s\n",
                (unsigned long long) (po.size >> 20), ashm_version(),
                po.cpu >= 0 ? "benchmark and daemon pinned to one CPU (--cpu)" : "nothing pinned to a CPU");

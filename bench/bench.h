@@ -15,6 +15,7 @@
  * each benchmark is a single translation unit. */
 
 #include <errno.h>
+#include <sched.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -70,6 +71,30 @@ static inline uint64_t bench_now_ns(void) {
 static inline void bench_die(const char *what, int r) {
         fprintf(stderr, "bench: %s: %s\n", what, strerror(r < 0 ? -r : r));
         exit(2);
+}
+
+/* The first two CPUs this process may run on (taskset and cpusets are
+ * honoured); both the same if there is only one. */
+static inline void bench_pick_cpus(int ret_cpus[2]) {
+        cpu_set_t set;
+        int n = 0;
+
+        if (sched_getaffinity(0, sizeof(set), &set) < 0)
+                bench_die("sched_getaffinity", errno);
+        for (int c = 0; c < CPU_SETSIZE && n < 2; c++)
+                if (CPU_ISSET(c, &set))
+                        ret_cpus[n++] = c;
+        if (n == 1)
+                ret_cpus[1] = ret_cpus[0];
+}
+
+static inline void bench_pin_to(int cpu) {
+        cpu_set_t set;
+
+        CPU_ZERO(&set);
+        CPU_SET(cpu, &set);
+        if (sched_setaffinity(0, sizeof(set), &set) < 0)
+                bench_die("sched_setaffinity", errno);
 }
 
 static inline int bench_cmp_double(const void *a, const void *b) {
