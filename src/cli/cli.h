@@ -50,6 +50,13 @@ int cli_stdout_error(int err);
  * UTF-8 as \xNN or \\), to be freed; NULL when out of memory.
  * json_put_string() writes s to f as a quoted JSON string. */
 char *cescape(const char *s);
+
+/* Terminal columns of a UTF-8 string, one per character: enough to align
+ * names in tables. */
+size_t text_width(const char *s);
+
+/* One table cell padded to width (numbers right, text left), then a space. */
+void print_cell(const char *cell, size_t width, bool right);
 void json_put_string(const char *s, FILE *f);
 
 /* s as one word a shell reads back as s, for commands we suggest: as it

@@ -5,6 +5,7 @@
  * passes through; everything else is escaped. */
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -47,6 +48,17 @@ static size_t printable_len(const unsigned char *s) {
         return len > 0 && cp >= 0xa0 ? len : 0;
 }
 
+/* A byte as \xNN. Returns the end of what it wrote. */
+static char *put_hex(char *q, unsigned char c) {
+        static const char hex[] = "0123456789abcdef";
+
+        *q++ = '\\';
+        *q++ = 'x';
+        *q++ = hex[c >> 4];
+        *q++ = hex[c & 0xf];
+        return q;
+}
+
 char *cescape(const char *s) {
         const unsigned char *p = (const unsigned char *) s;
         char *buf = malloc(strlen(s) * 4 + 1), *q = buf;
@@ -63,14 +75,8 @@ char *cescape(const char *s) {
                         memcpy(q, p, len);
                         q += len;
                         p += len;
-                } else {
-                        static const char hex[] = "0123456789abcdef";
-
-                        *q++ = '\\';
-                        *q++ = 'x';
-                        *q++ = hex[*p >> 4];
-                        *q++ = hex[*p++ & 0xf];
-                }
+                } else
+                        q = put_hex(q, *p++);
         }
         *q = '\0';
         return buf;
@@ -157,16 +163,27 @@ char *shell_word(const char *s) {
                         memcpy(q, p, len);
                         q += len;
                         p += len;
-                } else {
-                        static const char hex[] = "0123456789abcdef";
-
-                        *q++ = '\\';
-                        *q++ = 'x';
-                        *q++ = hex[*p >> 4];
-                        *q++ = hex[*p++ & 0xf];
-                }
+                } else
+                        q = put_hex(q, *p++);
         }
         *q++ = '\'';
         *q = '\0';
         return buf;
+}
+
+size_t text_width(const char *s) {
+        size_t w = 0;
+
+        for (; *s; s++)
+                w += ((unsigned char) *s & 0xc0) != 0x80;
+        return w;
+}
+
+void print_cell(const char *cell, size_t width, bool right) {
+        int pad = (int) (width - text_width(cell));
+
+        if (right)
+                printf("%*s%s ", pad, "", cell);
+        else
+                printf("%s%*s ", cell, pad, "");
 }

@@ -406,16 +406,6 @@ enum { C_PID, C_COMM, C_HOLD, C_INODE, C_SIZE, C_RESIDENT, C_PINNED, C_UNPINNED,
 static const char *const headers[N_CELLS] = { "PID",      "COMM",   "HOLD",     "INODE", "SIZE",
                                               "RESIDENT", "PINNED", "UNPINNED", "PURGED" };
 
-/* Terminal columns taken by a UTF-8 string, counting each character as
- * one: good enough to align process names. */
-static size_t text_width(const char *s) {
-        size_t w = 0;
-
-        for (; *s; s++)
-                w += ((unsigned char) *s & 0xc0) != 0x80;
-        return w;
-}
-
 static int row_cells(const struct row *r, char cells[N_CELLS][64]) {
         _cleanup_free_ char *comm = cescape(r->comm);
 
@@ -444,14 +434,8 @@ static void print_cells(char cells[N_CELLS][64], const size_t *widths) {
                                              [C_RESIDENT] = true, [C_PINNED] = true,   [C_UNPINNED] = true,
                                              [C_PURGED] = true };
 
-        for (int c = 0; c < N_CELLS; c++) {
-                int pad = (int) (widths[c] - text_width(cells[c]));
-
-                if (right[c])
-                        printf("%*s%s ", pad, "", cells[c]);
-                else
-                        printf("%s%*s ", cells[c], pad, "");
-        }
+        for (int c = 0; c < N_CELLS; c++)
+                print_cell(cells[c], widths[c], right[c]);
 }
 
 static int print_table(const struct scan *s) {

@@ -83,27 +83,12 @@ static void row_cells(const ashm_name_info *n, char cells[N_CELLS][CELL_MAX]) {
         snprintf(cells[C_ACCESS], CELL_MAX, "%s", n->writable ? "rw" : "r");
 }
 
-/* Terminal columns of a UTF-8 string, one per character. */
-static size_t text_width(const char *s) {
-        size_t w = 0;
-
-        for (; *s; s++)
-                w += ((unsigned char) *s & 0xc0) != 0x80;
-        return w;
-}
-
 static void print_cells(char cells[N_CELLS][CELL_MAX], const size_t *widths) {
         /* Numbers align right, text left, as in ls -l. */
         static const bool right[N_CELLS] = { [C_SIZE] = true, [C_PUBLISHER] = true };
 
-        for (int c = 0; c < N_CELLS; c++) {
-                int pad = (int) (widths[c] - text_width(cells[c]));
-
-                if (right[c])
-                        printf("%*s%s ", pad, "", cells[c]);
-                else
-                        printf("%s%*s ", cells[c], pad, "");
-        }
+        for (int c = 0; c < N_CELLS; c++)
+                print_cell(cells[c], widths[c], right[c]);
 }
 
 static int print_table(const ashm_name_info *names, size_t n) {
