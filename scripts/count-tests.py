@@ -14,6 +14,19 @@ import sys
 TAP = re.compile(r"^(not ok|ok)\b(.*)$")
 
 
+def details(lines, start):
+    """The diagnostics after a "not ok": Criterion indents them, shell
+    tests write "# ..." lines. The closing lines of a CI log are often all
+    that is kept, so they are repeated there."""
+    kept = []
+    for l in lines[start:start + 20]:
+        if TAP.match(l) or not (l.startswith((" ", "\t", "#")) or not l):
+            break
+        if l.strip():
+            kept.append("\n    " + l.strip())
+    return "".join(kept)
+
+
 def count(build):
     passed = failed = skipped = 0
     failures = []
@@ -25,16 +38,20 @@ def count(build):
     for line in log:
         rec = json.loads(line)
         name, out = rec["name"], rec.get("stdout") or ""
-        cases = [TAP.match(l) for l in out.splitlines()]
-        cases = [m for m in cases if m]
-        for m in cases:
+        lines = out.splitlines()
+        cases = []
+        for i, l in enumerate(lines):
+            m = TAP.match(l)
+            if not m:
+                continue
+            cases.append(m)
             if "# SKIP" in m.group(2):
                 skipped += 1
             elif m.group(1) == "ok":
                 passed += 1
             else:
                 failed += 1
-                failures.append(f"{build}: {name}: {m.group(2).strip()}")
+                failures.append(f"{build}: {name}: {m.group(2).strip()}" + details(lines, i + 1))
         if rec["result"] not in ("OK", "SKIP", "EXPECTEDFAIL") and not any(
                 m.group(1) == "not ok" for m in cases):
             failed += 1

@@ -546,7 +546,8 @@ int verb_ls(int argc, char *argv[]) {
                 fputs("ashm: out of memory\n", stderr);
                 return EXIT_FAILURE;
         }
-        qsort(s.rows, s.n, sizeof(*s.rows), row_cmp);
+        if (s.n > 1) /* with no row, s.rows is NULL: not for qsort() */
+                qsort(s.rows, s.n, sizeof(*s.rows), row_cmp);
         if (json)
                 print_json(&s);
         else if (print_table(&s) < 0) {
