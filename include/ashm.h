@@ -415,6 +415,234 @@ int ashm_region_send(int sock, const ashm_region *region, const void *data, size
 int ashm_region_recv(int sock, unsigned flags, void *buf, size_t buf_len, size_t *ret_len,
                      ashm_region **ret_region);
 
+/* ------------------------------------------------------------------ */
+/* Key-value stores                                                    */
+/* ------------------------------------------------------------------ */
+
+/**
+ * A key-value store shared by any number of processes and threads: on a
+ * file (persistent) or on a region (anonymous, shared by fd or by broker
+ * name). The whole store, index included, lives in shared memory, so
+ * opening is O(1) and a write by one process is seen by every other at
+ * once. Writers take a robust process-shared mutex (a writer that dies
+ * holding it is recovered from by the next one); readers take no lock
+ * and never wait for a writer. Every record carries a CRC32C. A set()
+ * that returned survives the death of the process at any instant;
+ * ashm_kv_sync() (or ASHM_KV_SYNC) makes it survive power loss too.
+ * docs/kv.md has the format and the argument for each of these.
+ *
+ * A handle may be used from several threads at once. After fork() the
+ * child must open its own handle (calls on an inherited one fail with
+ * -ECHILD).
+ */
+typedef struct ashm_kv ashm_kv;
+
+/** The longest key, in bytes. Keys are 1 to ASHM_KV_KEY_MAX bytes; any
+ *  byte but NUL (they are C strings). */
+#define ASHM_KV_KEY_MAX 4096
+/** The largest value, in bytes. */
+#define ASHM_KV_VALUE_MAX (256u << 20)
+
+/** Value types: every value is stored with its type. */
+enum ashm_kv_type {
+        ASHM_KV_BOOL = 1,   /**< 1 byte, 0 or 1 */
+        ASHM_KV_INT32 = 2,  /**< 4 bytes, little-endian */
+        ASHM_KV_INT64 = 3,  /**< 8 bytes, little-endian */
+        ASHM_KV_UINT64 = 4, /**< 8 bytes, little-endian */
+        ASHM_KV_FLOAT = 5,  /**< 4 bytes, IEEE 754, little-endian */
+        ASHM_KV_DOUBLE = 6, /**< 8 bytes, IEEE 754, little-endian */
+        ASHM_KV_STRING = 7, /**< bytes without NUL (the NUL is not stored) */
+        ASHM_KV_BYTES = 8,  /**< any bytes */
+};
+
+/** The type's name ("bool", "int32", ..., "bytes"), or NULL. */
+const char *ashm_kv_type_name(int type);
+/** The type named name, or -EINVAL. */
+int ashm_kv_type_from_name(const char *name);
+
+/** Flags for the ashm_kv_open*() functions. */
+enum {
+        /** Create the store if the file does not exist (mode 0600), or
+         *  make one in an empty file or region. */
+        ASHM_KV_CREATE = 1u << 0,
+        /** Read only: every write fails with -EROFS. */
+        ASHM_KV_RDONLY = 1u << 1,
+        /** Every write is durable before it returns (msync + fdatasync
+         *  of what it wrote): slow, survives power loss. */
+        ASHM_KV_SYNC = 1u << 2,
+};
+
+/**
+ * Open the store in the file at path.
+ *
+ * Errors: -ENOENT no such file and no ASHM_KV_CREATE; -EINVAL bad
+ * flags; -ENODATA the file is empty (a store being created by another
+ * process, or none) and no ASHM_KV_CREATE; -EBADMSG the file is not a
+ * store, or its header is damaged (ashm_kv_check() says what);
+ * -EPROTONOSUPPORT a store of a newer format version; -EUCLEAN the store
+ * was open when the machine went down and records written since its last
+ * sync are damaged: run ashm_kv_repair(). Otherwise as open(2), mmap(2).
+ */
+int ashm_kv_open(const char *path, unsigned flags, ashm_kv **ret_kv);
+
+/**
+ * Open the store in the file or memfd fd (borrowed: the handle opens the
+ * file again for itself, so fd may be closed afterwards). Errors as
+ * ashm_kv_open(); -EBADF fd is not open.
+ */
+int ashm_kv_open_fd(int fd, unsigned flags, ashm_kv **ret_kv);
+
+/** ashm_kv_open_fd() on a region's fd. The region may be closed after. */
+int ashm_kv_open_region(const ashm_region *region, unsigned flags, ashm_kv **ret_kv);
+
+/**
+ * Close the handle. Writes already returned are in the store (in the
+ * page cache; ashm_kv_sync() for the disk). Accepts NULL.
+ */
+void ashm_kv_close(ashm_kv *kv);
+
+/** The handle's fd on the store, borrowed: to send it (a region store),
+ *  fstat() it, or poll nothing. Never close it. */
+int ashm_kv_fd(const ashm_kv *kv);
+
+/*
+ * Writes. Each returns 0, or -EINVAL bad key (empty or longer than
+ * ASHM_KV_KEY_MAX) or value (longer than ASHM_KV_VALUE_MAX); -EROFS a
+ * read-only handle; -ENOSPC, -EFBIG, -ENOMEM the store cannot grow;
+ * -EIO with ASHM_KV_SYNC, the disk failed.
+ */
+int ashm_kv_set_bool(ashm_kv *kv, const char *key, int value);
+int ashm_kv_set_int32(ashm_kv *kv, const char *key, int32_t value);
+int ashm_kv_set_int64(ashm_kv *kv, const char *key, int64_t value);
+int ashm_kv_set_uint64(ashm_kv *kv, const char *key, uint64_t value);
+int ashm_kv_set_float(ashm_kv *kv, const char *key, float value);
+int ashm_kv_set_double(ashm_kv *kv, const char *key, double value);
+/** value is a NUL-terminated string. */
+int ashm_kv_set_string(ashm_kv *kv, const char *key, const char *value);
+int ashm_kv_set_bytes(ashm_kv *kv, const char *key, const void *value, size_t len);
+/** Any type, value in the encoding documented at enum ashm_kv_type;
+ *  -EINVAL if len does not fit the type (or a bool is not 0 or 1). */
+int ashm_kv_set(ashm_kv *kv, const char *key, int type, const void *value, size_t len);
+
+/** Remove key: 0, or -ENOENT it was not there. */
+int ashm_kv_remove(ashm_kv *kv, const char *key);
+/** Remove every key. */
+int ashm_kv_clear(ashm_kv *kv);
+
+/*
+ * Reads. Each returns 0, or -ENOENT no such key; -EPROTOTYPE the value
+ * has another type (ashm_kv_get() tells which); -EBADMSG the value's
+ * record fails its checksum (the store is damaged: ashm_kv_check()).
+ */
+int ashm_kv_get_bool(ashm_kv *kv, const char *key, int *ret_value);
+int ashm_kv_get_int32(ashm_kv *kv, const char *key, int32_t *ret_value);
+int ashm_kv_get_int64(ashm_kv *kv, const char *key, int64_t *ret_value);
+int ashm_kv_get_uint64(ashm_kv *kv, const char *key, uint64_t *ret_value);
+int ashm_kv_get_float(ashm_kv *kv, const char *key, float *ret_value);
+int ashm_kv_get_double(ashm_kv *kv, const char *key, double *ret_value);
+/**
+ * Copy the string into buf (size bytes), NUL-terminated and truncated
+ * if it does not fit (when size > 0); *ret_len (may be NULL) gets the
+ * full length without NUL, as snprintf() would return.
+ */
+int ashm_kv_get_string(ashm_kv *kv, const char *key, char *buf, size_t size, size_t *ret_len);
+/** The string in a new malloc()ed buffer, NUL-terminated. */
+int ashm_kv_get_string_dup(ashm_kv *kv, const char *key, char **ret_value);
+/** Copy up to size bytes into buf; *ret_len (may be NULL) gets the full
+ *  length. */
+int ashm_kv_get_bytes(ashm_kv *kv, const char *key, void *buf, size_t size, size_t *ret_len);
+/**
+ * Any type: *ret_type (may be NULL) gets the type, up to size bytes of
+ * the encoded value go to buf (may be NULL when size is 0), *ret_len
+ * (may be NULL) gets its full length.
+ */
+int ashm_kv_get(ashm_kv *kv, const char *key, int *ret_type, void *buf, size_t size, size_t *ret_len);
+
+/** 1 if key is in the store, 0 if not, or -errno. */
+int ashm_kv_contains(ashm_kv *kv, const char *key);
+/** The number of keys. */
+int ashm_kv_count(ashm_kv *kv, uint64_t *ret_count);
+
+/**
+ * Call fn for every key of a snapshot of the store taken at one instant
+ * (writes made meanwhile by anyone are not seen), in no particular
+ * order. fn gets the key (NUL-terminated), its type and the value's
+ * length; a negative return from fn stops the walk and is returned.
+ */
+typedef int ashm_kv_foreach_fn(const char *key, int type, size_t value_len, void *userdata);
+int ashm_kv_foreach(ashm_kv *kv, ashm_kv_foreach_fn *fn, void *userdata);
+
+/**
+ * Make every write that returned so far durable (msync + fdatasync).
+ * On a region store it is a no-op returning 0: memory has no disk.
+ */
+int ashm_kv_sync(ashm_kv *kv);
+
+/**
+ * Rewrite the store with live records only, online (readers and writers
+ * in other processes carry on). Stores compact themselves when dead
+ * records outweigh live ones; this is for `ashm kv compact`.
+ */
+int ashm_kv_compact(ashm_kv *kv);
+
+/** What ashm_kv_stats() reports. */
+typedef struct ashm_kv_stats {
+        uint64_t keys;        /**< live keys */
+        uint64_t file_size;   /**< bytes of the file or memfd */
+        uint64_t allocated;   /**< bytes of it in RAM or on disk */
+        uint64_t live_bytes;  /**< bytes of live records */
+        uint64_t dead_bytes;  /**< bytes of overwritten or removed records */
+        uint64_t log_used;    /**< bytes of the log used, live and dead */
+        uint64_t log_size;    /**< bytes the log holds before it is rebuilt */
+        uint64_t slots;       /**< slots of the hash index */
+        uint64_t rebuilds;    /**< times the log was compacted or grown */
+        uint64_t recoveries;  /**< times a dead writer was recovered from */
+        uint32_t version;     /**< format version */
+} ashm_kv_stats;
+
+int ashm_kv_stats_get(ashm_kv *kv, ashm_kv_stats *ret_stats);
+
+/** What ashm_kv_check() and ashm_kv_repair() found. */
+typedef struct ashm_kv_report {
+        uint64_t records;       /**< intact records in the log */
+        uint64_t keys;          /**< live keys that the intact records hold */
+        uint64_t damaged;       /**< damaged spans of the log */
+        uint64_t damaged_bytes; /**< their total length */
+        uint64_t index_errors;  /**< index entries that disagree with the log */
+        int header_ok;          /**< 1 if the header is intact */
+} ashm_kv_report;
+
+/** Called once per damaged part: byte offset in the file, length, and
+ *  what is wrong, e.g. "record checksum mismatch (key \"k7\")". */
+typedef void ashm_kv_damage_fn(uint64_t offset, uint64_t length, const char *what, void *userdata);
+
+/**
+ * Read every record of the store in fd (borrowed; a file or memfd, open
+ * or not by others) and verify it, without changing anything. fn (may
+ * be NULL) hears of each damaged part. Returns 0 if the store is intact,
+ * 1 if damage was found (*ret_report says how much), or -errno:
+ * -EBADMSG not a store at all (no magic).
+ */
+int ashm_kv_check_fd(int fd, ashm_kv_damage_fn *fn, void *userdata, ashm_kv_report *ret_report);
+/** ashm_kv_check_fd() on the file at path. */
+int ashm_kv_check(const char *path, ashm_kv_damage_fn *fn, void *userdata, ashm_kv_report *ret_report);
+
+/**
+ * Write a new store into dst_fd (borrowed; empty file or memfd) with
+ * every intact record of the store in src_fd, the newest of each key
+ * winning. fn hears of each part that could not be kept. Returns 0 or
+ * 1 as ashm_kv_check_fd() for the source, or -errno.
+ */
+int ashm_kv_repair_fd(int src_fd, int dst_fd, ashm_kv_damage_fn *fn, void *userdata, ashm_kv_report *ret_report);
+
+/**
+ * Repair the file store at path in place: the repaired store replaces
+ * it (rename), and the damaged original is kept as "PATH.damaged" when
+ * damage was found. -EBUSY if any process has the store open. Returns
+ * as ashm_kv_repair_fd().
+ */
+int ashm_kv_repair(const char *path, ashm_kv_damage_fn *fn, void *userdata, ashm_kv_report *ret_report);
+
 #ifdef __cplusplus
 }
 #endif

@@ -3,7 +3,13 @@
 # the machine lacks. Safe to run again: it installs only what is missing.
 set -eu
 
-packages="meson ninja-build gcc g++ pkg-config libcriterion-dev python3 binutils clang llvm libclang-rt-14-dev man-db groff-base"
+# The KV store's benchmark and MMKV interop tests build MMKV v1.3.3 from
+# npm (scripts/fetch-mmkv.sh: npm, cmake, make, zlib1g-dev) and compare
+# with LMDB and SQLite.
+packages="meson ninja-build gcc g++ pkg-config libcriterion-dev python3 binutils clang llvm libclang-rt-14-dev man-db groff-base cmake make zlib1g-dev openssl liblmdb-dev libsqlite3-dev"
+# npm may come with a Node.js that is not Debian's (nodesource ships it in
+# its nodejs package, which conflicts with Debian's npm): any npm will do.
+command -v npm >/dev/null 2>&1 || packages="$packages npm"
 
 missing=""
 for p in $packages; do
