@@ -455,6 +455,14 @@ enum ashm_kv_type {
         ASHM_KV_BYTES = 8,  /**< any bytes */
 };
 
+/**
+ * More about the last failure of an ashm_kv_*() call in this thread, as
+ * one line of text, e.g. "the record of key \"k7\" fails its checksum"
+ * or "store format version 3, this library reads version 1"; "" if there
+ * is nothing more to say than strerror(). Thread-local static storage.
+ */
+const char *ashm_kv_error_detail(void);
+
 /** The type's name ("bool", "int32", ..., "bytes"), or NULL. */
 const char *ashm_kv_type_name(int type);
 /** The type named name, or -EINVAL. */
