@@ -310,7 +310,7 @@ static int check_key(const char *key, size_t *ret_len) {
 
 _public_ int ashm_kv_get(ashm_kv *kv, const char *key, int *ret_type, void *buf, size_t size, size_t *ret_len) {
         struct found f;
-        size_t klen;
+        size_t klen = 0;
         int r;
 
         r = kv_usable(kv);
@@ -334,7 +334,7 @@ _public_ int ashm_kv_get(ashm_kv *kv, const char *key, int *ret_type, void *buf,
 /* A value of a fixed-size type. */
 static int get_fixed(ashm_kv *kv, const char *key, int type, void *ret, size_t len) {
         uint8_t tmp[8];
-        size_t klen;
+        size_t klen = 0;
         struct found f;
         int r;
 
@@ -355,7 +355,7 @@ static int get_fixed(ashm_kv *kv, const char *key, int type, void *ret, size_t l
 }
 
 _public_ int ashm_kv_get_bool(ashm_kv *kv, const char *key, int *ret_value) {
-        uint8_t b;
+        uint8_t b = 0;
         int r = get_fixed(kv, key, ASHM_KV_BOOL, &b, 1);
 
         if (r == 0)
@@ -390,7 +390,7 @@ _public_ int ashm_kv_get_double(ashm_kv *kv, const char *key, double *ret_value)
 static int get_var(ashm_kv *kv, const char *key, int type, void *buf, size_t size, size_t extra, void **ret_buf,
                    size_t *ret_len) {
         void *p = buf;
-        size_t cap = size, klen;
+        size_t cap = size, klen = 0;
         struct found f;
         int r;
 
@@ -867,7 +867,7 @@ static int write_begin(ashm_kv *kv) {
 }
 
 _public_ int ashm_kv_set(ashm_kv *kv, const char *key, int type, const void *value, size_t len) {
-        size_t klen;
+        size_t klen = 0;
         int r;
 
         r = check_key(key, &klen);
@@ -920,7 +920,7 @@ _public_ int ashm_kv_set_bytes(ashm_kv *kv, const char *key, const void *value, 
 }
 
 _public_ int ashm_kv_remove(ashm_kv *kv, const char *key) {
-        size_t klen;
+        size_t klen = 0;
         int r;
 
         r = check_key(key, &klen);
