@@ -646,7 +646,8 @@ int ashm_kv_repair_fd(int src_fd, int dst_fd, ashm_kv_damage_fn *fn, void *userd
 /**
  * Repair the file store at path in place: the repaired store replaces
  * it (rename), and the damaged original is kept as "PATH.damaged" when
- * damage was found. -EBUSY if any process has the store open. Returns
+ * damage was found. -EBUSY while a process has the store open for
+ * writing (readers keep their mapping of the old file). Returns
  * as ashm_kv_repair_fd().
  */
 int ashm_kv_repair(const char *path, ashm_kv_damage_fn *fn, void *userdata, ashm_kv_report *ret_report);

@@ -12,10 +12,16 @@
 # with --strict the script fails when a target is missed.
 # BENCH_REGION_FLAGS (e.g. --touch), BENCH_FDPASS_FLAGS (e.g. --cpus split),
 # BENCH_PIN_FLAGS and BENCH_PURGE_FLAGS (e.g. --samples 48 --intervals
-# 250,20) go to one benchmark each. BENCH_ONLY="pin purge" runs only the
-# benchmarks named (region, fdpass, pin, purge; default: all).
+# 250,20), BENCH_KV_FLAGS (e.g. --peers ashm,mmkv-multi) go to one
+# benchmark each. BENCH_ONLY="pin purge" runs only the benchmarks named
+# (region, fdpass, pin, purge, broker, config, kv; default: all).
 # bench-pin and bench-purge start a private ashmd of this build on a
 # socket of their own and stop it when they end.
+# bench-kv takes --iters as the number of keys (default 100000). Its MMKV
+# peers run in bench-kv-mmkv, which this script compiles into
+# BUILD_DIR/bench after scripts/fetch-mmkv.sh has fetched and built MMKV
+# v1.3.3 in MMKV_DIR (default: build-mmkv); if that fails bench-kv runs
+# without MMKV and says so. BENCH_KV_MMKV names a driver built elsewhere.
 set -eu
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -27,17 +33,44 @@ if [ -f "$build/build.ninja" ]; then
 else
         meson setup "$build" --buildtype=release -Db_ndebug=true
 fi
-ninja -C "$build" bench/bench-region bench/bench-fdpass bench/bench-pin bench/bench-purge bench/bench-broker \
-        bench/bench-config src/ashmd/ashmd
-
-echo "== $(uname -srm), $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)," \
-        "$(date -u +%Y-%m-%dT%H:%M:%SZ), commit $(git describe --always --dirty 2>/dev/null || echo unknown)"
-
-only=${BENCH_ONLY:-region fdpass pin purge broker config}
+only=${BENCH_ONLY:-region fdpass pin purge broker config kv}
 wanted() {
         case " $only " in *" $1 "*) return 0 ;; esac
         return 1
 }
+
+# bench-kv is configured only where LMDB and SQLite are installed.
+kv_target=
+if wanted kv; then
+        if grep -q '^build bench/bench-kv:' "$build/build.ninja"; then
+                kv_target=bench/bench-kv
+        else
+                echo "bench.sh: bench-kv is not configured in $build (apt-get install liblmdb-dev libsqlite3-dev)" >&2
+        fi
+fi
+ninja -C "$build" bench/bench-region bench/bench-fdpass bench/bench-pin bench/bench-purge bench/bench-broker \
+        bench/bench-config src/ashmd/ashmd $kv_target
+
+# The MMKV driver of bench-kv: MMKV is fetched, not a meson dependency.
+build_mmkv_driver() {
+        mmkv_dir=${MMKV_DIR:-build-mmkv}
+        driver=$build/bench/bench-kv-mmkv
+        lib=$mmkv_dir/build/libcore.a
+
+        scripts/fetch-mmkv.sh "$mmkv_dir" >&2 || return 1
+        if [ ! -x "$driver" ] || [ -n "$(find bench/bench-kv-mmkv.cpp "$lib" -newer "$driver")" ]; then
+                echo "bench.sh: g++ bench/bench-kv-mmkv.cpp -> $driver" >&2
+                g++ -O2 -std=c++17 -Wall -Wextra -I"$mmkv_dir/src/MMKV/Core" bench/bench-kv-mmkv.cpp "$lib" \
+                        -lz -lpthread -o "$driver" || return 1
+        fi
+        BENCH_KV_MMKV=$(pwd)/$driver
+}
+if [ -n "$kv_target" ] && [ -z "${BENCH_KV_MMKV:-}" ]; then
+        build_mmkv_driver || echo "bench.sh: could not build the MMKV driver; bench-kv runs without MMKV" >&2
+fi
+
+echo "== $(uname -srm), $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)," \
+        "$(date -u +%Y-%m-%dT%H:%M:%SZ), commit $(git describe --always --dirty 2>/dev/null || echo unknown)"
 
 status=0
 # shellcheck disable=SC2086 # the per-benchmark flags are word lists
@@ -52,4 +85,8 @@ if wanted purge; then "$build/bench/bench-purge" ${BENCH_PURGE_FLAGS:-} "$@" || 
 if wanted broker; then "$build/bench/bench-broker" ${BENCH_BROKER_FLAGS:-} "$@" || status=$?; fi
 # shellcheck disable=SC2086
 if wanted config; then "$build/bench/bench-config" ${BENCH_CONFIG_FLAGS:-} "$@" || status=$?; fi
+# shellcheck disable=SC2086
+if [ -n "$kv_target" ]; then
+        BENCH_KV_MMKV=${BENCH_KV_MMKV:-} "$build/bench/bench-kv" ${BENCH_KV_FLAGS:-} "$@" || status=$?
+fi
 exit "$status"

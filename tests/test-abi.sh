@@ -139,7 +139,9 @@ expect_empty "every exported symbol is a function" "$tmp/not-text"
 # size_t, void...) and name a function; doc comments start with " *".
 : >"$tmp/declared-by"
 for h in $(cd "$ASHM_SOURCE_ROOT/include" && find . -name '*.h' | sed 's|^\./||' | sort); do
+        # Function types (typedef int ashm_kv_foreach_fn(...)) are no symbols.
         grep -E '^[a-z].*\b(ashm_|ashmem_|ASharedMemory_)[A-Za-z0-9_]*\(' "$ASHM_SOURCE_ROOT/include/$h" |
+                grep -v '^typedef ' |
                 grep -oE '\b(ashm_|ashmem_|ASharedMemory_)[A-Za-z0-9_]*\(' |
                 sed "s|($| include/$h|" >>"$tmp/declared-by" || true
 done

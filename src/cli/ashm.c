@@ -12,6 +12,7 @@
 
 #include "ashm.h"
 #include "cli.h"
+#include "kv.h"
 #include "macro.h"
 
 struct verb {
@@ -20,6 +21,7 @@ struct verb {
         const char *args;    /* what follows the name in the synopsis */
         const char *summary;
         const char *options; /* the command's own options, for its help */
+        const char *details; /* after the options: a command's own commands */
 };
 
 static int verb_help(int argc, char *argv[]);
@@ -46,6 +48,31 @@ static const struct verb verbs[] = {
           "                     or symbolic (u=rw,g=r,o=); only read is ever\n"
           "                     granted, as the region is frozen (default 0644)\n" },
         { "unpublish", verb_unpublish, "NAME", "Remove a published name", NULL },
+        { "kv", verb_kv, "STORE COMMAND [ARGUMENTS...]", "Read and change a key-value store",
+          "      --type TYPE    (set) bool, int32, int64, uint64, float, double,\n"
+          "                     string (the default) or bytes (VALUE in hex)\n"
+          "      --file FILE    (set) The value is FILE's contents ('-': standard input)\n"
+          "      --raw          (get) Write the value's bytes as stored, no newline\n"
+          "      --json         (ls, dump, stats) Print JSON, sizes in bytes\n"
+          "      --output FILE  (repair) Write the repaired store to FILE, a new file,\n"
+          "                     rather than replace STORE (needed for @NAME, PID:FD)\n",
+          "\nCommands:\n"
+          "  set KEY VALUE [--type TYPE]  Set KEY, creating a file STORE if need be\n"
+          "  set KEY --file FILE [--type string|bytes]\n"
+          "  get KEY [--raw]              Print the value of KEY\n"
+          "  del KEY                      Remove KEY\n"
+          "  ls [--json]                  List the keys, with their types and sizes\n"
+          "  dump --json                  Print every key with its type and value\n"
+          "  count                        Print the number of keys\n"
+          "  stats [--json]               Show the store's sizes and counters\n"
+          "  compact                      Rewrite the store without dead records\n"
+          "  check                        Verify every record (exit status 4: damaged)\n"
+          "  repair [--output FILE]       Keep every intact record, drop the rest\n"
+          "  import-mmkv MMKV_FILE [...]  Import an MMKV store (see its --help)\n"
+          "  export-mmkv MMKV_FILE        Write the store out as an MMKV store\n"
+          "\nSTORE is a file (a store on disk), @NAME (a region store published with\n"
+          "ashmd) or PID:FD (the store process PID holds as fd FD). Put -- before a\n"
+          "KEY or VALUE that starts with a dash (a negative number needs none).\n" },
         { "help", verb_help, "[COMMAND]", "Show this help, or a command's", NULL },
 };
 
@@ -60,7 +87,8 @@ static void usage(FILE *f) {
         fputs("Usage: ashm COMMAND [ARGUMENTS...]\n"
               "       ashm --help | --version\n\n"
               "Show the anonymous shared memory (memfd regions) of this machine,\n"
-              "and the pin state ashmd keeps for them; share regions by name.\n\n"
+              "and the pin state ashmd keeps for them; share regions by name;\n"
+              "read and change key-value stores, on disk or in regions.\n\n"
               "Commands:\n",
               f);
         for (size_t i = 0; i < ELEMENTSOF(verbs); i++) {
@@ -88,6 +116,8 @@ void cli_verb_help(const char *name, FILE *f) {
         fprintf(f, "Usage: ashm %s %s\n\n%s.\n\nOptions:\n%s", v->name, v->args, v->summary,
                 v->options ? v->options : "");
         fputs("  -h, --help         Show this help\n", f);
+        if (v->details)
+                fputs(v->details, f);
 }
 
 int cli_bad_option(const char *verb, int c, char *argv[]) {
