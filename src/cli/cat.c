@@ -22,46 +22,6 @@
 
 #define COPY_CHUNK (128 * 1024)
 
-/* A decimal number in [0, INT_MAX] at *p, digits only (no sign, no
- * space: "1234:5" is all we accept). Advances *p past it. */
-static bool parse_number(const char **p, int *ret) {
-        long v = 0;
-        const char *s = *p;
-
-        if (*s < '0' || *s > '9')
-                return false;
-        for (; *s >= '0' && *s <= '9'; s++) {
-                v = v * 10 + (*s - '0');
-                if (v > INT_MAX)
-                        return false;
-        }
-        *p = s;
-        *ret = (int) v;
-        return true;
-}
-
-/* DIGITS:DIGITS, whether or not the numbers are in range: the shape
- * alone decides what the argument is, so that a typo in a PID:FD is an
- * error rather than the lookup of a name. */
-static bool looks_like_target(const char *arg) {
-        size_t pid_len = strspn(arg, "0123456789"), fd_len;
-
-        if (pid_len == 0 || arg[pid_len] != ':')
-                return false;
-        fd_len = strspn(arg + pid_len + 1, "0123456789");
-        return fd_len > 0 && arg[pid_len + 1 + fd_len] == '\0';
-}
-
-static bool parse_target(const char *arg, int *ret_pid, int *ret_fd) {
-        int pid, fd;
-
-        if (!parse_number(&arg, &pid) || pid == 0 || *arg++ != ':' || !parse_number(&arg, &fd) || *arg)
-                return false;
-        *ret_pid = pid;
-        *ret_fd = fd;
-        return true;
-}
-
 /* Why opening failed, in words that say what to try next. */
 static const char *open_hint(int pid, int fd, int err, char *buf, size_t len) {
         char proc[32];
@@ -188,7 +148,7 @@ static int cat_target(const char *arg) {
         _cleanup_close_ int fd = -1;
         int pid, target_fd;
 
-        if (!parse_target(arg, &pid, &target_fd)) {
+        if (!cli_parse_target(arg, &pid, &target_fd)) {
                 fprintf(stderr,
                         "ashm: %s is not a valid PID:FD (a process ID from 1 and an fd, each at most %d); "
                         "for a published name of this form use 'ashm cat --name %s'\n",
@@ -242,7 +202,7 @@ int verb_cat(int argc, char *argv[]) {
                 return r;
         if (name)
                 return cat_name(name);
-        if (looks_like_target(argv[optind]))
+        if (cli_looks_like_target(argv[optind]))
                 return cat_target(argv[optind]);
         return cat_name(argv[optind]);
 }

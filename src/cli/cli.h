@@ -89,6 +89,13 @@ bool cli_name_valid(const char *name);
 int cli_bad_name(const char *verb, const char *name);
 int cli_name_failed(const char *doing, const char *name, int r);
 
+/* PID:FD arguments (target.c), for cat and kv.
+ * cli_looks_like_target(): the shape alone (DIGITS:DIGITS) makes an
+ * argument a PID:FD, so that a typo in one is an error, not a name.
+ * cli_parse_target(): the pid (not 0) and fd, both in [0, INT_MAX]. */
+bool cli_looks_like_target(const char *arg);
+bool cli_parse_target(const char *arg, int *ret_pid, int *ret_fd);
+
 /* Talking to ashmd (daemon.c), through libashm's connection.
  *
  * cli_no_autostart(): commands that only look must not start a daemon

@@ -37,48 +37,10 @@ enum store_kind { STORE_FILE, STORE_NAME, STORE_TARGET };
 /* Which step of opening a store failed, to say why in the right words. */
 enum store_step { STEP_LOOKUP, STEP_PROC, STEP_KV };
 
-/* A decimal number in [0, INT_MAX] at *p, digits only. Advances *p. */
-static bool parse_number(const char **p, int *ret) {
-        long v = 0;
-        const char *s = *p;
-
-        if (*s < '0' || *s > '9')
-                return false;
-        for (; *s >= '0' && *s <= '9'; s++) {
-                v = v * 10 + (*s - '0');
-                if (v > INT_MAX)
-                        return false;
-        }
-        *p = s;
-        *ret = (int) v;
-        return true;
-}
-
-/* The shape alone (DIGITS:DIGITS) makes an argument a PID:FD, as for
- * `ashm cat`: a typo in one is an error, not a file name. */
-static bool looks_like_target(const char *arg) {
-        size_t pid_len = strspn(arg, "0123456789"), fd_len;
-
-        if (pid_len == 0 || arg[pid_len] != ':')
-                return false;
-        fd_len = strspn(arg + pid_len + 1, "0123456789");
-        return fd_len > 0 && arg[pid_len + 1 + fd_len] == '\0';
-}
-
-static bool parse_target(const char *arg, int *ret_pid, int *ret_fd) {
-        int pid, fd;
-
-        if (!parse_number(&arg, &pid) || pid == 0 || *arg++ != ':' || !parse_number(&arg, &fd) || *arg)
-                return false;
-        *ret_pid = pid;
-        *ret_fd = fd;
-        return true;
-}
-
 static enum store_kind store_kind(const char *store) {
         if (store[0] == '@')
                 return STORE_NAME;
-        return looks_like_target(store) ? STORE_TARGET : STORE_FILE;
+        return cli_looks_like_target(store) ? STORE_TARGET : STORE_FILE;
 }
 
 /* The file behind /proc/PID/fd/FD, if it is a regular file (memfds are).
@@ -90,7 +52,7 @@ static int target_open(const char *store, bool write) {
         struct stat st;
         int pid, target;
 
-        if (!parse_target(store, &pid, &target))
+        if (!cli_parse_target(store, &pid, &target))
                 return -EINVAL;
         snprintf(path, sizeof(path), "/proc/%d/fd/%d", pid, target);
         if (stat(path, &st) < 0)
@@ -279,7 +241,7 @@ static int target_failed(const struct kv_cmd *c, int r) {
         char path[64], proc[32];
         int pid = 0, fd = 0;
 
-        parse_target(c->store, &pid, &fd);
+        cli_parse_target(c->store, &pid, &fd);
         snprintf(path, sizeof(path), "/proc/%d/fd/%d", pid, fd);
         snprintf(proc, sizeof(proc), "/proc/%d", pid);
         if (r == -ENOENT && access(proc, F_OK) < 0)
@@ -1379,7 +1341,7 @@ static int check_store(struct kv_cmd *c) {
 
         if (c->kind == STORE_NAME && !cli_name_valid(c->store + 1))
                 return cli_bad_name("kv", c->store + 1);
-        if (c->kind == STORE_TARGET && !parse_target(c->store, &pid, &fd)) {
+        if (c->kind == STORE_TARGET && !cli_parse_target(c->store, &pid, &fd)) {
                 fprintf(stderr,
                         "ashm kv: %s is not a valid PID:FD (a process ID from 1 and an fd, each at most %d); "
                         "for a file of this name use ./%s\n",
