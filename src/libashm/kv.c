@@ -934,36 +934,32 @@ _public_ int ashm_kv_remove(ashm_kv *kv, const char *key) {
         return r;
 }
 
-_public_ int ashm_kv_clear(ashm_kv *kv) {
+/* A rebuild on request: with no live record (clear) or all of them. */
+static int rebuild_now(ashm_kv *kv, bool empty) {
         int r = write_begin(kv);
 
         if (r < 0)
                 return r;
-        r = rebuild(kv, 0, 0, true);
+        r = rebuild(kv, 0, 0, empty);
         kv_unlock(kv);
         return r;
+}
+
+_public_ int ashm_kv_clear(ashm_kv *kv) {
+        return rebuild_now(kv, true);
 }
 
 _public_ int ashm_kv_compact(ashm_kv *kv) {
-        int r = write_begin(kv);
-
-        if (r < 0)
-                return r;
-        r = rebuild(kv, 0, 0, false);
-        kv_unlock(kv);
-        return r;
+        return rebuild_now(kv, false);
 }
 
 _public_ int ashm_kv_sync(ashm_kv *kv) {
-        struct stat st;
         int r = kv_usable(kv);
 
         if (r < 0)
                 return r;
         if (!kv->writable)
                 return 0;
-        if (fstat(kv->fd, &st) < 0)
-                return negative_errno();
         r = kv_lock(kv);
         if (r < 0)
                 return r;
