@@ -35,6 +35,7 @@
 #include "cli.h"
 #include "fd-util.h"
 #include "kv-mmkv.h"
+#include "kv.h"
 #include "macro.h"
 
 #define MMKV_PAGE 4096u      /* files are whole pages; 4 KiB divides all of Android's */
@@ -179,16 +180,6 @@ static bool utf8_ok(const uint8_t *p, size_t n, bool text) {
 /* A key as apps write them: printable UTF-8, not even a tab or newline. */
 static bool key_sane(const uint8_t *p, size_t n) {
         return utf8_ok(p, n, true) && !memchr(p, '\t', n) && !memchr(p, '\n', n) && !memchr(p, '\r', n);
-}
-
-/* The fewest digits that read back as the same float or double, as
- * `ashm kv get` prints them: "0.1", not "0.100000001". */
-static void format_real(double v, bool single, char *buf, size_t len) {
-        for (int prec = 1; prec <= (single ? 9 : 17); prec++) {
-                snprintf(buf, len, "%.*g", prec, v);
-                if (single ? strtof(buf, NULL) == (float) v : strtod(buf, NULL) == v)
-                        return;
-        }
 }
 
 /* Keys as bytes: memcmp() order, a prefix first. */
@@ -817,7 +808,7 @@ static bool guess_real(struct item *it, bool plausible_only, char *why, size_t s
         decode_as(it, type);
         if (plausible_only && !plausible_real(it))
                 return false;
-        format_real(real_value(it), type == ASHM_KV_FLOAT, num, sizeof(num));
+        kv_format_real(real_value(it), type == ASHM_KV_FLOAT, num, sizeof(num));
         if (!whole_varint(it, &v) && varint_size(v) == it->mmkv_len)
                 snprintf(also, sizeof(also), "; as a varint they would be %" PRIu64, v);
         snprintf(why, size, "%zu bytes reading as %s%s%s", it->mmkv_len, num,
@@ -1129,12 +1120,12 @@ static void print_item(FILE *f, const struct item *it) {
                 break;
         case ASHM_KV_FLOAT:
                 memcpy(&fl, v, 4);
-                format_real(fl, true, num, sizeof(num));
+                kv_format_real(fl, true, num, sizeof(num));
                 fputs(num, f);
                 break;
         case ASHM_KV_DOUBLE:
                 memcpy(&d, v, 8);
-                format_real(d, false, num, sizeof(num));
+                kv_format_real(d, false, num, sizeof(num));
                 fputs(num, f);
                 break;
         case ASHM_KV_STRING:

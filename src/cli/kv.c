@@ -671,9 +671,7 @@ static size_t type_len(int type) {
         }
 }
 
-/* The shortest text that reads back as the same float or double (in the
- * C locale, which ashm never leaves): "0.1", not "0.100000001". */
-static void format_real(double v, bool single, char *buf, size_t len) {
+void kv_format_real(double v, bool single, char *buf, size_t len) {
         if (isnan(v)) {
                 snprintf(buf, len, "nan");
                 return;
@@ -713,12 +711,12 @@ static void format_number(const struct value *v, char *buf, size_t len) {
         case ASHM_KV_FLOAT:
                 u32 = get_le32(v->data);
                 memcpy(&f, &u32, 4);
-                format_real(f, true, buf, len);
+                kv_format_real(f, true, buf, len);
                 break;
         default: /* ASHM_KV_DOUBLE */
                 u64 = get_le64(v->data);
                 memcpy(&d, &u64, 8);
-                format_real(d, false, buf, len);
+                kv_format_real(d, false, buf, len);
                 break;
         }
 }
