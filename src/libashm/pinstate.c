@@ -5,18 +5,17 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <linux/futex.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "ashm.h"
 #include "fd-util.h"
+#include "futex-util.h"
 #include "pinstate.h"
 
 #define MAGIC UINT64_C(0x534e49504d485341) /* "ASHMPINS" in memory order */
@@ -234,17 +233,6 @@ void ashm__pinstate_detach(struct pinstate *ps) {
         free(ps);
 }
 
-/* Shared futexes (no FUTEX_PRIVATE_FLAG): the word is in a MAP_SHARED
- * mapping of a memfd, and the kernel keys it by inode and offset, so a
- * wake in one process reaches waiters in every other. */
-static int futex_wait(uint32_t *addr, uint32_t val, long ns) {
-        struct timespec ts = {.tv_sec = ns / 1000000000L, .tv_nsec = ns % 1000000000L};
-
-        if (syscall(SYS_futex, addr, FUTEX_WAIT, val, &ts, NULL, 0) < 0)
-                return negative_errno();
-        return 0;
-}
-
 /* Bump the sequence, then read the waiter count; a waiter counts itself,
  * then the kernel compares the sequence. Both sides sequentially
  * consistent, so either we see the waiter and wake it, or its futex call
@@ -252,7 +240,7 @@ static int futex_wait(uint32_t *addr, uint32_t val, long ns) {
 static void purge_done(struct pinstate *ps) {
         __atomic_fetch_add(&ps->hdr->purge_seq, 1, __ATOMIC_SEQ_CST);
         if (__atomic_load_n(&ps->hdr->waiters, __ATOMIC_SEQ_CST) != 0)
-                (void) syscall(SYS_futex, &ps->hdr->purge_seq, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
+                (void) futex_wake(&ps->hdr->purge_seq, INT32_MAX);
 }
 
 /* PURGING -> PURGED for the whole block. Only a holder of the reclaim
