@@ -158,11 +158,18 @@ fi
 # ---------------------------------------------------------------------
 # 2. meson install --destdir, and the installed copy
 # ---------------------------------------------------------------------
+# From a build directory of the test's own: `meson install` writes its
+# install log into the build directory it installs from, and `ninja
+# uninstall` in the user's build/ reads that log.
 dest=$tmp/root
-if meson install -C "$ASHM_BUILD_ROOT" --no-rebuild --quiet --destdir "$dest" >"$tmp/install.log" 2>&1; then
-        ok "meson install --destdir"
+own=$tmp/build
+if meson setup "$own" "$ASHM_SOURCE_ROOT" -Dtests=disabled -Dprefix="$prefix" -Dlibdir="$libdir" \
+        -Dincludedir="$includedir" ${sanitize:+-Db_sanitize=$sanitize -Db_lundef=false} >"$tmp/install.log" 2>&1 &&
+        ninja -C "$own" >>"$tmp/install.log" 2>&1 &&
+        meson install -C "$own" --no-rebuild --quiet --destdir "$dest" >>"$tmp/install.log" 2>&1; then
+        ok "meson install --destdir (from a build directory of its own)"
 else
-        not_ok "meson install --destdir"
+        not_ok "meson install --destdir (from a build directory of its own)"
         diag "$tmp/install.log"
 fi
 
