@@ -59,21 +59,37 @@ static pid_t peer(int extra_fd, const char *const *args) {
 
         for (size_t i = 0; args[i] && i < 6; i++)
                 argv[i + 1] = args[i];
+        int log = tests_peer_log_open();
+
         posix_spawn_file_actions_init(&fa);
         if (extra_fd >= 0)
                 posix_spawn_file_actions_adddup2(&fa, extra_fd, extra_fd); /* clears FD_CLOEXEC */
+        posix_spawn_file_actions_adddup2(&fa, log, 2);
         r = posix_spawn(&pid, KV_PEER, &fa, NULL, (char *const *) argv, environ);
         posix_spawn_file_actions_destroy(&fa);
+        if (r != 0)
+                close(log);
         cr_assert_eq(r, 0, "spawn: %s", strerror(r));
+        tests_peer_log_add(pid, log);
         return pid;
 }
 
+/* Reap the peer; its exit status (128 + signal if killed). Its stderr is
+ * in tests_peer_stderr until the next peer is reaped. */
 static int peer_status(pid_t pid) {
         int status;
 
         cr_assert_eq(waitpid(pid, &status, 0), pid);
+        tests_peer_log_take(pid);
         return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
+
+/* The peer must exit 0; its stderr is shown if it does not. */
+#define assert_peer_ok(status)                                                                            \
+        do {                                                                                              \
+                int _s = (status);                                                                        \
+                cr_assert_eq(_s, 0, "%s: peer exited with %d; its stderr:\n%s", #status, _s, tests_peer_stderr); \
+        } while (0)
 
 #define run_peer(fd, ...) peer_status(peer(fd, (const char *const[]) { __VA_ARGS__, NULL }))
 
@@ -283,14 +299,14 @@ ASHM_TEST(kv, unrelated_processes_share_a_file_store) {
         store_path(path, sizeof(path), "shared.kv");
         kv = open_new(path);
         /* The peer's write is seen here at once, with no reopen. */
-        cr_assert_eq(run_peer(-1, "set", path, "from-peer", "41"), 0);
+        assert_peer_ok(run_peer(-1, "set", path, "from-peer", "41"));
         assert_ok(ashm_kv_get_int64(kv, "from-peer", &v));
         cr_assert_eq(v, 41);
         /* And ours there. */
         assert_ok(ashm_kv_set_int64(kv, "from-test", 42));
-        cr_assert_eq(run_peer(-1, "see", path, "from-test", "42"), 0);
+        assert_peer_ok(run_peer(-1, "see", path, "from-test", "42"));
         /* A peer writing while we read: growth and all. */
-        cr_assert_eq(run_peer(-1, "write", path, "0", "20000"), 0);
+        assert_peer_ok(run_peer(-1, "write", path, "0", "20000"));
         assert_ok(ashm_kv_get_int64(kv, "k19999", &v));
         cr_assert_eq(v, 19999 * 7);
         ashm_kv_close(kv);
@@ -308,11 +324,11 @@ ASHM_TEST(kv, unrelated_processes_share_a_region_store) {
         assert_ok(ashm_kv_open_region(region, ASHM_KV_CREATE, &kv));
         fd = ashm_region_fd(region);
         snprintf(arg, sizeof(arg), "fd:%d", fd);
-        cr_assert_eq(run_peer(fd, "write", arg, "0", "5000"), 0);
+        assert_peer_ok(run_peer(fd, "write", arg, "0", "5000"));
         assert_ok(ashm_kv_get_int64(kv, "k4999", &v));
         cr_assert_eq(v, 4999 * 7);
         assert_ok(ashm_kv_set_int64(kv, "from-test", 5));
-        cr_assert_eq(run_peer(fd, "see", arg, "from-test", "5"), 0);
+        assert_peer_ok(run_peer(fd, "see", arg, "from-test", "5"));
         ashm_kv_close(kv);
         ashm_region_close(region);
 }
@@ -363,8 +379,8 @@ ASHM_TEST(kv, two_writers_lose_nothing) {
                         cr_assert(r == 0 || r == -ENOENT, "get %s: %s", key, errname(r));
                         cr_assert(r < 0 || v == (int64_t) i * 7);
                 }
-        cr_assert_eq(peer_status(a), 0);
-        cr_assert_eq(peer_status(b), 0);
+        assert_peer_ok(peer_status(a));
+        assert_peer_ok(peer_status(b));
         assert_ok(ashm_kv_count(kv, &n));
         cr_assert_eq(n, 60000);
         for (int i = 0; i < 60000; i++) {

@@ -204,6 +204,7 @@ ASHM_TEST(pin, unpinner_killed) {
         recv_text(sock, msg, sizeof(msg));
         kill(pid, SIGKILL);
         cr_assert(waitpid(pid, NULL, 0) == pid);
+        tests_peer_log_take(pid);
         close(sock);
         assert_ok(ashm_purge(0, 0, NULL));
         cr_assert_eq(ashm_region_pin(r, 0, 0), ASHM_WAS_PURGED);

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -125,6 +126,56 @@ static inline const char *errname(int e) {
                           _r, errname(_e), errname(err));                                                    \
         } while (0)
 
+/* A peer's stderr goes to a memfd of ours, so that a failing peer's own
+ * words reach the failure message (Criterion's TAP drops stderr). */
+static struct {
+        pid_t pid;
+        int fd;
+} tests_peer_logs[16];
+static char tests_peer_stderr[2048];
+
+/* A memfd for the stderr of the peer about to start. */
+static inline int tests_peer_log_open(void) {
+        int fd = memfd_create("peer-stderr", MFD_CLOEXEC);
+
+        cr_assert(fd >= 0, "memfd_create: %s", strerror(errno));
+        return fd;
+}
+
+static inline void tests_peer_log_add(pid_t pid, int fd) {
+        for (size_t i = 0; i < sizeof(tests_peer_logs) / sizeof(tests_peer_logs[0]); i++)
+                if (tests_peer_logs[i].pid == 0) {
+                        tests_peer_logs[i].pid = pid;
+                        tests_peer_logs[i].fd = fd;
+                        return;
+                }
+        close(fd); /* more peers at once than slots: this one's words are lost */
+}
+
+/* After pid was reaped: its stderr in tests_peer_stderr (at most its
+ * last 2 KiB), and the memfd closed. */
+static inline const char *tests_peer_log_take(pid_t pid) {
+        tests_peer_stderr[0] = '\0';
+        for (size_t i = 0; i < sizeof(tests_peer_logs) / sizeof(tests_peer_logs[0]); i++) {
+                off_t end;
+                ssize_t n;
+
+                if (tests_peer_logs[i].pid != pid)
+                        continue;
+                end = lseek(tests_peer_logs[i].fd, 0, SEEK_END);
+                if (end > (off_t) sizeof(tests_peer_stderr) - 1)
+                        end -= (off_t) sizeof(tests_peer_stderr) - 1;
+                else
+                        end = 0;
+                n = pread(tests_peer_logs[i].fd, tests_peer_stderr, sizeof(tests_peer_stderr) - 1, end);
+                tests_peer_stderr[n > 0 ? n : 0] = '\0';
+                close(tests_peer_logs[i].fd);
+                tests_peer_logs[i].pid = 0;
+                break;
+        }
+        return tests_peer_stderr;
+}
+
 /* Start the exec'd helper ashm-test-peer (tests/peer.c) with argv[] (argv[0]
  * is the mode) and one end of a SOCK_SEQPACKET socketpair as its fd 3.
  * Returns its pid; *ret_sock is our end. */
@@ -135,7 +186,10 @@ static inline pid_t spawn_peer(int *ret_sock, const char *const *argv) {
 
         for (size_t i = 0; argv[i] && i < 6; i++)
                 args[i + 1] = argv[i];
+        int log;
+
         cr_assert(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) == 0);
+        log = tests_peer_log_open();
         pid = fork();
         cr_assert(pid >= 0);
         if (pid == 0) {
@@ -143,9 +197,12 @@ static inline pid_t spawn_peer(int *ret_sock, const char *const *argv) {
                         fcntl(3, F_SETFD, 0);
                 else if (dup2(sv[1], 3) < 0)
                         _exit(127);
+                if (dup2(log, 2) < 0)
+                        _exit(127);
                 execv(TEST_PEER, (char *const *) args);
                 _exit(127);
         }
+        tests_peer_log_add(pid, log);
         close(sv[1]);
         *ret_sock = sv[0];
         return pid;
@@ -156,7 +213,9 @@ static inline void wait_peer(pid_t pid) {
         int status;
 
         cr_assert(waitpid(pid, &status, 0) == pid);
-        cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "peer exited with status 0x%x", status);
+        cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "peer exited with status 0x%x; its stderr:\n%s",
+                  status, tests_peer_log_take(pid));
+        tests_peer_log_take(pid);
 }
 
 /* Receive one text message (no fds) from a peer, NUL-terminated. */
