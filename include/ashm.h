@@ -467,6 +467,10 @@ const char *ashm_kv_error_detail(void);
 const char *ashm_kv_type_name(int type);
 /** The type named name, or -EINVAL. */
 int ashm_kv_type_from_name(const char *name);
+/** The size of every value of a fixed-size type (1 for bool, 4 for
+ *  int32 and float, 8 for int64, uint64 and double); 0 for string and
+ *  bytes, whose values have any length; -EINVAL for no type. */
+int ashm_kv_type_size(int type);
 
 /** Flags for the ashm_kv_open*() functions. */
 enum {

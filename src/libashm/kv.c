@@ -105,8 +105,7 @@ _public_ int ashm_kv_type_from_name(const char *name) {
         return -EINVAL;
 }
 
-/* The fixed length of a type's value, or -1 for strings and bytes. */
-static int type_len(int type) {
+_public_ int ashm_kv_type_size(int type) {
         switch (type) {
         case ASHM_KV_BOOL:
                 return 1;
@@ -117,17 +116,20 @@ static int type_len(int type) {
         case ASHM_KV_UINT64:
         case ASHM_KV_DOUBLE:
                 return 8;
+        case ASHM_KV_STRING:
+        case ASHM_KV_BYTES:
+                return 0;
         default:
-                return -1;
+                return -EINVAL;
         }
 }
 
 bool kv_value_valid(int type, const void *value, uint64_t len) {
-        int want = type_len(type);
+        int want = ashm_kv_type_size(type);
 
-        if (type < ASHM_KV_BOOL || type > ASHM_KV_BYTES || len > ASHM_KV_VALUE_MAX)
+        if (want < 0 || len > ASHM_KV_VALUE_MAX)
                 return false;
-        if (want >= 0 && len != (uint64_t) want)
+        if (want > 0 && len != (uint64_t) want)
                 return false;
         if (type == ASHM_KV_BOOL && *(const uint8_t *) value > 1)
                 return false;
