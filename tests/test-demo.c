@@ -30,7 +30,7 @@ static void make_tmpdir(char buf[static 64]) {
         cr_assert(mkdtemp(buf), "mkdtemp: %s", strerror(errno));
 }
 
-static size_t read_all(int fd, char *buf, size_t len) {
+static size_t read_output(int fd, char *buf, size_t len) {
         size_t used = 0;
 
         for (;;) {
@@ -64,7 +64,7 @@ static void run_demo(const char *tmpdir, struct demo_run *run) {
         posix_spawn_file_actions_destroy(&fa);
         cr_assert(r == 0, "cannot run %s: %s", DEMO, strerror(r));
         close(pipefd[1]);
-        read_all(pipefd[0], run->out, sizeof(run->out));
+        read_output(pipefd[0], run->out, sizeof(run->out));
         close(pipefd[0]);
         cr_assert(waitpid(pid, &run->status, 0) == pid);
 }

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include <dirent.h>
 #include <errno.h>
+#include <stdlib.h>
 #include <unistd.h>
 
 #include "fd-util.h"
@@ -93,4 +94,41 @@ size_t page_size(void) {
         if (_unlikely_(cached == 0))
                 cached = (size_t) sysconf(_SC_PAGESIZE);
         return cached;
+}
+
+int read_all(int fd, size_t max, uint8_t **ret, size_t *ret_len) {
+        _cleanup_free_ uint8_t *buf = NULL;
+        size_t len = 0, cap = 0;
+
+        for (;;) {
+                ssize_t n;
+
+                if (len == cap) {
+                        uint8_t *p;
+
+                        if (cap > max)
+                                return -EFBIG;
+                        cap = cap ? cap * 2 : 65536;
+                        p = realloc(buf, cap + 1);
+                        if (!p)
+                                return -ENOMEM;
+                        buf = p;
+                }
+                n = read(fd, buf + len, cap - len);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0)
+                        return negative_errno();
+                if (n == 0)
+                        break;
+                len += (size_t) n;
+        }
+        if (len > max)
+                return -EFBIG;
+        if (!buf && !(buf = malloc(1)))
+                return -ENOMEM;
+        buf[len] = '\0';
+        *ret = TAKE_PTR(buf);
+        *ret_len = len;
+        return 0;
 }

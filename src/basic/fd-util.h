@@ -2,6 +2,7 @@
 #pragma once
 
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "macro.h"
@@ -22,6 +23,10 @@ static inline void closep(int *fd) {
 int pread_full(int fd, void *buf, size_t len, off_t off);
 int pwrite_full(int fd, const void *buf, size_t len, off_t off);
 int write_full(int fd, const void *buf, size_t len);
+
+/* All of fd from where it stands to its end, into *ret (malloc'd, with a
+ * NUL byte past *ret_len that is not counted). -EFBIG past max bytes. */
+int read_all(int fd, size_t max, uint8_t **ret, size_t *ret_len);
 
 /* Number of open fds in this process (from /proc/self/fd). */
 int fd_count(void);

@@ -7,13 +7,10 @@
  * Arguments are read by hand rather than with getopt: values are often
  * negative numbers ("set n -5 --type int32"), which getopt would take
  * for options. */
-#include <ctype.h>
-#include <endian.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
-#include <math.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -27,6 +24,7 @@
 #include "cli.h"
 #include "fd-util.h"
 #include "kv-mmkv.h"
+#include "kv-value.h"
 #include "kv.h"
 #include "macro.h"
 
@@ -300,204 +298,6 @@ static int store_failed(const struct kv_cmd *c, enum store_step step, int r) {
 
 /* ---- values: text to encoding --------------------------------------- */
 
-static const char *expected(int type) {
-        switch (type) {
-        case ASHM_KV_BOOL:
-                return "true, false, 1 or 0";
-        case ASHM_KV_INT32:
-                return "a whole number from -2147483648 to 2147483647";
-        case ASHM_KV_INT64:
-                return "a whole number from -9223372036854775808 to 9223372036854775807";
-        case ASHM_KV_UINT64:
-                return "a whole number from 0 to 18446744073709551615";
-        case ASHM_KV_FLOAT:
-                return "a number such as 1.5 or -2e-3, inf or nan, at most about 3.4e38 in size";
-        case ASHM_KV_DOUBLE:
-                return "a number such as 1.5 or -2e-3, inf or nan, at most about 1.8e308 in size";
-        default:
-                return "hexadecimal digits, two per byte, such as 00ff7f (or --file FILE for raw bytes)";
-        }
-}
-
-/* Decimal, an optional sign, nothing else: strtoll() alone would take
- * leading spaces, and strtoull() "-1". */
-static bool parse_int(const char *s, int64_t min, int64_t max, int64_t *ret) {
-        const char *digits = s + (*s == '-' || *s == '+');
-        long long v;
-        char *end;
-
-        if (*digits < '0' || *digits > '9')
-                return false;
-        errno = 0;
-        v = strtoll(s, &end, 10);
-        if (errno != 0 || *end || v < min || v > max)
-                return false;
-        *ret = v;
-        return true;
-}
-
-static bool parse_uint(const char *s, uint64_t *ret) {
-        const char *digits = s + (*s == '+');
-        unsigned long long v;
-        char *end;
-
-        if (*digits < '0' || *digits > '9')
-                return false;
-        errno = 0;
-        v = strtoull(digits, &end, 10);
-        if (errno != 0 || *end)
-                return false;
-        *ret = v;
-        return true;
-}
-
-/* A number in C syntax (as strtod takes it), whole; too large for the
- * type is an error, too small rounds to zero as it must. */
-static bool parse_real(const char *s, bool single, double *ret) {
-        char *end;
-        double v;
-
-        if (!*s || isspace((unsigned char) *s))
-                return false;
-        errno = 0;
-        v = single ? strtof(s, &end) : strtod(s, &end);
-        if (*end || (errno == ERANGE && isinf(v)))
-                return false;
-        *ret = v;
-        return true;
-}
-
-static void put_le32(uint8_t *p, uint32_t v) {
-        v = htole32(v);
-        memcpy(p, &v, 4);
-}
-
-static void put_le64(uint8_t *p, uint64_t v) {
-        v = htole64(v);
-        memcpy(p, &v, 8);
-}
-
-/* The encoding of a bool or number typed on the command line into buf
- * (enum ashm_kv_type); false if s is not one. */
-static bool encode_number(int type, const char *s, uint8_t buf[8], size_t *ret_len) {
-        uint32_t u32;
-        uint64_t u;
-        int64_t i;
-        double d;
-        float f;
-
-        switch (type) {
-        case ASHM_KV_BOOL:
-                if (strcmp(s, "true") && strcmp(s, "false") && strcmp(s, "1") && strcmp(s, "0"))
-                        return false;
-                buf[0] = strcmp(s, "true") == 0 || strcmp(s, "1") == 0;
-                *ret_len = 1;
-                return true;
-        case ASHM_KV_INT32:
-                if (!parse_int(s, INT32_MIN, INT32_MAX, &i))
-                        return false;
-                put_le32(buf, (uint32_t) (int32_t) i);
-                *ret_len = 4;
-                return true;
-        case ASHM_KV_INT64:
-                if (!parse_int(s, INT64_MIN, INT64_MAX, &i))
-                        return false;
-                put_le64(buf, (uint64_t) i);
-                *ret_len = 8;
-                return true;
-        case ASHM_KV_UINT64:
-                if (!parse_uint(s, &u))
-                        return false;
-                put_le64(buf, u);
-                *ret_len = 8;
-                return true;
-        case ASHM_KV_FLOAT:
-                if (!parse_real(s, true, &d))
-                        return false;
-                f = (float) d;
-                memcpy(&u32, &f, 4);
-                put_le32(buf, u32);
-                *ret_len = 4;
-                return true;
-        default: /* ASHM_KV_DOUBLE */
-                if (!parse_real(s, false, &d))
-                        return false;
-                memcpy(&u, &d, 8);
-                put_le64(buf, u);
-                *ret_len = 8;
-                return true;
-        }
-}
-
-static int hex_digit(char c) {
-        if (c >= '0' && c <= '9')
-                return c - '0';
-        if (c >= 'a' && c <= 'f')
-                return c - 'a' + 10;
-        if (c >= 'A' && c <= 'F')
-                return c - 'A' + 10;
-        return -1;
-}
-
-/* Hex, either case, two digits a byte; "" is no bytes. */
-static int hex_decode(const char *s, uint8_t **ret, size_t *ret_len) {
-        size_t n = strlen(s);
-        uint8_t *buf;
-
-        if (n % 2)
-                return -EINVAL;
-        buf = malloc(n / 2 + 1);
-        if (!buf)
-                return -ENOMEM;
-        for (size_t i = 0; i < n / 2; i++) {
-                int hi = hex_digit(s[2 * i]), lo = hex_digit(s[2 * i + 1]);
-
-                if (hi < 0 || lo < 0) {
-                        free(buf);
-                        return -EINVAL;
-                }
-                buf[i] = (uint8_t) (hi << 4 | lo);
-        }
-        *ret = buf;
-        *ret_len = n / 2;
-        return 0;
-}
-
-/* All of fd, up to the largest value a store takes: -EFBIG past it. */
-static int read_all(int fd, uint8_t **ret, size_t *ret_len) {
-        _cleanup_free_ uint8_t *buf = NULL;
-        size_t len = 0, cap = 0;
-
-        for (;;) {
-                ssize_t n;
-
-                if (len == cap) {
-                        uint8_t *p;
-
-                        if (cap > ASHM_KV_VALUE_MAX)
-                                return -EFBIG;
-                        cap = cap ? cap * 2 : 65536;
-                        p = realloc(buf, cap + 1);
-                        if (!p)
-                                return -ENOMEM;
-                        buf = p;
-                }
-                n = read(fd, buf + len, cap - len);
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n < 0)
-                        return negative_errno();
-                if (n == 0)
-                        break;
-                len += (size_t) n;
-        }
-        if (len > ASHM_KV_VALUE_MAX)
-                return -EFBIG;
-        *ret = TAKE_PTR(buf);
-        *ret_len = len;
-        return 0;
-}
-
 static int bad_value(const struct kv_cmd *c, const char *value) {
         _cleanup_free_ char *v = cescape(value);
 
@@ -507,7 +307,7 @@ static int bad_value(const struct kv_cmd *c, const char *value) {
                 c->type == ASHM_KV_INT32 || c->type == ASHM_KV_INT64 ? "an "
                 : c->type == ASHM_KV_BYTES                          ? ""
                                                                     : "a ",
-                ashm_kv_type_name(c->type), expected(c->type));
+                ashm_kv_type_name(c->type), kv_value_expected(c->type));
         return EXIT_USAGE;
 }
 
@@ -524,7 +324,7 @@ static int value_from_file(struct kv_cmd *c) {
                 fprintf(stderr, "ashm: cannot open %s: %s\n", f, strerror(errno));
                 return EXIT_FAILURE;
         }
-        r = read_all(fd, &c->data, &c->len);
+        r = read_all(fd, ASHM_KV_VALUE_MAX, &c->data, &c->len);
         if (in)
                 fd = -1; /* not ours to close */
         if (r == -EFBIG)
@@ -551,12 +351,12 @@ static int value_from_text(struct kv_cmd *c, const char *text) {
                 return c->data ? -1 : oom();
         }
         if (c->type == ASHM_KV_BYTES) {
-                r = hex_decode(text, &c->data, &c->len);
+                r = kv_value_parse_hex(text, &c->data, &c->len);
                 if (r == -ENOMEM)
                         return oom();
                 return r < 0 ? bad_value(c, text) : -1;
         }
-        return encode_number(c->type, text, c->num, &c->len) ? -1 : bad_value(c, text);
+        return kv_value_parse_number(c->type, text, c->num, &c->len) ? -1 : bad_value(c, text);
 }
 
 static int check_key(const struct kv_cmd *c, const char *key) {
@@ -615,20 +415,6 @@ struct value {
         size_t len;
 };
 
-static uint32_t get_le32(const uint8_t *p) {
-        uint32_t v;
-
-        memcpy(&v, p, 4);
-        return le32toh(v);
-}
-
-static uint64_t get_le64(const uint8_t *p) {
-        uint64_t v;
-
-        memcpy(&v, p, 8);
-        return le64toh(v);
-}
-
 /* The value of key, whatever its type and length (which another process
  * may change between two calls: ask again until it fits). */
 static int value_get(ashm_kv *kv, const char *key, struct value *ret) {
@@ -654,73 +440,6 @@ static int value_get(ashm_kv *kv, const char *key, struct value *ret) {
         }
 }
 
-/* The length the type's encoding has (0: any). */
-static size_t type_len(int type) {
-        switch (type) {
-        case ASHM_KV_BOOL:
-                return 1;
-        case ASHM_KV_INT32:
-        case ASHM_KV_FLOAT:
-                return 4;
-        case ASHM_KV_INT64:
-        case ASHM_KV_UINT64:
-        case ASHM_KV_DOUBLE:
-                return 8;
-        default:
-                return 0;
-        }
-}
-
-void kv_format_real(double v, bool single, char *buf, size_t len) {
-        if (isnan(v)) {
-                snprintf(buf, len, "nan");
-                return;
-        }
-        if (isinf(v)) {
-                snprintf(buf, len, v < 0 ? "-inf" : "inf");
-                return;
-        }
-        for (int prec = 1; prec <= (single ? 9 : 17); prec++) {
-                snprintf(buf, len, "%.*g", prec, v);
-                if (single ? strtof(buf, NULL) == (float) v : strtod(buf, NULL) == v)
-                        return;
-        }
-}
-
-/* A number or bool as text, as `get` prints it and JSON takes it (but
- * for nan and inf, which JSON lacks). */
-static void format_number(const struct value *v, char *buf, size_t len) {
-        uint32_t u32;
-        uint64_t u64;
-        float f;
-        double d;
-
-        switch (v->type) {
-        case ASHM_KV_BOOL:
-                snprintf(buf, len, "%s", v->data[0] ? "true" : "false");
-                break;
-        case ASHM_KV_INT32:
-                snprintf(buf, len, "%" PRId32, (int32_t) get_le32(v->data));
-                break;
-        case ASHM_KV_INT64:
-                snprintf(buf, len, "%" PRId64, (int64_t) get_le64(v->data));
-                break;
-        case ASHM_KV_UINT64:
-                snprintf(buf, len, "%" PRIu64, get_le64(v->data));
-                break;
-        case ASHM_KV_FLOAT:
-                u32 = get_le32(v->data);
-                memcpy(&f, &u32, 4);
-                kv_format_real(f, true, buf, len);
-                break;
-        default: /* ASHM_KV_DOUBLE */
-                u64 = get_le64(v->data);
-                memcpy(&d, &u64, 8);
-                kv_format_real(d, false, buf, len);
-                break;
-        }
-}
-
 static void put_hex(const uint8_t *p, size_t len) {
         static const char hex[] = "0123456789abcdef";
 
@@ -740,12 +459,11 @@ static void print_value(const struct value *v, bool raw) {
         else if (v->type == ASHM_KV_STRING) {
                 fwrite(v->data, 1, v->len, stdout);
                 putchar('\n');
-        } else if (v->type == ASHM_KV_BYTES || type_len(v->type) != v->len) {
+        } else if (kv_value_format_number(v->type, v->data, v->len, num, sizeof(num))) {
+                puts(num);
+        } else {
                 put_hex(v->data, v->len);
                 putchar('\n');
-        } else {
-                format_number(v, num, sizeof(num));
-                puts(num);
         }
 }
 
@@ -754,18 +472,16 @@ static void json_put_value(const struct value *v) {
 
         if (v->type == ASHM_KV_STRING)
                 json_put_string((const char *) v->data, stdout);
-        else if (v->type == ASHM_KV_BYTES || type_len(v->type) != v->len) {
+        else if (!kv_value_format_number(v->type, v->data, v->len, num, sizeof(num))) {
                 putchar('"');
                 put_hex(v->data, v->len);
                 putchar('"');
-        } else {
-                format_number(v, num, sizeof(num));
+        } else if (strcmp(num, "nan") == 0 || strcmp(num, "inf") == 0 || strcmp(num, "-inf") == 0) {
                 /* JSON has no nan or inf: they go as strings, which
                  * `set --type double` reads back. */
-                if (strcmp(num, "nan") == 0 || strcmp(num, "inf") == 0 || strcmp(num, "-inf") == 0)
-                        printf("\"%s\"", num);
-                else
-                        fputs(num, stdout);
+                printf("\"%s\"", num);
+        } else {
+                fputs(num, stdout);
         }
 }
 

@@ -13,11 +13,6 @@
  * uncorrected". 1 stays "the command failed", 2 "called wrongly". */
 #define EXIT_DAMAGED 4
 
-/* The shortest text that reads back as the same float (single) or
- * double, in the C locale, which ashm never leaves: "0.1", not
- * "0.100000001"; "nan", "inf", "-inf". As `ashm kv get` prints them. */
-void kv_format_real(double v, bool single, char *buf, size_t len);
-
 /* The `kv` row of the command table: argv[0] = "kv", argv[1] = STORE,
  * argv[2] = the kv command. */
 int verb_kv(int argc, char *argv[]);
