@@ -1029,7 +1029,21 @@ ASHM_TEST(kv_cli, mmkv_commands) {
         assert_run(&r, 0, "n\tint32\t42\n", "");
         run_done(&r);
         cr_assert(!exists(copy), "a dry run created the store");
-        run_kv(&r, copy, "import-mmkv", mmkv, "--type", "n=int32", "--type", "s=string");
+        /* Words that are wrong are said before any store is made. */
+        run_kv(&r, copy, "import-mmkv", mmkv, "--type", "n");
+        assert_run(&r, 2, "", "--type takes KEY=TYPE");
+        run_done(&r);
+        run_kv(&r, copy, "import-mmkv", mmkv, "--default-type", "int8");
+        assert_run(&r, 2, "", "--default-type takes");
+        run_done(&r);
+        run_kv(&r, copy, "import-mmkv");
+        assert_run(&r, 2, "", "expected MMKV_DATA_FILE");
+        run_done(&r);
+        run_kv(&r, copy, "import-mmkv", mmkv, "--json");
+        assert_run(&r, 2, "", "unknown option '--json'");
+        run_done(&r);
+        cr_assert(!exists(copy), "bad arguments created the store");
+        run_kv(&r, copy, "import-mmkv", mmkv, "--type", "n=int32", "--type=s=string");
         assert_run(&r, 0, "", "");
         run_done(&r);
         assert_kv_out("[\n  {\"key\":\"n\",\"type\":\"int32\",\"value\":42},\n"

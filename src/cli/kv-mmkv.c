@@ -4,7 +4,6 @@
  * at and moved. The format is src/shared/mmkv-format.c's; this file
  * parses the arguments, says what the format module found, and prints. */
 #include <errno.h>
-#include <getopt.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -24,22 +23,26 @@
 
 #define SHOW_BYTES_MAX 16u   /* bytes of a value shown in an error */
 
-static const char *prog = "ashm kv"; /* "ashm kv import-mmkv", for messages */
+#define IMPORT "ashm kv import-mmkv"
+#define EXPORT "ashm kv export-mmkv"
 
-_printf_(1, 2) static void say(const char *fmt, ...) {
+/* A message of the command called who, on stderr. */
+_printf_(2, 3) static void say_as(const char *who, const char *fmt, ...) {
         va_list ap;
 
-        fprintf(stderr, "%s: ", prog);
+        fprintf(stderr, "%s: ", who);
         va_start(ap, fmt);
         vfprintf(stderr, fmt, ap);
         va_end(ap);
         fputc('\n', stderr);
 }
 
+#define say(...) say_as(IMPORT, __VA_ARGS__)
+
 /* Say what the format module found, and forget it. */
-static void say_notes(struct mmkv_notes *notes) {
+static void say_notes(const char *who, struct mmkv_notes *notes) {
         for (size_t i = 0; i < notes->n; i++)
-                say("%s", notes->v[i]);
+                say_as(who, "%s", notes->v[i]);
         mmkv_notes_clear(notes);
 }
 
@@ -86,75 +89,56 @@ struct import_args {
 
 static int parse_hint(const char *arg, struct import_args *a) {
         const char *eq = strrchr(arg, '=');
-        struct hint *h;
         int type = eq ? mmkv_type_from_name(eq + 1, false) : -EINVAL;
 
         if (!eq || eq == arg || type < 0) {
                 _cleanup_free_ char *shown = cescape(arg);
 
-                fprintf(stderr, "%s: --type takes KEY=TYPE with TYPE one of bool int32 int64 uint64 float double "
-                        "string bytes raw, not '%s'\n", prog, shown ? shown : "?");
+                say("--type takes KEY=TYPE with TYPE one of bool int32 int64 uint64 float double string bytes raw, "
+                    "not '%s'", shown ? shown : "?");
                 return -EINVAL;
         }
-        h = reallocarray(a->hints, a->n_hints + 1, sizeof(*h));
-        if (!h)
-                return -ENOMEM;
-        a->hints = h;
         a->hints[a->n_hints] = (struct hint) { .arg = arg, .key_len = (size_t) (eq - arg), .order = a->n_hints,
                                                .type = type };
         a->n_hints++;
         return 0;
 }
 
-/* -1 to go on, else the exit status. */
-static int import_args(int argc, char *argv[], struct import_args *a) {
-        static const struct option options[] = {
-                { "type", required_argument, NULL, 't' },
-                { "default-type", required_argument, NULL, 'd' },
-                { "dry-run", no_argument, NULL, 'n' },
-                { "force", no_argument, NULL, 'f' },
-                { "help", no_argument, NULL, 'h' },
-                {},
-        };
-        int c;
-
-        optind = 0; /* glibc: start getopt afresh */
-        opterr = 0;
-        while ((c = getopt_long(argc, argv, ":h", options, NULL)) >= 0)
-                switch (c) {
-                case 't':
-                        if (parse_hint(optarg, a) < 0)
-                                return EXIT_USAGE;
-                        break;
-                case 'd':
-                        a->default_type = mmkv_type_from_name(optarg, true);
-                        if (a->default_type < 0) {
-                                fprintf(stderr, "%s: --default-type takes bool int32 int64 uint64 float double "
-                                        "string bytes raw or guess, not '%s'\n", prog, optarg);
-                                return EXIT_USAGE;
-                        }
-                        break;
-                case 'n':
-                        a->dry_run = true;
-                        break;
-                case 'f':
-                        a->force = true;
-                        break;
-                case 'h': /* the dispatcher answers --help first; this is for -h */
-                        cli_verb_help("kv", stdout);
-                        return EXIT_SUCCESS;
-                default:
-                        return cli_bad_option("kv", c, argv);
+/* The command line's words as the import uses them: 0, -EINVAL (said),
+ * or -ENOMEM. */
+static int import_args(const struct kv_mmkv_import *in, struct import_args *a) {
+        *a = (struct import_args) { .path = in->path, .default_type = MMKV_TYPE_GUESS, .dry_run = in->dry_run,
+                                    .force = in->force };
+        if (in->default_type) {
+                a->default_type = mmkv_type_from_name(in->default_type, true);
+                if (a->default_type < 0) {
+                        say("--default-type takes bool int32 int64 uint64 float double string bytes raw or guess, "
+                            "not '%s'", in->default_type);
+                        return -EINVAL;
                 }
-        if (optind + 1 != argc) {
-                fprintf(stderr, "%s: %s; see 'ashm help kv'\n", prog,
-                        optind == argc ? "which MMKV data file?" : "one MMKV data file only");
-                return EXIT_USAGE;
         }
-        a->path = argv[optind];
+        a->hints = calloc(in->n_types ? in->n_types : 1, sizeof(*a->hints));
+        if (!a->hints)
+                return -ENOMEM;
+        for (size_t i = 0; i < in->n_types; i++)
+                if (parse_hint(in->types[i], a) < 0) {
+                        free(a->hints);
+                        return -EINVAL;
+                }
         if (a->n_hints > 1)
                 qsort(a->hints, a->n_hints, sizeof(*a->hints), hint_cmp);
-        return -1;
+        return 0;
+}
+
+int kv_import_mmkv_check(const struct kv_mmkv_import *in) {
+        struct import_args a;
+        int r = import_args(in, &a);
+
+        if (r == -ENOMEM)
+                say("out of memory");
+        else if (r >= 0)
+                free(a.hints);
+        return r == -EINVAL ? EXIT_USAGE : r < 0 ? EXIT_FAILURE : -1;
 }
 
 /* The --type for key, marking every one given for it as used: the last
@@ -247,7 +231,7 @@ static int item_type(struct item *it, struct import_args *a, struct import *im) 
                 _cleanup_free_ char *shown = cescape(it->key);
                 size_t n = it->v.mmkv_len;
 
-                fprintf(stderr, "%s: '%s' is not an MMKV %s: %s (%zu bytes: ", prog, shown ? shown : "?",
+                fprintf(stderr, "%s: '%s' is not an MMKV %s: %s (%zu bytes: ", IMPORT, shown ? shown : "?",
                         mmkv_type_name(type), why, n);
                 print_hex(stderr, it->v.mmkv, MIN(n, SHOW_BYTES_MAX));
                 if (a->force)
@@ -367,26 +351,26 @@ static int import_finish(ashm_kv *kv, struct import_args *a, struct import *im) 
         return import_write(kv, im, a->path);
 }
 
-int kv_import_mmkv(ashm_kv *kv, int argc, char *argv[]) {
-        struct import_args a = { .default_type = MMKV_TYPE_GUESS };
+int kv_import_mmkv(ashm_kv *kv, const struct kv_mmkv_import *args) {
+        struct import_args a;
         struct mmkv_image img = {};
         struct mmkv_records rs = {};
         struct mmkv_notes notes = {};
         struct import im = {};
         int r, ret = EXIT_FAILURE;
 
-        prog = "ashm kv import-mmkv";
-        r = import_args(argc, argv, &a);
-        if (r >= 0) {
-                free(a.hints);
-                return r;
+        r = import_args(args, &a);
+        if (r < 0) {
+                if (r == -ENOMEM)
+                        say("out of memory");
+                return r == -EINVAL ? EXIT_USAGE : EXIT_FAILURE;
         }
         r = mmkv_image_load(a.path, &img, &notes);
-        say_notes(&notes);
+        say_notes(IMPORT, &notes);
         if (r < 0)
                 goto out;
         r = mmkv_decode(&img, a.force, &rs, &notes);
-        say_notes(&notes);
+        say_notes(IMPORT, &notes);
         if (r == -ENOMEM)
                 say("out of memory");
         if (r < 0)
@@ -488,7 +472,7 @@ static int export_records(ashm_kv *kv, struct export_keys *ks, struct mmkv_write
                         r = mmkv_writer_add(w, ks->v[i].key, strlen(ks->v[i].key), type, v, len);
                 if (r < 0) {
                         shown = cescape(ks->v[i].key);
-                        say("cannot export '%s': %s", shown ? shown : "?",
+                        say_as(EXPORT, "cannot export '%s': %s", shown ? shown : "?",
                             r == -EPROTOTYPE ? "a type MMKV has no encoding for" : strerror(-r));
                         return r;
                 }
@@ -498,65 +482,34 @@ static int export_records(ashm_kv *kv, struct export_keys *ks, struct mmkv_write
         return 0;
 }
 
-static int export_args(int argc, char *argv[], const char **ret_path) {
-        static const struct option options[] = {
-                { "help", no_argument, NULL, 'h' },
-                {},
-        };
-        int c;
-
-        optind = 0;
-        opterr = 0;
-        while ((c = getopt_long(argc, argv, ":h", options, NULL)) >= 0)
-                switch (c) {
-                case 'h':
-                        cli_verb_help("kv", stdout);
-                        return EXIT_SUCCESS;
-                default:
-                        return cli_bad_option("kv", c, argv);
-                }
-        if (optind + 1 != argc) {
-                fprintf(stderr, "%s: %s; see 'ashm help kv'\n", prog,
-                        optind == argc ? "which MMKV data file?" : "one MMKV data file only");
-                return EXIT_USAGE;
-        }
-        *ret_path = argv[optind];
-        return -1;
-}
-
 static void export_keys_done(struct export_keys *ks) {
         for (size_t i = 0; i < ks->n; i++)
                 free(ks->v[i].key);
         free(ks->v);
 }
 
-int kv_export_mmkv(ashm_kv *kv, int argc, char *argv[]) {
+int kv_export_mmkv(ashm_kv *kv, const char *path) {
         struct export_keys ks = {};
         struct mmkv_writer w = {};
         struct mmkv_notes notes = {};
-        const char *path = NULL;
         size_t n;
         int r, ret = EXIT_FAILURE;
 
-        prog = "ashm kv export-mmkv";
-        r = export_args(argc, argv, &path);
-        if (r >= 0)
-                return r;
         r = ashm_kv_foreach(kv, collect_key, &ks);
         if (r < 0) {
-                say("cannot list the keys of the store: %s", strerror(-r));
+                say_as(EXPORT, "cannot list the keys of the store: %s", strerror(-r));
                 goto out;
         }
         if (ks.n > 1)
                 qsort(ks.v, ks.n, sizeof(*ks.v), export_key_cmp);
         if (mmkv_writer_init(&w) < 0) {
-                say("out of memory");
+                say_as(EXPORT, "out of memory");
                 goto out;
         }
         if (export_records(kv, &ks, &w, &n) < 0)
                 goto out;
         r = mmkv_writer_save(&w, path, &notes);
-        say_notes(&notes);
+        say_notes(EXPORT, &notes);
         if (r < 0)
                 goto out;
         printf("exported %zu keys to %s and %s.crc\n", n, path, path);

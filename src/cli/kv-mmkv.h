@@ -3,10 +3,10 @@
 
 /* `ashm kv STORE import-mmkv` and `export-mmkv`: Tencent MMKV's data and
  * .crc files (as MMKV v1.3.3 writes them on Android) in and out of an
- * ashm store. The `ashm kv` dispatcher (kv.c) opens the store and calls
- * these with argv[0] = the verb's name; they print their results to
- * stdout and what went wrong to stderr, and return the exit status
- * (EXIT_SUCCESS, EXIT_FAILURE, or EXIT_USAGE when called wrongly).
+ * ashm store, through src/shared/mmkv-format.h. The `ashm kv` dispatcher
+ * (kv.c) parses the command line and opens the store; these print their
+ * results to stdout and what went wrong to stderr, and return the exit
+ * status (EXIT_SUCCESS, EXIT_FAILURE, or EXIT_USAGE).
  *
  * import-mmkv MMKV_DATA_FILE [--type KEY=TYPE]... [--default-type TYPE]
  *             [--dry-run] [--force]
@@ -23,7 +23,22 @@
  *   Writes every key of the store to MMKV_DATA_FILE and
  *   MMKV_DATA_FILE.crc, replacing both (each by rename). */
 
+#include <stdbool.h>
+#include <stddef.h>
+
 #include "ashm.h"
 
-int kv_import_mmkv(ashm_kv *kv, int argc, char *argv[]);
-int kv_export_mmkv(ashm_kv *kv, int argc, char *argv[]);
+struct kv_mmkv_import {
+        const char *path;
+        const char **types; /* each --type KEY=TYPE, as given */
+        size_t n_types;
+        const char *default_type; /* NULL: guess */
+        bool dry_run, force;
+};
+
+/* Check the words of an import before any store is opened: -1 to go on,
+ * else the exit status (the problem said). */
+int kv_import_mmkv_check(const struct kv_mmkv_import *args);
+
+int kv_import_mmkv(ashm_kv *kv, const struct kv_mmkv_import *args);
+int kv_export_mmkv(ashm_kv *kv, const char *path);

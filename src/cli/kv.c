@@ -143,6 +143,10 @@ enum {
         OPT_RAW = 1u << 2,
         OPT_JSON = 1u << 3,
         OPT_OUTPUT = 1u << 4,
+        OPT_HINT = 1u << 5,         /* import-mmkv's --type KEY=TYPE, repeated */
+        OPT_DEFAULT_TYPE = 1u << 6,
+        OPT_DRY_RUN = 1u << 7,
+        OPT_FORCE = 1u << 8,
 };
 
 /* Not opened by the dispatcher: check and repair read the store's fd. */
@@ -160,8 +164,6 @@ struct kv_verb {
         unsigned options;
         int min_args, max_args;
         const char *args; /* what the arguments are, for messages */
-        /* A command of kv-mmkv.c: reads its own arguments. */
-        int (*ext)(ashm_kv *kv, int argc, char *argv[]);
 };
 
 struct kv_cmd {
@@ -175,6 +177,7 @@ struct kv_cmd {
         bool json, raw, help;
         const char *args[2];
         int nargs;
+        struct kv_mmkv_import mmkv; /* import-mmkv's words */
 
         /* set: the value, encoded as enum ashm_kv_type says. */
         int type;
@@ -924,6 +927,21 @@ static int prepare_dump(struct kv_cmd *c) {
 
 /* ---- the table of commands ------------------------------------------- */
 
+/* ---- import-mmkv, export-mmkv (kv-mmkv.c) -------------------------- */
+
+static int prepare_import(struct kv_cmd *c) {
+        c->mmkv.path = c->args[0];
+        return kv_import_mmkv_check(&c->mmkv);
+}
+
+static int kv_import(struct kv_cmd *c) {
+        return kv_import_mmkv(c->kv, &c->mmkv);
+}
+
+static int kv_export(struct kv_cmd *c) {
+        return kv_export_mmkv(c->kv, c->args[0]);
+}
+
 static const struct kv_verb kv_verbs[] = {
         { "set", kv_set, prepare_set, ASHM_KV_CREATE, OPT_TYPE | OPT_FILE, 1, 2, "KEY VALUE, or KEY --file FILE" },
         { "get", kv_get, prepare_key, ASHM_KV_RDONLY, OPT_RAW, 1, 1, "KEY" },
@@ -935,8 +953,9 @@ static const struct kv_verb kv_verbs[] = {
         { "compact", kv_compact, NULL, 0, 0, 0, 0, NULL },
         { "check", kv_check, NULL, NO_OPEN, 0, 0, 0, NULL },
         { "repair", kv_repair, prepare_repair, NO_OPEN, OPT_OUTPUT, 0, 0, NULL },
-        { "import-mmkv", NULL, NULL, ASHM_KV_CREATE, 0, 0, 0, NULL, kv_import_mmkv },
-        { "export-mmkv", NULL, NULL, ASHM_KV_RDONLY, 0, 0, 0, NULL, kv_export_mmkv },
+        { "import-mmkv", kv_import, prepare_import, ASHM_KV_CREATE, OPT_HINT | OPT_DEFAULT_TYPE | OPT_DRY_RUN | OPT_FORCE,
+          1, 1, "MMKV_DATA_FILE" },
+        { "export-mmkv", kv_export, NULL, ASHM_KV_RDONLY, 0, 1, 1, "MMKV_DATA_FILE" },
 };
 
 static const struct kv_verb *kv_verb_find(const char *name) {
@@ -958,6 +977,10 @@ static const struct kv_option {
         { "--raw", OPT_RAW, false },
         { "--json", OPT_JSON, false },
         { "--output", OPT_OUTPUT, true },
+        { "--type", OPT_HINT, true },
+        { "--default-type", OPT_DEFAULT_TYPE, true },
+        { "--dry-run", OPT_DRY_RUN, false },
+        { "--force", OPT_FORCE, false },
 };
 
 static bool is_help(const char *arg) {
@@ -991,6 +1014,18 @@ static void option_set(struct kv_cmd *c, unsigned bit, const char *value) {
                 break;
         case OPT_JSON:
                 c->json = true;
+                break;
+        case OPT_HINT:
+                c->mmkv.types[c->mmkv.n_types++] = value;
+                break;
+        case OPT_DEFAULT_TYPE:
+                c->mmkv.default_type = value;
+                break;
+        case OPT_DRY_RUN:
+                c->mmkv.dry_run = true;
+                break;
+        case OPT_FORCE:
+                c->mmkv.force = true;
                 break;
         default:
                 c->output = value;
@@ -1079,41 +1114,10 @@ static int scratch_store(ashm_kv **ret_kv) {
         return r;
 }
 
-static bool has_arg(int argc, char *argv[], bool (*match)(const char *arg)) {
-        for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++)
-                if (match(argv[i]))
-                        return true;
-        return false;
-}
-
-static bool is_dry_run(const char *arg) {
-        return strcmp(arg, "--dry-run") == 0;
-}
-
-/* The MMKV commands read their own arguments, before they touch the
- * store: asked for help, they get no store, so that asking creates none. */
-static int run_ext(struct kv_cmd *c, int argc, char *argv[]) {
-        enum store_step step = STEP_KV;
-        int r;
-
-        if (has_arg(argc, argv, is_help))
-                return c->verb->ext(NULL, argc, argv);
-        if ((c->verb->open & ASHM_KV_CREATE) && has_arg(argc, argv, is_dry_run))
-                r = scratch_store(&c->kv);
-        else
-                r = store_open_step(c->store, c->verb->open, &c->kv, &step);
-        if (r < 0)
-                return store_failed(c, step, r);
-        optind = 0; /* glibc: start getopt afresh */
-        return c->verb->ext(c->kv, argc, argv);
-}
-
 static int kv_run(struct kv_cmd *c, int argc, char *argv[]) {
         enum store_step step;
         int r;
 
-        if (c->verb->ext)
-                return run_ext(c, argc, argv);
         r = parse_args(c, argc, argv);
         if (r >= 0)
                 return r;
@@ -1124,7 +1128,12 @@ static int kv_run(struct kv_cmd *c, int argc, char *argv[]) {
         r = c->verb->prepare ? c->verb->prepare(c) : -1;
         if (r >= 0)
                 return r;
-        if (c->verb->open != NO_OPEN) {
+        if (c->mmkv.dry_run) {
+                step = STEP_KV;
+                r = scratch_store(&c->kv);
+                if (r < 0)
+                        return store_failed(c, step, r);
+        } else if (c->verb->open != NO_OPEN) {
                 r = store_open_step(c->store, c->verb->open, &c->kv, &step);
                 if (r < 0)
                         return store_failed(c, step, r);
@@ -1167,7 +1176,12 @@ int verb_kv(int argc, char *argv[]) {
                 return r;
         if (with_word(c.store, &c.shown) < 0)
                 return oom();
+        /* Room for every --type: no more than there are words. */
+        c.mmkv.types = calloc((size_t) argc, sizeof(*c.mmkv.types));
+        if (!c.mmkv.types)
+                return oom();
         r = kv_run(&c, argc - 2, argv + 2);
+        free(c.mmkv.types);
         ashm_kv_close(c.kv);
         free(c.data);
         free(c.shown);
