@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /* ashm kv STORE COMMAND: read and change a key-value store (ashm_kv_*),
  * on a file, on a region published with ashmd (@NAME), or on what another
- * process holds (PID:FD). This file finds the store, reads the command's
- * arguments, and turns values into text and back; libashm does the rest.
+ * process holds (PID:FD). This file holds the table of commands, reads
+ * their arguments, and runs set, get, del, count and compact; kv-store.c
+ * finds the store, kv-report.c shows and checks it, kv-mmkv.c moves MMKV
+ * files in and out; libashm and src/shared/ do the rest.
  *
  * Arguments are read by hand rather than with getopt: values are often
  * negative numbers ("set n -5 --type int32"), which getopt would take
@@ -23,281 +25,11 @@
 #include "ashm.h"
 #include "cli.h"
 #include "fd-util.h"
+#include "kv-cmd.h"
 #include "kv-mmkv.h"
 #include "kv-value.h"
 #include "kv.h"
 #include "macro.h"
-
-/* ---- the store ------------------------------------------------------ */
-
-enum store_kind { STORE_FILE, STORE_NAME, STORE_TARGET };
-
-/* Which step of opening a store failed, to say why in the right words. */
-enum store_step { STEP_LOOKUP, STEP_PROC, STEP_KV };
-
-static enum store_kind store_kind(const char *store) {
-        if (store[0] == '@')
-                return STORE_NAME;
-        return cli_looks_like_target(store) ? STORE_TARGET : STORE_FILE;
-}
-
-/* The file behind /proc/PID/fd/FD, if it is a regular file (memfds are).
- * stat() first: opening a FIFO can block, opening a device can have
- * side effects. */
-static int target_open(const char *store, bool write) {
-        _cleanup_close_ int fd = -1;
-        char path[64];
-        struct stat st;
-        int pid, target;
-
-        if (!cli_parse_target(store, &pid, &target))
-                return -EINVAL;
-        snprintf(path, sizeof(path), "/proc/%d/fd/%d", pid, target);
-        if (stat(path, &st) < 0)
-                return negative_errno();
-        if (!S_ISREG(st.st_mode))
-                return -EMEDIUMTYPE;
-        fd = open(path, (write ? O_RDWR : O_RDONLY) | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-        if (fd < 0)
-                return negative_errno();
-        /* The process may have put something else at FD since stat(). */
-        if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
-                return -EMEDIUMTYPE;
-        return TAKE_FD(fd);
-}
-
-/* Never starts a daemon: a new one would hold no names. */
-static int name_lookup(const char *store, bool write, ashm_region **ret_region) {
-        if (!cli_name_valid(store + 1))
-                return -EINVAL;
-        cli_no_autostart();
-        return ashm_lookup(store + 1, write ? ASHM_LOOKUP_WRITE : 0, ret_region);
-}
-
-static int store_open_step(const char *store, unsigned flags, ashm_kv **ret_kv, enum store_step *ret_step) {
-        bool write = !(flags & ASHM_KV_RDONLY);
-        _cleanup_close_ int fd = -1;
-        ashm_region *region = NULL;
-        int r;
-
-        switch (store_kind(store)) {
-        case STORE_NAME:
-                *ret_step = STEP_LOOKUP;
-                r = name_lookup(store, write, &region);
-                if (r < 0)
-                        return r;
-                *ret_step = STEP_KV;
-                r = ashm_kv_open_region(region, flags, ret_kv);
-                ashm_region_close(region);
-                return r;
-        case STORE_TARGET:
-                *ret_step = STEP_PROC;
-                fd = target_open(store, write);
-                if (fd < 0)
-                        return fd;
-                *ret_step = STEP_KV;
-                return ashm_kv_open_fd(fd, flags, ret_kv);
-        default:
-                *ret_step = STEP_KV;
-                return ashm_kv_open(store, flags, ret_kv);
-        }
-}
-
-int kv_store_open(const char *store, unsigned flags, ashm_kv **ret_kv) {
-        enum store_step step;
-
-        return store_open_step(store, flags, ret_kv, &step);
-}
-
-/* A read-only fd on the store's file or region, for check and repair,
- * which read a store that may be too damaged to open. */
-static int store_fd(const char *store, enum store_step *ret_step) {
-        ashm_region *region = NULL;
-        int fd, r;
-
-        switch (store_kind(store)) {
-        case STORE_NAME:
-                *ret_step = STEP_LOOKUP;
-                r = name_lookup(store, false, &region);
-                if (r < 0)
-                        return r;
-                fd = fcntl(ashm_region_fd(region), F_DUPFD_CLOEXEC, 3);
-                r = fd < 0 ? negative_errno() : fd;
-                ashm_region_close(region);
-                return r;
-        case STORE_TARGET:
-                *ret_step = STEP_PROC;
-                return target_open(store, false);
-        default:
-                *ret_step = STEP_KV;
-                fd = open(store, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-                return fd < 0 ? negative_errno() : fd;
-        }
-}
-
-/* ---- the command ---------------------------------------------------- */
-
-enum {
-        OPT_TYPE = 1u << 0,
-        OPT_FILE = 1u << 1,
-        OPT_RAW = 1u << 2,
-        OPT_JSON = 1u << 3,
-        OPT_OUTPUT = 1u << 4,
-        OPT_HINT = 1u << 5,         /* import-mmkv's --type KEY=TYPE, repeated */
-        OPT_DEFAULT_TYPE = 1u << 6,
-        OPT_DRY_RUN = 1u << 7,
-        OPT_FORCE = 1u << 8,
-};
-
-/* Not opened by the dispatcher: check and repair read the store's fd. */
-#define NO_OPEN (~0u)
-
-struct kv_cmd;
-
-struct kv_verb {
-        const char *name;
-        int (*run)(struct kv_cmd *c);
-        /* Before the store is opened (which may create it): check the
-         * arguments, read the value. -1 to go on, or an exit status. */
-        int (*prepare)(struct kv_cmd *c);
-        unsigned open; /* flags for kv_store_open(), or NO_OPEN */
-        unsigned options;
-        int min_args, max_args;
-        const char *args; /* what the arguments are, for messages */
-};
-
-struct kv_cmd {
-        const struct kv_verb *verb;
-        const char *store;
-        char *shown; /* store as a shell word, for messages */
-        enum store_kind kind;
-        ashm_kv *kv;
-
-        const char *type_name, *file, *output;
-        bool json, raw, help;
-        const char *args[2];
-        int nargs;
-        struct kv_mmkv_import mmkv; /* import-mmkv's words */
-
-        /* set: the value, encoded as enum ashm_kv_type says. */
-        int type;
-        uint8_t num[8];
-        uint8_t *data; /* string or bytes, or NULL: num */
-        size_t len;
-};
-
-static int oom(void) {
-        fputs("ashm: out of memory\n", stderr);
-        return EXIT_FAILURE;
-}
-
-/* A key, or another value from the command line, as a shell word. */
-static int with_word(const char *s, char **ret) {
-        *ret = shell_word(s);
-        return *ret ? 0 : -ENOMEM;
-}
-
-/* libashm's word on the failure just returned, as ": DETAIL", escaped
- * (it may quote a key), or "". */
-static const char *detail(char *buf, size_t len) {
-        _cleanup_free_ char *d = NULL;
-        const char *s = ashm_kv_error_detail();
-
-        buf[0] = '\0';
-        if (s && *s && (d = cescape(s)))
-                snprintf(buf, len, ": %s", d);
-        return buf;
-}
-
-/* A request about key (NULL: about the store) failed with r. */
-static int kv_failed(const struct kv_cmd *c, const char *doing, const char *key, int r) {
-        _cleanup_free_ char *k = NULL;
-        char d[1100];
-
-        if (key && with_word(key, &k) < 0)
-                return oom();
-        if (r == -ENOENT && key)
-                fprintf(stderr, "ashm: no such key %s in %s\n", k, c->shown);
-        else if (r == -EBADMSG && key)
-                fprintf(stderr, "ashm: the record of %s in %s is damaged%s (see 'ashm kv %s check')\n", k,
-                        c->shown, detail(d, sizeof(d)), c->shown);
-        else if (r == -EROFS)
-                fprintf(stderr, "ashm: cannot %s: %s is read-only\n", doing, c->shown);
-        else if (key)
-                fprintf(stderr, "ashm: cannot %s %s in %s: %s\n", doing, k, c->shown, strerror(-r));
-        else
-                fprintf(stderr, "ashm: cannot %s %s: %s\n", doing, c->shown, strerror(-r));
-        return EXIT_FAILURE;
-}
-
-static int lookup_failed(const struct kv_cmd *c, int r) {
-        if (r == -EACCES) {
-                fprintf(stderr, "ashm: you may only read %s, and '%s' writes to it\n", c->shown, c->verb->name);
-                return EXIT_FAILURE;
-        }
-        return cli_name_failed("look up", c->store + 1, r);
-}
-
-static int target_failed(const struct kv_cmd *c, int r) {
-        char path[64], proc[32];
-        int pid = 0, fd = 0;
-
-        cli_parse_target(c->store, &pid, &fd);
-        snprintf(path, sizeof(path), "/proc/%d/fd/%d", pid, fd);
-        snprintf(proc, sizeof(proc), "/proc/%d", pid);
-        if (r == -ENOENT && access(proc, F_OK) < 0)
-                fprintf(stderr, "ashm: no process %d (see 'ashm ls')\n", pid);
-        else if (r == -ENOENT)
-                fprintf(stderr, "ashm: process %d has no fd %d (see 'ashm ls')\n", pid, fd);
-        else if (r == -EMEDIUMTYPE)
-                fprintf(stderr, "ashm: %s is not a file or a memfd region, so not a store\n", c->store);
-        else if (r == -EACCES || r == -EPERM)
-                fprintf(stderr, "ashm: cannot open %s: %s (another user's process needs that user or root)\n",
-                        path, strerror(-r));
-        else
-                fprintf(stderr, "ashm: cannot open %s: %s\n", path, strerror(-r));
-        return EXIT_FAILURE;
-}
-
-static int open_failed(const struct kv_cmd *c, int r) {
-        const char *s = c->shown;
-        char d[1100];
-
-        if (r == -ENOENT && c->kind == STORE_FILE && c->verb->open != NO_OPEN &&
-            (c->verb->open & ASHM_KV_CREATE))
-                fprintf(stderr, "ashm: cannot create store %s: %s\n", s, strerror(-r));
-        else if (r == -ENOENT && c->kind == STORE_FILE)
-                fprintf(stderr, "ashm: no such store %s ('ashm kv %s set KEY VALUE' creates it)\n", s, s);
-        else if (r == -ENODATA)
-                fprintf(stderr, "ashm: %s is empty: not a store yet ('ashm kv %s set KEY VALUE' makes it one)\n", s,
-                        s);
-        else if (r == -EBADMSG && *detail(d, sizeof(d)))
-                fprintf(stderr, "ashm: cannot open store %s%s (see 'ashm kv %s check')\n", s, d, s);
-        else if (r == -EBADMSG)
-                fprintf(stderr, "ashm: %s is not an ashm kv store, or its header is damaged (see 'ashm kv %s check')\n",
-                        s, s);
-        else if (r == -EUCLEAN)
-                fprintf(stderr,
-                        "ashm: %s was open when the machine went down, and records written since its last sync "
-                        "are damaged%s: run 'ashm kv %s repair'\n",
-                        s, detail(d, sizeof(d)), s);
-        else if (r == -EPROTONOSUPPORT)
-                fprintf(stderr, "ashm: %s is a store of a newer format than libashm %s reads%s\n", s,
-                        ashm_version(), detail(d, sizeof(d)));
-        else
-                fprintf(stderr, "ashm: cannot open store %s: %s\n", s, strerror(-r));
-        return EXIT_FAILURE;
-}
-
-static int store_failed(const struct kv_cmd *c, enum store_step step, int r) {
-        if (r == -ENOMEM)
-                return oom();
-        if (step == STEP_LOOKUP)
-                return lookup_failed(c, r);
-        if (step == STEP_PROC)
-                return target_failed(c, r);
-        return open_failed(c, r);
-}
 
 /* ---- values: text to encoding --------------------------------------- */
 
@@ -305,7 +37,7 @@ static int bad_value(const struct kv_cmd *c, const char *value) {
         _cleanup_free_ char *v = cescape(value);
 
         if (!v)
-                return oom();
+                return kv_oom();
         fprintf(stderr, "ashm kv set: '%s' is not %s%s: expected %s\n", v,
                 c->type == ASHM_KV_INT32 || c->type == ASHM_KV_INT64 ? "an "
                 : c->type == ASHM_KV_BYTES                          ? ""
@@ -320,8 +52,8 @@ static int value_from_file(struct kv_cmd *c) {
         bool in = strcmp(c->file, "-") == 0;
         int r;
 
-        if (with_word(c->file, &f) < 0)
-                return oom();
+        if (kv_with_word(c->file, &f) < 0)
+                return kv_oom();
         fd = in ? STDIN_FILENO : open(c->file, O_RDONLY | O_CLOEXEC | O_NOCTTY);
         if (fd < 0) {
                 fprintf(stderr, "ashm: cannot open %s: %s\n", f, strerror(errno));
@@ -351,12 +83,12 @@ static int value_from_text(struct kv_cmd *c, const char *text) {
         if (c->type == ASHM_KV_STRING) {
                 c->data = (uint8_t *) strdup(text);
                 c->len = strlen(text);
-                return c->data ? -1 : oom();
+                return c->data ? -1 : kv_oom();
         }
         if (c->type == ASHM_KV_BYTES) {
                 r = kv_value_parse_hex(text, &c->data, &c->len);
                 if (r == -ENOMEM)
-                        return oom();
+                        return kv_oom();
                 return r < 0 ? bad_value(c, text) : -1;
         }
         return kv_value_parse_number(c->type, text, c->num, &c->len) ? -1 : bad_value(c, text);
@@ -410,84 +142,6 @@ static int prepare_set(struct kv_cmd *c) {
         return c->file ? value_from_file(c) : value_from_text(c, c->args[1]);
 }
 
-/* ---- values: encoding to text --------------------------------------- */
-
-struct value {
-        int type;
-        uint8_t *data; /* NUL-terminated past len, for strings */
-        size_t len;
-};
-
-/* The value of key, whatever its type and length (which another process
- * may change between two calls: ask again until it fits). */
-static int value_get(ashm_kv *kv, const char *key, struct value *ret) {
-        size_t size = 64;
-
-        for (;;) {
-                uint8_t *buf = malloc(size + 1);
-                size_t len = 0;
-                int type = 0, r;
-
-                if (!buf)
-                        return -ENOMEM;
-                r = ashm_kv_get(kv, key, &type, buf, size, &len);
-                if (r >= 0 && len <= size) {
-                        buf[len] = '\0';
-                        *ret = (struct value) { .type = type, .data = buf, .len = len };
-                        return 0;
-                }
-                free(buf);
-                if (r < 0)
-                        return r;
-                size = len;
-        }
-}
-
-static void put_hex(const uint8_t *p, size_t len) {
-        static const char hex[] = "0123456789abcdef";
-
-        for (size_t i = 0; i < len && !ferror(stdout); i++) {
-                putchar(hex[p[i] >> 4]);
-                putchar(hex[p[i] & 0xf]);
-        }
-}
-
-/* What `get` prints: numbers as text, strings as they are, bytes in hex,
- * each with a newline; with raw, the encoding as stored and no newline. */
-static void print_value(const struct value *v, bool raw) {
-        char num[64];
-
-        if (raw)
-                fwrite(v->data, 1, v->len, stdout);
-        else if (v->type == ASHM_KV_STRING) {
-                fwrite(v->data, 1, v->len, stdout);
-                putchar('\n');
-        } else if (kv_value_format_number(v->type, v->data, v->len, num, sizeof(num))) {
-                puts(num);
-        } else {
-                put_hex(v->data, v->len);
-                putchar('\n');
-        }
-}
-
-static void json_put_value(const struct value *v) {
-        char num[64];
-
-        if (v->type == ASHM_KV_STRING)
-                json_put_string((const char *) v->data, stdout);
-        else if (!kv_value_format_number(v->type, v->data, v->len, num, sizeof(num))) {
-                putchar('"');
-                put_hex(v->data, v->len);
-                putchar('"');
-        } else if (strcmp(num, "nan") == 0 || strcmp(num, "inf") == 0 || strcmp(num, "-inf") == 0) {
-                /* JSON has no nan or inf: they go as strings, which
-                 * `set --type double` reads back. */
-                printf("\"%s\"", num);
-        } else {
-                fputs(num, stdout);
-        }
-}
-
 /* ---- set, get, del, count, compact ---------------------------------- */
 
 static int kv_set(struct kv_cmd *c) {
@@ -506,12 +160,12 @@ static int kv_get(struct kv_cmd *c) {
         struct value v;
         int r;
 
-        r = value_get(c->kv, c->args[0], &v);
+        r = kv_value_get(c->kv, c->args[0], &v);
         if (r == -ENOMEM)
-                return oom();
+                return kv_oom();
         if (r < 0)
                 return kv_failed(c, "read", c->args[0], r);
-        print_value(&v, c->raw);
+        kv_print_value(&v, c->raw);
         free(v.data);
         return EXIT_SUCCESS;
 }
@@ -548,381 +202,6 @@ static int kv_compact(struct kv_cmd *c) {
         format_size_u64(after.log_used, b, sizeof(b));
         printf("compacted %s: log %s before, %s after\n", c->shown, a, b);
         return EXIT_SUCCESS;
-}
-
-/* ---- ls, dump -------------------------------------------------------- */
-
-struct entry {
-        char *key;
-        int type;
-        size_t len;
-};
-
-struct entries {
-        struct entry *e;
-        size_t n, cap;
-};
-
-static void entries_done(struct entries *es) {
-        for (size_t i = 0; i < es->n; i++)
-                free(es->e[i].key);
-        free(es->e);
-}
-
-static int entry_add(const char *key, int type, size_t value_len, void *userdata) {
-        struct entries *es = userdata;
-
-        if (es->n == es->cap) {
-                size_t cap = es->cap ? es->cap * 2 : 64;
-                struct entry *e = reallocarray(es->e, cap, sizeof(*e));
-
-                if (!e)
-                        return -ENOMEM;
-                es->e = e;
-                es->cap = cap;
-        }
-        es->e[es->n].key = strdup(key);
-        if (!es->e[es->n].key)
-                return -ENOMEM;
-        es->e[es->n].type = type;
-        es->e[es->n].len = value_len;
-        es->n++;
-        return 0;
-}
-
-static int entry_cmp(const void *a, const void *b) {
-        const struct entry *x = a, *y = b;
-
-        return strcmp(x->key, y->key);
-}
-
-/* Every key of one snapshot, sorted bytewise: the store keeps no order. */
-static int entries_get(struct kv_cmd *c, struct entries *es) {
-        int r = ashm_kv_foreach(c->kv, entry_add, es);
-
-        if (r == -ENOMEM)
-                return oom();
-        if (r < 0)
-                return kv_failed(c, "list the keys of", NULL, r);
-        if (es->n > 0)
-                qsort(es->e, es->n, sizeof(*es->e), entry_cmp);
-        return -1;
-}
-
-static const char *type_name(int type) {
-        const char *n = ashm_kv_type_name(type);
-
-        return n ? n : "?";
-}
-
-static int print_table(const struct entries *es) {
-        size_t wtype = strlen("TYPE"), wsize = strlen("SIZE");
-        char size[32];
-
-        for (size_t i = 0; i < es->n; i++) {
-                format_size_u64(es->e[i].len, size, sizeof(size));
-                wtype = MAX(wtype, strlen(type_name(es->e[i].type)));
-                wsize = MAX(wsize, text_width(size));
-        }
-        print_cell("TYPE", wtype, false);
-        print_cell("SIZE", wsize, true);
-        puts("KEY");
-        for (size_t i = 0; i < es->n && !ferror(stdout); i++) {
-                _cleanup_free_ char *key = cescape(es->e[i].key);
-
-                if (!key)
-                        return oom();
-                format_size_u64(es->e[i].len, size, sizeof(size));
-                print_cell(type_name(es->e[i].type), wtype, false);
-                print_cell(size, wsize, true);
-                puts(key);
-        }
-        return EXIT_SUCCESS;
-}
-
-/* One object per line, so that grep still works on the output. */
-static void print_entries_json(const struct entries *es) {
-        putchar('[');
-        for (size_t i = 0; i < es->n && !ferror(stdout); i++) {
-                fputs(i == 0 ? "\n  {\"key\":" : ",\n  {\"key\":", stdout);
-                json_put_string(es->e[i].key, stdout);
-                printf(",\"type\":\"%s\",\"size\":%zu}", type_name(es->e[i].type), es->e[i].len);
-        }
-        puts(es->n ? "\n]" : "]");
-}
-
-static int kv_ls(struct kv_cmd *c) {
-        struct entries es = {};
-        int r;
-
-        r = entries_get(c, &es);
-        if (r < 0 && c->json) {
-                print_entries_json(&es);
-                r = EXIT_SUCCESS;
-        } else if (r < 0)
-                r = print_table(&es);
-        entries_done(&es);
-        return r;
-}
-
-/* One key of dump: -1 if it went since the snapshot (not printed), or an
- * exit status. */
-static int dump_one(struct kv_cmd *c, const char *key, bool first) {
-        struct value v;
-        int r;
-
-        r = value_get(c->kv, key, &v);
-        if (r == -ENOENT)
-                return -1;
-        if (r == -ENOMEM)
-                return oom();
-        if (r < 0)
-                return kv_failed(c, "read", key, r);
-        fputs(first ? "\n  {\"key\":" : ",\n  {\"key\":", stdout);
-        json_put_string(key, stdout);
-        printf(",\"type\":\"%s\",\"value\":", type_name(v.type));
-        json_put_value(&v);
-        putchar('}');
-        free(v.data);
-        return EXIT_SUCCESS;
-}
-
-/* Keys whose record is damaged are left out, each said on stderr, and
- * the rest printed all the same: the exit status tells. */
-static int kv_dump(struct kv_cmd *c) {
-        struct entries es = {};
-        int r, status = EXIT_SUCCESS;
-        bool first = true;
-
-        r = entries_get(c, &es);
-        if (r >= 0) {
-                entries_done(&es);
-                return r;
-        }
-        putchar('[');
-        for (size_t i = 0; i < es.n && !ferror(stdout); i++) {
-                r = dump_one(c, es.e[i].key, first);
-                if (r == EXIT_SUCCESS)
-                        first = false;
-                else if (r >= 0)
-                        status = r;
-        }
-        puts(first ? "]" : "\n]");
-        entries_done(&es);
-        return status;
-}
-
-/* ---- stats ------------------------------------------------------------ */
-
-#define LABEL "%-12s "
-
-static void print_stats(const ashm_kv_stats *s) {
-        char a[32], b[32];
-
-        printf(LABEL "%" PRIu64 "\n", "keys:", s->keys);
-        format_size_u64(s->file_size, a, sizeof(a));
-        format_size_u64(s->allocated, b, sizeof(b));
-        printf(LABEL "%s (%s allocated)\n", "file:", a, b);
-        format_size_u64(s->live_bytes, a, sizeof(a));
-        format_size_u64(s->dead_bytes, b, sizeof(b));
-        printf(LABEL "%s live, %s dead (overwritten or removed)\n", "records:", a, b);
-        format_size_u64(s->log_used, a, sizeof(a));
-        format_size_u64(s->log_size, b, sizeof(b));
-        printf(LABEL "%s used of %s\n", "log:", a, b);
-        printf(LABEL "%" PRIu64 " slots\n", "index:", s->slots);
-        printf(LABEL "%" PRIu64 "\n", "rebuilds:", s->rebuilds);
-        printf(LABEL "%" PRIu64 "\n", "recoveries:", s->recoveries);
-        printf(LABEL "version %" PRIu32 "\n", "format:", s->version);
-}
-
-static void print_stats_json(const ashm_kv_stats *s) {
-        printf("{\"keys\":%" PRIu64 ",\"file_size\":%" PRIu64 ",\"allocated\":%" PRIu64 ",\"live_bytes\":%" PRIu64
-               ",\"dead_bytes\":%" PRIu64 ",\"log_used\":%" PRIu64 ",\"log_size\":%" PRIu64 ",\"slots\":%" PRIu64
-               ",\"rebuilds\":%" PRIu64 ",\"recoveries\":%" PRIu64 ",\"version\":%" PRIu32 "}\n",
-               s->keys, s->file_size, s->allocated, s->live_bytes, s->dead_bytes, s->log_used, s->log_size,
-               s->slots, s->rebuilds, s->recoveries, s->version);
-}
-
-static int kv_stats(struct kv_cmd *c) {
-        ashm_kv_stats s;
-        int r = ashm_kv_stats_get(c->kv, &s);
-
-        if (r < 0)
-                return kv_failed(c, "read the statistics of", NULL, r);
-        if (c->json)
-                print_stats_json(&s);
-        else
-                print_stats(&s);
-        return EXIT_SUCCESS;
-}
-
-/* ---- check, repair --------------------------------------------------- */
-
-/* One damaged part, as libashm found it. */
-static void damage_print(uint64_t offset, uint64_t length, const char *what, void *userdata) {
-        _cleanup_free_ char *w = cescape(what);
-
-        printf("damaged: offset %" PRIu64 ", %" PRIu64 " byte%s: %s\n", offset, length, length == 1 ? "" : "s",
-               w ? w : "?");
-}
-
-static const char *plural(uint64_t n) {
-        return n == 1 ? "" : "s";
-}
-
-/* "3 damaged parts of the log, 1.2 KiB; 2 index errors; the header":
- * what the report counts, those that it counts at all. */
-static void print_damage(const ashm_kv_report *rep) {
-        const char *sep = "";
-        char size[32];
-
-        if (rep->damaged) {
-                format_size_u64(rep->damaged_bytes, size, sizeof(size));
-                printf("%" PRIu64 " damaged part%s of the log, %s", rep->damaged, plural(rep->damaged), size);
-                sep = "; ";
-        }
-        if (rep->index_errors) {
-                printf("%s%" PRIu64 " index error%s", sep, rep->index_errors, plural(rep->index_errors));
-                sep = "; ";
-        }
-        if (!rep->header_ok)
-                printf("%sthe header", sep);
-}
-
-/* "12 records, 10 keys" */
-static void print_kept(const ashm_kv_report *rep) {
-        printf("%" PRIu64 " record%s, %" PRIu64 " key%s", rep->records, plural(rep->records), rep->keys,
-               plural(rep->keys));
-}
-
-static int check_failed(const struct kv_cmd *c, enum store_step step, int r) {
-        char d[1100];
-
-        if (r == -EBADMSG && *detail(d, sizeof(d))) {
-                fprintf(stderr, "ashm: cannot %s %s%s\n", c->verb->name, c->shown, d);
-                return EXIT_FAILURE;
-        }
-        if (r == -EBADMSG) {
-                fprintf(stderr, "ashm: %s is not an ashm kv store (it has no store header)\n", c->shown);
-                return EXIT_FAILURE;
-        }
-        if (r == -ENOENT && step == STEP_KV) {
-                fprintf(stderr, "ashm: no such store %s\n", c->shown);
-                return EXIT_FAILURE;
-        }
-        if (step != STEP_KV)
-                return store_failed(c, step, r);
-        fprintf(stderr, "ashm: cannot %s %s: %s\n", c->verb->name, c->shown, strerror(-r));
-        return EXIT_FAILURE;
-}
-
-static int kv_check(struct kv_cmd *c) {
-        ashm_kv_report rep = {};
-        enum store_step step;
-        _cleanup_close_ int fd = -1;
-        int r;
-
-        fd = store_fd(c->store, &step);
-        if (fd < 0)
-                return check_failed(c, step, fd);
-        r = ashm_kv_check_fd(fd, damage_print, NULL, &rep);
-        if (r < 0)
-                return check_failed(c, STEP_KV, r);
-        if (r == 0) {
-                printf("%s: intact: ", c->shown);
-                print_kept(&rep);
-                putchar('\n');
-                return EXIT_SUCCESS;
-        }
-        printf("%s: damaged (", c->shown);
-        print_damage(&rep);
-        fputs("); intact: ", stdout);
-        print_kept(&rep);
-        printf(", which 'ashm kv %s repair%s' keeps\n", c->shown, c->kind == STORE_FILE ? "" : " --output FILE");
-        return EXIT_DAMAGED;
-}
-
-static void print_repaired(const struct kv_cmd *c, int r, const ashm_kv_report *rep, const char *to) {
-        if (r == 0)
-                printf("%s: intact, nothing to repair: ", c->shown);
-        else {
-                printf("repaired %s (", c->shown);
-                print_damage(rep);
-                fputs("): kept ", stdout);
-        }
-        print_kept(rep);
-        if (to)
-                printf("; %s is the %s copy\n", to, r == 0 ? "new" : "repaired");
-        else if (r > 0)
-                printf("; the damaged original is %s.damaged\n", c->shown);
-        else
-                putchar('\n');
-}
-
-/* In place: libashm writes the repaired store beside it and renames. */
-static int repair_file(struct kv_cmd *c) {
-        ashm_kv_report rep = {};
-        int r;
-
-        r = ashm_kv_repair(c->store, damage_print, NULL, &rep);
-        if (r == -EBUSY) {
-                fprintf(stderr, "ashm: %s is open in another process; repair it once nothing uses it\n", c->shown);
-                return EXIT_FAILURE;
-        }
-        if (r < 0)
-                return check_failed(c, STEP_KV, r);
-        print_repaired(c, r, &rep, NULL);
-        return EXIT_SUCCESS;
-}
-
-/* A new file, never one that exists: it may be the only good copy. */
-static int repair_to(struct kv_cmd *c) {
-        _cleanup_close_ int src = -1, dst = -1;
-        _cleanup_free_ char *out = NULL;
-        ashm_kv_report rep = {};
-        enum store_step step;
-        int r;
-
-        if (with_word(c->output, &out) < 0)
-                return oom();
-        src = store_fd(c->store, &step);
-        if (src < 0)
-                return check_failed(c, step, src);
-        dst = open(c->output, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOCTTY, 0600);
-        if (dst < 0) {
-                fprintf(stderr, "ashm: cannot create %s: %s%s\n", out, strerror(errno),
-                        errno == EEXIST ? " (give a new file to write the repaired store to)" : "");
-                return EXIT_FAILURE;
-        }
-        r = ashm_kv_repair_fd(src, dst, damage_print, NULL, &rep);
-        if (r >= 0 && fsync(dst) < 0)
-                r = negative_errno();
-        if (r < 0) {
-                unlink(c->output);
-                return check_failed(c, STEP_KV, r);
-        }
-        print_repaired(c, r, &rep, out);
-        return EXIT_SUCCESS;
-}
-
-static int kv_repair(struct kv_cmd *c) {
-        return c->output ? repair_to(c) : repair_file(c);
-}
-
-static int prepare_repair(struct kv_cmd *c) {
-        if (c->output || c->kind == STORE_FILE)
-                return -1;
-        fprintf(stderr,
-                "ashm kv repair: a store in a region cannot be replaced in place: give --output FILE for the "
-                "repaired copy\n");
-        return EXIT_USAGE;
-}
-
-static int prepare_dump(struct kv_cmd *c) {
-        if (c->json)
-                return -1;
-        fputs("ashm kv dump: --json is the only format for now: 'ashm kv STORE dump --json'\n", stderr);
-        return EXIT_USAGE;
 }
 
 /* ---- the table of commands ------------------------------------------- */
@@ -1132,11 +411,11 @@ static int kv_run(struct kv_cmd *c, int argc, char *argv[]) {
                 step = STEP_KV;
                 r = scratch_store(&c->kv);
                 if (r < 0)
-                        return store_failed(c, step, r);
+                        return kv_store_failed(c, step, r);
         } else if (c->verb->open != NO_OPEN) {
-                r = store_open_step(c->store, c->verb->open, &c->kv, &step);
+                r = kv_store_open_step(c->store, c->verb->open, &c->kv, &step);
                 if (r < 0)
-                        return store_failed(c, step, r);
+                        return kv_store_failed(c, step, r);
         }
         return c->verb->run(c);
 }
@@ -1163,7 +442,7 @@ int verb_kv(int argc, char *argv[]) {
         if (argc < 3)
                 return kv_usage_error(argc);
         c.store = argv[1];
-        c.kind = store_kind(c.store);
+        c.kind = kv_store_kind(c.store);
         c.verb = kv_verb_find(argv[2]);
         if (!c.verb) {
                 _cleanup_free_ char *v = cescape(argv[2]);
@@ -1174,12 +453,12 @@ int verb_kv(int argc, char *argv[]) {
         r = check_store(&c);
         if (r >= 0)
                 return r;
-        if (with_word(c.store, &c.shown) < 0)
-                return oom();
+        if (kv_with_word(c.store, &c.shown) < 0)
+                return kv_oom();
         /* Room for every --type: no more than there are words. */
         c.mmkv.types = calloc((size_t) argc, sizeof(*c.mmkv.types));
         if (!c.mmkv.types)
-                return oom();
+                return kv_oom();
         r = kv_run(&c, argc - 2, argv + 2);
         free(c.mmkv.types);
         ashm_kv_close(c.kv);
@@ -1187,3 +466,4 @@ int verb_kv(int argc, char *argv[]) {
         free(c.shown);
         return r;
 }
+
