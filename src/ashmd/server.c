@@ -17,6 +17,7 @@
 #include "memfd-util.h"
 #include "pressure.h"
 #include "protocol.h"
+#include "quota.h"
 #include "server.h"
 #include "socket-util.h"
 
@@ -36,6 +37,8 @@ static uint64_t page(void) {
 static void client_free(struct daemon *d, struct client *c) {
         for (size_t i = 0; i < c->n_regions; i++)
                 registry_unhold(&d->registry, c->regions[i]);
+        quota_uncharge(c->uid, QUOTA_REGIONS, c->n_regions);
+        quota_uncharge(c->uid, QUOTA_CONNECTIONS, 1);
         broker_forget(&d->broker, c);
         epoll_ctl(d->epoll_fd, EPOLL_CTL_DEL, c->fd, NULL);
         safe_close(c->fd);
@@ -85,7 +88,18 @@ static void accept_one(struct daemon *d, int fd) {
 
         /* The kernel says who the peer is; nothing a message claims does. */
         if (!c || getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
-                log_warning("dropping a connection: %s", c ? strerror(errno) : "out of memory");
+                log_warning_ratelimited("dropping a connection: %s", c ? strerror(errno) : "out of memory");
+                free(c);
+                safe_close(fd);
+                return;
+        }
+        /* Over its quota, a uid is hung up on at once: it sees its
+         * connection reset. Keeping it open to answer -EDQUOT would cost
+         * the fd the quota is there to save. */
+        if (quota_charge(cred.uid, QUOTA_CONNECTIONS, 1) < 0) {
+                log_warning_ratelimited("uid %u (pid %d) is at its quota of %llu connections: hanging up",
+                                        (unsigned) cred.uid, (int) cred.pid,
+                                        (unsigned long long) quota_limit(QUOTA_CONNECTIONS));
                 free(c);
                 safe_close(fd);
                 return;
@@ -94,7 +108,8 @@ static void accept_one(struct daemon *d, int fd) {
         peer_groups(c);
         ev.data.ptr = c;
         if (epoll_ctl(d->epoll_fd, EPOLL_CTL_ADD, fd, &ev) < 0) {
-                log_warning("dropping a connection: epoll: %m");
+                log_warning_ratelimited("dropping a connection: epoll: %m");
+                quota_uncharge(c->uid, QUOTA_CONNECTIONS, 1);
                 free(c->groups);
                 free(c);
                 safe_close(fd);
@@ -196,6 +211,7 @@ static bool client_unhold(struct client *c, struct region *r) {
         for (size_t i = 0; i < c->n_regions; i++)
                 if (c->regions[i] == r) {
                         c->regions[i] = c->regions[--c->n_regions];
+                        quota_uncharge(c->uid, QUOTA_REGIONS, 1);
                         return true;
                 }
         return false;
@@ -231,14 +247,23 @@ static void handle_register(struct daemon *d, struct client *c, const struct pro
         struct region *r;
         int held;
 
-        rep->result = registry_register(&d->registry, fds[0], m->hdr.n_fds > 1 ? fds[1] : -1, &r);
+        /* A hold is charged first: a uid at its quota makes the daemon
+         * create nothing. */
+        rep->result = quota_charge(c->uid, QUOTA_REGIONS, 1);
         if (rep->result < 0)
                 return;
+        rep->result = registry_register(&d->registry, fds[0], m->hdr.n_fds > 1 ? fds[1] : -1, c->uid, &r);
+        if (rep->result < 0) {
+                quota_uncharge(c->uid, QUOTA_REGIONS, 1);
+                return;
+        }
         /* registry_register() counted a holder: keep the count only for a
          * connection that did not hold the region yet. */
         held = client_hold(c, r);
-        if (held <= 0)
+        if (held <= 0) {
                 registry_unhold(&d->registry, r);
+                quota_uncharge(c->uid, QUOTA_REGIONS, 1);
+        }
         if (held < 0) {
                 rep->result = held;
                 return;
@@ -299,8 +324,8 @@ static void handle_purge(struct daemon *d, struct client *c, const struct proto_
         registry_totals(&d->registry, scope, &t);
         out.lru_pages = t.unpinned;
         out.purged_bytes = registry_purge(&d->registry, scope, req.bytes ? req.bytes : UINT64_MAX);
-        log_info("pid %d uid %u purged %llu bytes", (int) c->pid, (unsigned) c->uid,
-                 (unsigned long long) out.purged_bytes);
+        log_ratelimited(LOG_LEVEL_INFO, "pid %d uid %u purged %llu bytes", (int) c->pid, (unsigned) c->uid,
+                        (unsigned long long) out.purged_bytes);
         reply_body(rep, &out, sizeof(out));
 }
 
@@ -485,8 +510,8 @@ static int refuse_emfile(struct client *c, const char *buf) {
         if (h.magic != PROTO_MAGIC || h.version != PROTO_VERSION || proto_body_size(h.type) < 0 ||
             (h.type & PROTO_REPLY))
                 return -EBADMSG;
-        log_warning("client pid %d uid %u: out of fds for its request; answered EMFILE", (int) c->pid,
-                    (unsigned) c->uid);
+        log_warning_ratelimited("client pid %d uid %u: out of fds for its request; answered EMFILE", (int) c->pid,
+                                (unsigned) c->uid);
         proto_header(&out, h.type | PROTO_REPLY, h.seq, -EMFILE, 0);
         return send_fds(c->fd, &out, sizeof(out), NULL, 0) < 0 ? -EIO : 0;
 }
@@ -507,18 +532,20 @@ void server_client_ready(struct daemon *d, struct client *c) {
                 return;
         if (n < 0) {
                 if (n != -ECONNRESET)
-                        log_warning("client pid %d uid %u: %s; closing its connection", (int) c->pid,
-                                    (unsigned) c->uid, n == -EMSGSIZE ? "oversized message or too many fds" :
-                                                                        strerror((int) -n));
+                        log_warning_ratelimited("client pid %d uid %u: %s; closing its connection", (int) c->pid,
+                                                (unsigned) c->uid,
+                                                n == -EMSGSIZE ? "oversized message or too many fds" :
+                                                                 strerror((int) -n));
                 client_close(d, c);
                 return;
         }
         r = proto_decode(buf, (size_t) n, n_fds, 0, &m);
         if (r < 0) {
-                log_warning("client pid %d uid %u: malformed message (%s, %zd bytes, %zu fds); closing its "
-                            "connection",
-                            (int) c->pid, (unsigned) c->uid,
-                            r == -EPROTONOSUPPORT ? "unknown protocol version" : "bad header or body", n, n_fds);
+                log_warning_ratelimited("client pid %d uid %u: malformed message (%s, %zd bytes, %zu fds); closing "
+                                        "its connection",
+                                        (int) c->pid, (unsigned) c->uid,
+                                        r == -EPROTONOSUPPORT ? "unknown protocol version" : "bad header or body",
+                                        n, n_fds);
                 close_many(fds, n_fds);
                 client_close(d, c);
                 return;
@@ -526,8 +553,8 @@ void server_client_ready(struct daemon *d, struct client *c) {
         r = dispatch(d, c, &m, fds);
         close_many(fds, n_fds);
         if (r < 0) {
-                log_warning("client pid %d uid %u: cannot reply: %s; closing its connection", (int) c->pid,
-                            (unsigned) c->uid, strerror(-r));
+                log_warning_ratelimited("client pid %d uid %u: cannot reply: %s; closing its connection",
+                                        (int) c->pid, (unsigned) c->uid, strerror(-r));
                 client_close(d, c);
         }
 }
