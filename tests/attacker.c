@@ -17,6 +17,8 @@
  *                        malformed messages, then say so on fd 3 and
  *                        hold everything until fd 3 closes
  *   honest NAME ROOTNAME publish NAME and use it; ROOTNAME is root's
+ *   hold-lists N         ask for the name list N times and keep every
+ *                        reply: the oldest must have been taken back
  */
 #include <fcntl.h>
 #include <stdint.h>
@@ -273,6 +275,39 @@ static int mode_honest(const char *name, const char *root_name) {
         return 0;
 }
 
+static bool list_zeroed(int fd, uint64_t count) {
+        size_t len = (size_t) count * sizeof(struct proto_name_entry);
+        const unsigned char *p = mmap(NULL, len, PROT_READ, MAP_SHARED, fd, 0);
+        bool zero = p != MAP_FAILED;
+
+        for (size_t i = 0; zero && i < len; i++)
+                zero = p[i] == 0;
+        if (p != MAP_FAILED)
+                munmap((void *) p, len);
+        return zero;
+}
+
+static int mode_hold_lists(unsigned n) {
+        int c = raw_dial(sock), *fds = calloc(n, sizeof(int)), r;
+        struct proto_list_rep rep = { 0 };
+
+        if (c < 0 || !fds || n < 2)
+                return FAIL("setup");
+        for (unsigned i = 0; i < n; i++) {
+                fds[i] = -1;
+                r = raw_ask(c, PROTO_NAMES, NULL, 0, NULL, 0, &rep, sizeof(rep), &fds[i]);
+                if (r < 0 || fds[i] < 0)
+                        return FAIL("NAMES %u: %s", i + 1, strerror(-r));
+                if (rep.count == 0)
+                        return FAIL("no names to list");
+        }
+        if (!list_zeroed(fds[0], rep.count))
+                return FAIL("the first of %u lists we hold still takes the daemon's memory", n);
+        if (list_zeroed(fds[n - 1], rep.count))
+                return FAIL("the last list was taken back before we could read it");
+        return 0;
+}
+
 int main(int argc, char **argv) {
         sock = getenv("ASHM_SOCKET");
         if (!sock || argc < 2)
@@ -287,6 +322,8 @@ int main(int argc, char **argv) {
                 return mode_big();
         if (strcmp(argv[1], "hammer") == 0 && argc == 5)
                 return mode_hammer((unsigned) atoi(argv[2]), (unsigned) atoi(argv[3]), (unsigned) atoi(argv[4]));
+        if (strcmp(argv[1], "hold-lists") == 0 && argc == 3)
+                return mode_hold_lists((unsigned) atoi(argv[2]));
         if (strcmp(argv[1], "honest") == 0 && argc == 4)
                 return mode_honest(argv[2], argv[3]);
         return FAIL("unknown mode %s", argv[1]);

@@ -479,3 +479,30 @@ ASHM_TEST(security, closed_region_frees_memory) {
         close(other);
         daemon_stop(&d);
 }
+
+/* Finding 4, the held replies: each NAMES reply is a memfd of the
+ * daemon's that the asker keeps. One uid asking for the list 200 times
+ * and keeping every reply: its oldest are taken back (punched), the
+ * daemon keeps a bounded number, and the last one is whole. */
+ASHM_TEST(security, held_list_replies_bounded) {
+        static const char *const quota[] = { "--max-user-memory", "1M", NULL };
+        struct test_daemon d;
+        ashm_region *r;
+        unsigned fds;
+        bool holds;
+
+        need_root();
+        start_shared(&d, quota);
+        assert_ok(ashm_region_create("listed", PG, 0, &r));
+        for (int i = 0; i < 1000; i++) {
+                char name[32];
+
+                snprintf(name, sizeof(name), "listed-%d", i);
+                assert_ok(ashm_publish(r, name, 0644, 0));
+        }
+        fds = daemon_fds(d.pid, "-", &holds);
+        attack(NOBODY_UID, (const char *const[]) { "hold-lists", "200", NULL });
+        cr_assert_leq(daemon_fds(d.pid, "-", &holds), fds + 2 * 16, "the daemon keeps every reply");
+        ashm_region_close(r);
+        daemon_stop(&d);
+}

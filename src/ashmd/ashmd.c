@@ -406,6 +406,7 @@ static void on_timer(struct daemon *d) {
 
         (void) !read(d->timer_fd, &ticks, sizeof(ticks));
         registry_maintain(&d->registry);
+        server_sweep_replies(d);
         server_enforce_limits(d);
         if (d->idle_exit_usec && d->n_clients == 0 && d->registry.n_regions == 0 && d->broker.n_names == 0 &&
             now_usec() - d->idle_since_usec >= d->idle_exit_usec) {
@@ -580,6 +581,7 @@ int main(int argc, char **argv) {
         if (d.registry.n_regions == 0 && ashm__pid_path(o.socket_path, pid_path, sizeof(pid_path)) >= 0)
                 (void) unlink(pid_path);
         server_close_all(&d);
+        server_free_replies(&d);
         registry_free(&d.registry);
         broker_free(&d.broker);
         quota_free();

@@ -7,6 +7,7 @@
 #include <sys/epoll.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -370,12 +371,137 @@ static void list_entry(const struct region *r, struct proto_list_entry *e) {
         snprintf(e->name, sizeof(e->name), "%s", r->name);
 }
 
-/* The list goes in a sealed memfd: no size limit on the socket, and the
- * client can trust what it maps. */
+/* ---- list replies ------------------------------------------------------- */
+
+/* A list (LIST, NAMES) goes in a memfd: no size limit on the socket. Its
+ * asker keeps that memfd as long as it likes, and the memory is the
+ * daemon's: charged to the asker's uid while the asker holds it. The
+ * asker gets a read-only open of a file of mode 0444 (nobody else can
+ * write it); the daemon keeps the memfd to punch it and a read-only
+ * probe: a write lease on the probe is granted only once no other open
+ * file of it is left (the kernel counts read-only opens, mappings
+ * included), which is how the daemon learns that the asker let go.
+ * Past the quota, or past HELD_MAX replies, the uid's oldest replies are
+ * punched (it reads zeros from them: an honest client has read its list
+ * long before). A released reply is punched too: an O_PATH reopen,
+ * which the count misses, would keep nothing. */
+#define HELD_MAX 16
+
+struct held_reply {
+        int fd, probe;
+        uid_t uid;
+        uint64_t cost;
+        struct held_reply *next;
+};
+
+static bool held_released(const struct held_reply *h) {
+        if (fcntl(h->probe, F_SETLEASE, F_WRLCK) < 0)
+                return errno == EINVAL; /* no leases here: only the quota bounds them */
+        (void) fcntl(h->probe, F_SETLEASE, F_UNLCK);
+        return true;
+}
+
+static void held_free(struct held_reply **hp) {
+        struct held_reply *h = *hp;
+        struct stat st;
+
+        if (fstat(h->fd, &st) == 0 && st.st_size > 0)
+                (void) fallocate(h->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, st.st_size);
+        quota_uncharge(h->uid, QUOTA_MEMORY, h->cost);
+        *hp = h->next;
+        safe_close(h->fd);
+        safe_close(h->probe);
+        free(h);
+}
+
+/* Free the released replies of uid ((uid_t) -1: of everyone); returns
+ * how many of uid's are still held. */
+static unsigned held_sweep(struct daemon *d, uid_t uid) {
+        unsigned n = 0;
+
+        for (struct held_reply **hp = &d->held; *hp;) {
+                if ((uid == (uid_t) -1 || (*hp)->uid == uid) && held_released(*hp)) {
+                        held_free(hp);
+                        continue;
+                }
+                n += (*hp)->uid == uid;
+                hp = &(*hp)->next;
+        }
+        return n;
+}
+
+void server_sweep_replies(struct daemon *d) {
+        held_sweep(d, (uid_t) -1);
+}
+
+/* Free the uid's released replies; then, while it holds HELD_MAX or
+ * cannot afford cost more, its oldest. */
+static void held_make_room(struct daemon *d, uid_t uid, uint64_t cost) {
+        struct held_reply **oldest;
+        struct quota_user *u = quota_user(uid);
+        unsigned n = held_sweep(d, uid);
+
+        while (n > 0 && (n >= HELD_MAX || (u && uid != 0 && u->used[QUOTA_MEMORY] + cost > quota_limit(QUOTA_MEMORY)))) {
+                oldest = NULL;
+                for (struct held_reply **hp = &d->held; *hp; hp = &(*hp)->next)
+                        if ((*hp)->uid == uid)
+                                oldest = hp;
+                held_free(oldest);
+                n--;
+        }
+}
+
+static int list_begin(const char *name) {
+        return memfd_new(name, false);
+}
+
+/* The list in fd (consumed) is complete: keep it, charged to the asker,
+ * and give the reply a read-only open of it. */
+static void list_finish(struct daemon *d, struct client *c, int fd, const void *body, size_t len,
+                        struct reply *rep) {
+        _cleanup_close_ int list = fd, probe = -1, ro = -1;
+        struct held_reply *h;
+        char path[64];
+        struct stat st;
+        uint64_t cost;
+        int r;
+
+        if (fcntl(list, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0 || fchmod(list, 0444) < 0 ||
+            fstat(list, &st) < 0) {
+                rep->result = negative_errno();
+                return;
+        }
+        cost = (uint64_t) st.st_size + sizeof(*h) + 1024; /* and the inode */
+        held_make_room(d, c->uid, cost);
+        r = quota_charge(c->uid, QUOTA_MEMORY, cost);
+        if (r < 0) {
+                rep->result = r;
+                return;
+        }
+        snprintf(path, sizeof(path), "/proc/self/fd/%d", list);
+        probe = open(path, O_RDONLY | O_CLOEXEC);
+        ro = open(path, O_RDONLY | O_CLOEXEC);
+        h = malloc(sizeof(*h));
+        if (probe < 0 || ro < 0 || !h) {
+                rep->result = h ? negative_errno() : -ENOMEM;
+                quota_uncharge(c->uid, QUOTA_MEMORY, cost);
+                free(h);
+                return;
+        }
+        *h = (struct held_reply) { TAKE_FD(list), TAKE_FD(probe), c->uid, cost, d->held };
+        d->held = h;
+        reply_with_fd(rep, body, len, TAKE_FD(ro));
+}
+
+void server_free_replies(struct daemon *d) {
+        while (d->held)
+                held_free(&d->held);
+}
+
 static void handle_list(struct daemon *d, struct client *c, struct reply *rep) {
         struct proto_list_rep out = { 0, sizeof(struct proto_list_entry) };
         struct proto_list_entry e;
-        int fd = memfd_new("ashmd-list", false);
+        int fd = list_begin("ashmd-list");
 
         if (fd < 0) {
                 rep->result = fd;
@@ -392,12 +518,7 @@ static void handle_list(struct daemon *d, struct client *c, struct reply *rep) {
                 }
                 out.count++;
         }
-        if (fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) < 0) {
-                rep->result = negative_errno();
-                safe_close(fd);
-                return;
-        }
-        reply_with_fd(rep, &out, sizeof(out), fd);
+        list_finish(d, c, fd, &out, sizeof(out), rep);
 }
 
 /* ---- the broker ---------------------------------------------------------- */
@@ -439,12 +560,18 @@ static void handle_unpublish(struct daemon *d, struct client *c, const struct pr
 static void handle_names(struct daemon *d, struct client *c, struct reply *rep) {
         struct proto_list_rep out = { 0, sizeof(struct proto_name_entry) };
         struct peer p = peer_of(c);
-        int fd;
+        int fd = list_begin("ashmd-names");
 
-        rep->result = broker_names(&d->broker, &p, &out.count, &fd);
-        if (rep->result < 0)
+        if (fd < 0) {
+                rep->result = fd;
                 return;
-        reply_with_fd(rep, &out, sizeof(out), fd);
+        }
+        rep->result = broker_names(&d->broker, &p, fd, &out.count);
+        if (rep->result < 0) {
+                safe_close(fd);
+                return;
+        }
+        list_finish(d, c, fd, &out, sizeof(out), rep);
 }
 
 static int send_reply(struct client *c, const struct proto_msg *m, const struct reply *rep) {
@@ -465,6 +592,9 @@ static int dispatch(struct daemon *d, struct client *c, const struct proto_msg *
         struct reply rep = { .fds = { -1, -1 } };
         int r;
 
+        /* A list reply is usually closed before the next request. */
+        if (d->held)
+                held_sweep(d, c->uid);
         switch (m->hdr.type) {
         case PROTO_REGISTER:
                 handle_register(d, c, m, fds, &rep);
