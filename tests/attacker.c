@@ -19,6 +19,10 @@
  *   honest NAME ROOTNAME publish NAME and use it; ROOTNAME is root's
  *   hold-lists N         ask for the name list N times and keep every
  *                        reply: the oldest must have been taken back
+ *   copies               make the daemon copy our own regions (a
+ *                        read-only lookup of our own name): a sparse
+ *                        TiB costs nothing, 4 MiB of data past a 1M
+ *                        quota is refused
  */
 #include <fcntl.h>
 #include <stdint.h>
@@ -308,6 +312,31 @@ static int mode_hold_lists(unsigned n) {
         return 0;
 }
 
+static int mode_copies(void) {
+        struct proto_lookup_rep rep;
+        int c = raw_dial(sock), sparse = memfd_of("sparse", UINT64_C(1) << 40), full = memfd_of("full", 4 << 20);
+        int copy = -1, r;
+        char byte = 0;
+
+        if (c < 0 || sparse < 0 || full < 0 || pwrite(sparse, "x", 1, (off_t) 1 << 39) != 1)
+                return FAIL("setup: %m");
+        for (off_t off = 0; off < 4 << 20; off += 4096)
+                if (pwrite(full, "y", 1, off) != 1)
+                        return FAIL("fill: %m");
+        if ((r = raw_publish(c, "copy-sparse", sparse, 0400, 0)) < 0 || (r = raw_publish(c, "copy-full", full, 0400, 0)) < 0)
+                return FAIL("publish: %s", strerror(-r));
+        r = raw_lookup(c, "copy-sparse", PROTO_ACCESS_READ, &rep, &copy);
+        if (r < 0 || !(rep.flags & PROTO_LOOKUP_COPY))
+                return FAIL("read-only lookup of our sparse TiB: %s", r < 0 ? strerror(-r) : "not a copy");
+        if (pread(copy, &byte, 1, (off_t) 1 << 39) != 1 || byte != 'x')
+                return FAIL("the copy lost the data");
+        close(copy);
+        r = raw_lookup(c, "copy-full", PROTO_ACCESS_READ, &rep, &copy);
+        if (r != -EDQUOT)
+                return FAIL("a 4 MiB copy past a 1M quota: %s, expected EDQUOT", r < 0 ? strerror(-r) : "made");
+        return 0;
+}
+
 int main(int argc, char **argv) {
         sock = getenv("ASHM_SOCKET");
         if (!sock || argc < 2)
@@ -324,6 +353,8 @@ int main(int argc, char **argv) {
                 return mode_hammer((unsigned) atoi(argv[2]), (unsigned) atoi(argv[3]), (unsigned) atoi(argv[4]));
         if (strcmp(argv[1], "hold-lists") == 0 && argc == 3)
                 return mode_hold_lists((unsigned) atoi(argv[2]));
+        if (strcmp(argv[1], "copies") == 0)
+                return mode_copies();
         if (strcmp(argv[1], "honest") == 0 && argc == 4)
                 return mode_honest(argv[2], argv[3]);
         return FAIL("unknown mode %s", argv[1]);

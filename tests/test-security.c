@@ -506,3 +506,16 @@ ASHM_TEST(security, held_list_replies_bounded) {
         ashm_region_close(r);
         daemon_stop(&d);
 }
+
+/* Finding 4, frozen copies: a read-only lookup by the publisher's own
+ * uid makes the daemon copy the region. A sparse terabyte copies as
+ * holes; data past the asker's memory quota is refused. */
+ASHM_TEST(security, frozen_copies_cost_quota) {
+        static const char *const quota[] = { "--max-user-memory", "1M", NULL };
+        struct test_daemon d;
+
+        need_root();
+        start_shared(&d, quota);
+        attack(NOBODY_UID, (const char *const[]) { "copies", NULL });
+        daemon_stop(&d);
+}

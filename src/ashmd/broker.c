@@ -148,29 +148,59 @@ static int reopen_read_only(int fd) {
         return r < 0 ? negative_errno() : r;
 }
 
-/* A frozen copy of the region: the only read-only grant that binds a
- * process the file mode cannot bind (one of the publisher's own uid,
- * which owns the inode and may chmod it or reopen it for writing). */
-static int frozen_copy(const struct name *n) {
-        _cleanup_close_ int copy = -1;
-        struct stat st;
-        off_t off = 0;
-
-        if (fstat(n->fd, &st) < 0)
-                return negative_errno();
-        copy = memfd_new(n->name, false);
-        if (copy < 0)
-                return copy;
-        if (ftruncate(copy, st.st_size) < 0)
-                return negative_errno();
-        while (off < st.st_size) {
-                ssize_t k = sendfile(copy, n->fd, &off, (size_t) (st.st_size - off));
+/* Copy [off, end) of from into to, whose file position is off. */
+static int copy_range(int to, int from, off_t off, off_t end) {
+        while (off < end) {
+                off_t in = off;
+                ssize_t k = sendfile(to, from, &in, (size_t) (end - off));
 
                 if (k < 0 && errno == EINTR)
                         continue;
                 if (k <= 0)
                         return k < 0 ? negative_errno() : -EIO;
+                off += k;
         }
+        return 0;
+}
+
+/* A frozen copy of the region: the only read-only grant that binds a
+ * process the file mode cannot bind (one of the publisher's own uid,
+ * which owns the inode and may chmod it or reopen it for writing). It
+ * costs what the region holds, not its size: holes stay holes (a sparse
+ * terabyte costs nothing), and the daemon memory it takes is checked
+ * against the asker's quota first, then charged while the asker holds
+ * it (server.c). */
+static int frozen_copy(const struct name *n, const struct peer *p) {
+        _cleanup_close_ int copy = -1;
+        struct quota_user *u;
+        struct stat st;
+        off_t data = 0, hole;
+
+        if (fstat(n->fd, &st) < 0)
+                return negative_errno();
+        u = quota_user(p->uid);
+        if (p->uid != 0 && (!u || u->used[QUOTA_MEMORY] + (uint64_t) st.st_blocks * 512 > quota_limit(QUOTA_MEMORY)))
+                return -EDQUOT;
+        copy = memfd_new(n->name, false);
+        if (copy < 0)
+                return copy;
+        if (ftruncate(copy, st.st_size) < 0)
+                return negative_errno();
+        while ((data = lseek(n->fd, data, SEEK_DATA)) >= 0) {
+                int r;
+
+                hole = lseek(n->fd, data, SEEK_HOLE);
+                if (hole < 0)
+                        return negative_errno();
+                if (lseek(copy, data, SEEK_SET) < 0)
+                        return negative_errno();
+                r = copy_range(copy, n->fd, data, MIN(hole, st.st_size));
+                if (r < 0)
+                        return r;
+                data = hole;
+        }
+        if (errno != ENXIO)
+                return negative_errno();
         if (fcntl(copy, F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0)
                 return negative_errno();
         return reopen_read_only(copy);
@@ -195,7 +225,7 @@ static int read_grant(const struct name *n, const struct peer *p, int seals, con
                 return reopen_read_only(n->fd);
         }
         *ret_flags |= PROTO_LOOKUP_COPY | PROTO_LOOKUP_FROZEN;
-        return frozen_copy(n);
+        return frozen_copy(n, p);
 }
 
 /* Write grants need a writable fd from the publisher and a region that

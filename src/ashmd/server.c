@@ -405,7 +405,7 @@ static void held_free(struct held_reply **hp) {
         struct held_reply *h = *hp;
         struct stat st;
 
-        if (fstat(h->fd, &st) == 0 && st.st_size > 0)
+        if (h->fd >= 0 && fstat(h->fd, &st) == 0 && st.st_size > 0)
                 (void) fallocate(h->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, st.st_size);
         quota_uncharge(h->uid, QUOTA_MEMORY, h->cost);
         *hp = h->next;
@@ -451,6 +451,35 @@ static void held_make_room(struct daemon *d, uid_t uid, uint64_t cost) {
         }
 }
 
+/* Keep a reply (fd, -1 for none to punch, and a read-only probe, both
+ * consumed) charged to uid. -EDQUOT past its quota. */
+static int held_add(struct daemon *d, uid_t uid, int fd, int probe, uint64_t cost) {
+        struct held_reply *h = malloc(sizeof(*h));
+        int r;
+
+        cost += sizeof(*h) + 1024; /* and the inode */
+        held_make_room(d, uid, cost);
+        r = h ? quota_charge(uid, QUOTA_MEMORY, cost) : -ENOMEM;
+        if (r < 0) {
+                free(h);
+                safe_close(fd);
+                safe_close(probe);
+                return r;
+        }
+        *h = (struct held_reply) { fd, probe, uid, cost, d->held };
+        d->held = h;
+        return 0;
+}
+
+static int reopen_ro(int fd) {
+        char path[64];
+        int r;
+
+        snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+        r = open(path, O_RDONLY | O_CLOEXEC);
+        return r < 0 ? negative_errno() : r;
+}
+
 static int list_begin(const char *name) {
         return memfd_new(name, false);
 }
@@ -460,37 +489,22 @@ static int list_begin(const char *name) {
 static void list_finish(struct daemon *d, struct client *c, int fd, const void *body, size_t len,
                         struct reply *rep) {
         _cleanup_close_ int list = fd, probe = -1, ro = -1;
-        struct held_reply *h;
-        char path[64];
         struct stat st;
-        uint64_t cost;
-        int r;
 
         if (fcntl(list, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0 || fchmod(list, 0444) < 0 ||
             fstat(list, &st) < 0) {
                 rep->result = negative_errno();
                 return;
         }
-        cost = (uint64_t) st.st_size + sizeof(*h) + 1024; /* and the inode */
-        held_make_room(d, c->uid, cost);
-        r = quota_charge(c->uid, QUOTA_MEMORY, cost);
-        if (r < 0) {
-                rep->result = r;
+        probe = reopen_ro(list);
+        ro = reopen_ro(list);
+        if (probe < 0 || ro < 0) {
+                rep->result = probe < 0 ? probe : ro;
                 return;
         }
-        snprintf(path, sizeof(path), "/proc/self/fd/%d", list);
-        probe = open(path, O_RDONLY | O_CLOEXEC);
-        ro = open(path, O_RDONLY | O_CLOEXEC);
-        h = malloc(sizeof(*h));
-        if (probe < 0 || ro < 0 || !h) {
-                rep->result = h ? negative_errno() : -ENOMEM;
-                quota_uncharge(c->uid, QUOTA_MEMORY, cost);
-                free(h);
-                return;
-        }
-        *h = (struct held_reply) { TAKE_FD(list), TAKE_FD(probe), c->uid, cost, d->held };
-        d->held = h;
-        reply_with_fd(rep, body, len, TAKE_FD(ro));
+        rep->result = held_add(d, c->uid, TAKE_FD(list), TAKE_FD(probe), (uint64_t) st.st_size);
+        if (rep->result >= 0)
+                reply_with_fd(rep, body, len, TAKE_FD(ro));
 }
 
 void server_free_replies(struct daemon *d) {
@@ -546,6 +560,18 @@ static void handle_lookup(struct daemon *d, struct client *c, const struct proto
         rep->result = broker_lookup(&d->broker, &p, &req, &out, &fd);
         if (rep->result < 0)
                 return;
+        /* A frozen copy is daemon memory the asker holds: charged like a
+         * list reply (it is sealed: nothing to punch). */
+        if (out.flags & PROTO_LOOKUP_COPY) {
+                struct stat st;
+                int probe = fstat(fd, &st) < 0 ? negative_errno() : reopen_ro(fd);
+
+                rep->result = probe < 0 ? probe : held_add(d, c->uid, -1, probe, (uint64_t) st.st_blocks * 512);
+                if (rep->result < 0) {
+                        safe_close(fd);
+                        return;
+                }
+        }
         reply_with_fd(rep, &out, sizeof(out), fd);
 }
 
