@@ -120,7 +120,7 @@ static int mode_lookup(const char *name, const char *uid) {
 }
 
 static int mode_big(void) {
-        static const uint64_t sizes[] = { UINT64_C(4) << 40, UINT64_C(1) << 48 };
+        static const uint64_t sizes[] = {UINT64_C(4) << 40, UINT64_C(1) << 48};
         int c = raw_dial(sock);
 
         if (c < 0)
@@ -293,7 +293,7 @@ static bool list_zeroed(int fd, uint64_t count) {
 
 static int mode_hold_lists(unsigned n) {
         int c = raw_dial(sock), *fds = calloc(n, sizeof(int)), r;
-        struct proto_list_rep rep = { 0 };
+        struct proto_list_rep rep = {0};
 
         if (c < 0 || !fds || n < 2)
                 return FAIL("setup");
@@ -323,7 +323,8 @@ static int mode_copies(void) {
         for (off_t off = 0; off < 4 << 20; off += 4096)
                 if (pwrite(full, "y", 1, off) != 1)
                         return FAIL("fill: %m");
-        if ((r = raw_publish(c, "copy-sparse", sparse, 0400, 0)) < 0 || (r = raw_publish(c, "copy-full", full, 0400, 0)) < 0)
+        if ((r = raw_publish(c, "copy-sparse", sparse, 0400, 0)) < 0 ||
+            (r = raw_publish(c, "copy-full", full, 0400, 0)) < 0)
                 return FAIL("publish: %s", strerror(-r));
         r = raw_lookup(c, "copy-sparse", PROTO_ACCESS_READ, &rep, &copy);
         if (r < 0 || !(rep.flags & PROTO_LOOKUP_COPY))

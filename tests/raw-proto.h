@@ -17,7 +17,7 @@
 
 /* A new connection to the daemon at path, or -errno. */
 static inline int raw_dial(const char *path) {
-        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        struct sockaddr_un sa = {.sun_family = AF_UNIX};
         int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0), r;
 
         if (fd < 0)
@@ -34,8 +34,8 @@ static inline int raw_dial(const char *path) {
 /* One request, one reply: the reply's result (0 or -errno), -ECONNRESET
  * when the daemon hung up, -EBADMSG for a reply that does not decode.
  * The reply's first fd goes to *ret_fd (if given; others are closed). */
-static inline int raw_ask(int fd, uint16_t type, const void *body, size_t len, const int *fds, size_t n_fds,
-                          void *rep, size_t rep_len, int *ret_fd) {
+static inline int raw_ask(int fd, uint16_t type, const void *body, size_t len, const int *fds, size_t n_fds, void *rep,
+                          size_t rep_len, int *ret_fd) {
         char buf[PROTO_MSG_MAX];
         struct proto_hdr h;
         struct proto_msg m;
@@ -70,23 +70,23 @@ static inline int raw_ask(int fd, uint16_t type, const void *body, size_t len, c
 }
 
 static inline int raw_register(int fd, int region_fd, int adopt_fd, struct proto_register_rep *rep, int *ret_block) {
-        struct proto_register_req req = { .flags = adopt_fd >= 0 ? PROTO_REGISTER_ADOPT : 0 };
-        int fds[2] = { region_fd, adopt_fd };
+        struct proto_register_req req = {.flags = adopt_fd >= 0 ? PROTO_REGISTER_ADOPT : 0};
+        int fds[2] = {region_fd, adopt_fd};
         struct proto_register_rep ignored;
 
-        return raw_ask(fd, PROTO_REGISTER, &req, sizeof(req), fds, adopt_fd >= 0 ? 2 : 1, rep ?: &ignored,
-                       sizeof(*rep), ret_block);
+        return raw_ask(fd, PROTO_REGISTER, &req, sizeof(req), fds, adopt_fd >= 0 ? 2 : 1, rep ?: &ignored, sizeof(*rep),
+                       ret_block);
 }
 
 static inline int raw_publish(int fd, const char *name, int region_fd, uint32_t mode, uint32_t flags) {
-        struct proto_publish_req req = { .mode = mode, .flags = flags };
+        struct proto_publish_req req = {.mode = mode, .flags = flags};
 
         snprintf(req.name, sizeof(req.name), "%s", name);
         return raw_ask(fd, PROTO_PUBLISH, &req, sizeof(req), &region_fd, 1, NULL, 0, NULL);
 }
 
 static inline int raw_lookup(int fd, const char *name, uint32_t access, struct proto_lookup_rep *rep, int *ret_fd) {
-        struct proto_lookup_req req = { .access = access };
+        struct proto_lookup_req req = {.access = access};
 
         snprintf(req.name, sizeof(req.name), "%s", name);
         return raw_ask(fd, PROTO_LOOKUP, &req, sizeof(req), NULL, 0, rep, sizeof(*rep), ret_fd);

@@ -37,7 +37,7 @@ static void need_root(void) {
 
 /* A root daemon that every uid may reach, as a system daemon is. */
 static void start_shared(struct test_daemon *d, const char *const *extra) {
-        const char *args[16] = { "--socket-mode", "0666" };
+        const char *args[16] = {"--socket-mode", "0666"};
         size_t n = 2;
 
         for (size_t i = 0; extra && extra[i] && n < ELEMENTSOF(args) - 1; i++)
@@ -50,9 +50,9 @@ static void start_shared(struct test_daemon *d, const char *const *extra) {
  * of a socketpair is its fd 3. Its stderr is ours. */
 static pid_t run_as(const char *uid, int *ret_sock, const char *const *argv) {
         char reuid[32], regid[32];
-        const char *args[16] = { "setpriv", reuid, regid, "--clear-groups", ATTACKER };
+        const char *args[16] = {"setpriv", reuid, regid, "--clear-groups", ATTACKER};
         size_t n = 5;
-        int sv[2] = { -1, -1 };
+        int sv[2] = {-1, -1};
         pid_t pid;
 
         snprintf(reuid, sizeof(reuid), "--reuid=%s", uid);
@@ -119,7 +119,7 @@ ASHM_TEST(security, read_only_grantee_cannot_touch_pin_state) {
         assert_ok(ashm_region_create("owner-data", len, 0, &r));
         fill(ashm_region_fd(r), len, 7);
         assert_ok(ashm_publish(r, "sec.owner-data", 0644, 0));
-        attack(NOBODY_UID, (const char *const[]) { "ro-adopt", "sec.owner-data", NULL });
+        attack(NOBODY_UID, (const char *const[]){"ro-adopt", "sec.owner-data", NULL});
         cr_assert_eq(ashm_region_pin(r, 0, 0), ASHM_NOT_PURGED);
         assert_ok(ashm_purge(0, ASHM_PURGE_ALL_USERS, NULL));
         cr_assert_eq(ashm_region_pin(r, 0, 0), ASHM_NOT_PURGED);
@@ -179,7 +179,7 @@ ASHM_TEST(security, sparse_region_is_refused_by_quota) {
         need_root();
         start_shared(&d, NULL);
         before = daemon_rss_kb(d.pid);
-        attack(NOBODY_UID, (const char *const[]) { "big", NULL });
+        attack(NOBODY_UID, (const char *const[]){"big", NULL});
         cr_assert_lt(daemon_rss_kb(d.pid), before + 16 * 1024, "the daemon grew by the attacker's claim");
         daemon_stop(&d);
 }
@@ -212,12 +212,12 @@ static void view_close(struct view *v, int c, int region) {
         munmap(v->map, v->len);
         close(v->block);
         cr_assert(fstat(region, &st) == 0);
-        un = (struct proto_unregister_req) { (uint64_t) st.st_dev, (uint64_t) st.st_ino };
+        un = (struct proto_unregister_req){(uint64_t) st.st_dev, (uint64_t) st.st_ino};
         assert_ok(raw_ask(c, PROTO_UNREGISTER, &un, sizeof(un), NULL, 0, NULL, 0, NULL));
 }
 
 static void purge_mine(int c) {
-        struct proto_purge_req req = { 0 };
+        struct proto_purge_req req = {0};
         struct proto_purge_rep rep;
 
         assert_ok(raw_ask(c, PROTO_PURGE, &req, sizeof(req), NULL, 0, &rep, sizeof(rep), NULL));
@@ -296,8 +296,15 @@ static unsigned count_lines(const char *path, const char *needle) {
  * floods the log with malformed messages, while root and nobody publish,
  * look up and pin as usual. The flood leaves a bounded log. */
 ASHM_TEST(security, one_uid_at_quota_others_work) {
-        static const char *const quotas[] = { "--max-user-connections", "8", "--max-user-regions", "64",
-                                              "--max-user-names", "16", "--max-user-memory", "1M", NULL };
+        static const char *const quotas[] = {"--max-user-connections",
+                                             "8",
+                                             "--max-user-regions",
+                                             "64",
+                                             "--max-user-names",
+                                             "16",
+                                             "--max-user-memory",
+                                             "1M",
+                                             NULL};
         char log[] = "/tmp/ashm-sec-log-XXXXXX", c;
         struct proto_register_rep rep;
         struct test_daemon d;
@@ -317,8 +324,8 @@ ASHM_TEST(security, one_uid_at_quota_others_work) {
         close(saved);
         close(logfd);
 
-        pid = run_as(ATTACKER_UID, &sock, (const char *const[]) { "hammer", "8", "64", "16", NULL });
-        p = (struct pollfd) { .fd = sock, .events = POLLIN };
+        pid = run_as(ATTACKER_UID, &sock, (const char *const[]){"hammer", "8", "64", "16", NULL});
+        p = (struct pollfd){.fd = sock, .events = POLLIN};
         cr_assert(poll(&p, 1, 60000) == 1 && recv(sock, &c, 1, 0) == 1, "the attacker never reached its quotas");
 
         /* Root: publish, look up, pin, through the daemon. */
@@ -335,12 +342,11 @@ ASHM_TEST(security, one_uid_at_quota_others_work) {
         assert_ok(ashm_purge(0, 0, NULL));
         cr_assert_eq(ashm_region_pin(r, 0, 0), ASHM_WAS_PURGED, "root's pins go through the daemon");
         /* nobody: the same, as another uid. */
-        attack(NOBODY_UID, (const char *const[]) { "honest", "nobody-config", "root-config", NULL });
+        attack(NOBODY_UID, (const char *const[]){"honest", "nobody-config", "root-config", NULL});
 
         close(sock);
         cr_assert(waitpid(pid, &status, 0) == pid);
-        cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "attacker status 0x%x (its stderr says why)",
-                  status);
+        cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "attacker status 0x%x (its stderr says why)", status);
         ashm_region_close(r);
         daemon_stop(&d);
         cr_assert_leq(count_lines(log, "malformed message"), LOG_BURST_MAX, "200 malformed messages, %u lines",
@@ -361,7 +367,7 @@ ASHM_TEST(security, names_are_per_owner) {
 
         need_root();
         start_shared(&d, NULL);
-        attack(NOBODY_UID, (const char *const[]) { "squat", "com.example.config", NULL });
+        attack(NOBODY_UID, (const char *const[]){"squat", "com.example.config", NULL});
         assert_ok(ashm_region_create("config", PG, 0, &mine));
         assert_ok(ashm_publish(mine, "com.example.config", 0644, 0));
         assert_fail(ashm_publish(mine, "com.example.config", 0644, 0), EEXIST);
@@ -377,8 +383,8 @@ ASHM_TEST(security, names_are_per_owner) {
         ashm_region_close(found);
         /* A third user gets root's (the system's) name, or nobody's when
          * it says so. */
-        attack(ATTACKER_UID, (const char *const[]) { "lookup", "com.example.config", "0", NULL });
-        attack(ATTACKER_UID, (const char *const[]) { "lookup", "~65534/com.example.config", NOBODY_UID, NULL });
+        attack(ATTACKER_UID, (const char *const[]){"lookup", "com.example.config", "0", NULL});
+        attack(ATTACKER_UID, (const char *const[]){"lookup", "~65534/com.example.config", NOBODY_UID, NULL});
         assert_ok(ashm_unpublish("~65534/com.example.config")); /* root may */
         ashm_region_close(mine);
         daemon_stop(&d);
@@ -485,7 +491,7 @@ ASHM_TEST(security, closed_region_frees_memory) {
  * and keeping every reply: its oldest are taken back (punched), the
  * daemon keeps a bounded number, and the last one is whole. */
 ASHM_TEST(security, held_list_replies_bounded) {
-        static const char *const quota[] = { "--max-user-memory", "1M", NULL };
+        static const char *const quota[] = {"--max-user-memory", "1M", NULL};
         struct test_daemon d;
         ashm_region *r;
         unsigned fds;
@@ -501,7 +507,7 @@ ASHM_TEST(security, held_list_replies_bounded) {
                 assert_ok(ashm_publish(r, name, 0644, 0));
         }
         fds = daemon_fds(d.pid, "-", &holds);
-        attack(NOBODY_UID, (const char *const[]) { "hold-lists", "200", NULL });
+        attack(NOBODY_UID, (const char *const[]){"hold-lists", "200", NULL});
         cr_assert_leq(daemon_fds(d.pid, "-", &holds), fds + 2 * 16, "the daemon keeps every reply");
         ashm_region_close(r);
         daemon_stop(&d);
@@ -511,11 +517,11 @@ ASHM_TEST(security, held_list_replies_bounded) {
  * uid makes the daemon copy the region. A sparse terabyte copies as
  * holes; data past the asker's memory quota is refused. */
 ASHM_TEST(security, frozen_copies_cost_quota) {
-        static const char *const quota[] = { "--max-user-memory", "1M", NULL };
+        static const char *const quota[] = {"--max-user-memory", "1M", NULL};
         struct test_daemon d;
 
         need_root();
         start_shared(&d, quota);
-        attack(NOBODY_UID, (const char *const[]) { "copies", NULL });
+        attack(NOBODY_UID, (const char *const[]){"copies", NULL});
         daemon_stop(&d);
 }

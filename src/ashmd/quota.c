@@ -55,7 +55,7 @@ void quota_uncharge(uid_t uid, enum quota_kind kind, uint64_t n) {
 }
 
 const char *quota_name(enum quota_kind kind) {
-        static const char *const names[_QUOTA_MAX] = { "connections", "regions", "names", "memory" };
+        static const char *const names[_QUOTA_MAX] = {"connections", "regions", "names", "memory"};
 
         return names[kind];
 }
