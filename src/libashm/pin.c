@@ -308,7 +308,10 @@ static void ref_refresh(struct pinref *ref, int fd) {
         struct pinref fresh = *ref;
         struct pinref *old;
 
-        if (ref_register(&fresh, fd, ref) < 0)
+        /* Only a holder that can write the region may offer its block
+         * (the daemon refuses the others with EPERM): a read-only one
+         * never changed its block anyway. */
+        if (ref_register(&fresh, fd, ref->read_only || fd_read_only(fd) ? NULL : ref) < 0)
                 return; /* no daemon now: keep the block; nothing purges it */
         if (same_file(fresh.state_fd, ref->state_fd)) {
                 ref_unmap(&fresh);
