@@ -242,6 +242,7 @@ static int mode_hammer(unsigned max_conns, unsigned max_regions, unsigned max_na
                 return FAIL("cannot say ready: %m");
         while (read(3, &c, 1) > 0)
                 ;
+        free(conns);
         return 0;
 }
 
@@ -305,11 +306,14 @@ static int mode_hold_lists(unsigned n) {
                 if (rep.count == 0)
                         return FAIL("no names to list");
         }
+        r = 0;
         if (!list_zeroed(fds[0], rep.count))
-                return FAIL("the first of %u lists we hold still takes the daemon's memory", n);
-        if (list_zeroed(fds[n - 1], rep.count))
-                return FAIL("the last list was taken back before we could read it");
-        return 0;
+                r = FAIL("the first of %u lists we hold still takes the daemon's memory", n);
+        else if (list_zeroed(fds[n - 1], rep.count))
+                r = FAIL("the last list was taken back before we could read it");
+        close_many(fds, n);
+        free(fds);
+        return r;
 }
 
 static int mode_copies(void) {

@@ -366,7 +366,7 @@ static int ref_get(int fd, const struct stat *st, bool hold, bool raw, struct pi
 }
 
 /* sweep: also drop idle blocks whose fd was closed (a handle went, or
- * ashm__pins_sweep): a few fstat calls, not on the pin path. */
+ * pins_sweep()): a few fstat calls, not on the pin path. */
 static void release(struct pinref *ref, bool sweep) {
         if (!ref)
                 return;
