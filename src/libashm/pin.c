@@ -278,12 +278,15 @@ static int ref_create(int fd, const struct stat *st, bool ro_fd, struct pinref *
         ref->raw_fd = -1;
         if (now_sec() >= no_daemon_until) {
                 r = ref_register(ref, fd, NULL);
-                if (r < 0 && r != -ENOMEM)
+                /* At its quota the daemon answers: it is there for the
+                 * next region. */
+                if (r < 0 && r != -ENOMEM && r != -EDQUOT)
                         no_daemon_until = now_sec() + NO_DAEMON_RETRY_SEC;
         }
         /* Whatever kept us from the daemon (none runs, it cannot be
-         * started, its directory is not ours, it is out of fds...), pins
-         * still work, privately: nothing is purged then. */
+         * started, its directory is not ours, it is out of fds, our uid
+         * is at its quota...), pins still work, privately: nothing is
+         * purged then. */
         if (r < 0 && r != -ENOMEM)
                 r = ref_make_private(ref, npages);
         if (r < 0) {
