@@ -309,9 +309,15 @@ enum {
  * the region lives while the name does. Write grants need the region to
  * have been published through a writable fd.
  *
- * Errors: -EINVAL bad name, mode bits outside 0777 or unknown flags;
- * -EEXIST the name is taken; -ENOSPC the daemon holds too many names;
- * -ECONNREFUSED no daemon (and none may be started).
+ * Names belong to their publisher's uid: each uid has its own, so two
+ * users may publish the same name and neither takes it from the other.
+ *
+ * Errors: -EINVAL bad name (one starting with '~' too: that names an
+ * owner, see ashm_lookup()), mode bits outside 0777 or unknown flags;
+ * -EEXIST the caller's uid has published the name already; -EDQUOT the
+ * caller's uid holds as many names (or as much daemon memory) as ashmd
+ * allows it; -ENOSPC the daemon holds too many names; -EBADF the region
+ * fd is an O_PATH fd; -ECONNREFUSED no daemon (and none may be started).
  */
 int ashm_publish(const ashm_region *region, const char *name, unsigned mode, unsigned flags);
 
@@ -329,15 +335,22 @@ enum {
  * reopen for writing; for a caller of the owner's own uid (whom file
  * modes cannot bind), a frozen copy of the contents as they are now.
  *
- * Errors: -ENOENT no such name, or none the caller may read (whether it
+ * Whose name: a plain "NAME" is the caller's own, else root's (the
+ * system's), never another user's, so nobody can pass a region off as
+ * another's by publishing first. Another user's name is asked for by
+ * owner: "~USER/NAME" or "~UID/NAME" (the user name is resolved in the
+ * caller with getpwnam_r()).
+ *
+ * Errors: -ENOENT no such name (or no such user), or none the caller may read (whether it
  * exists is not told); -EACCES ASHM_LOOKUP_WRITE without the write grant;
  * -EINVAL bad name or flags; -ECONNREFUSED no daemon.
  */
 int ashm_lookup(const char *name, unsigned flags, ashm_region **ret_region);
 
 /**
- * Remove a name; the region itself lives on in whoever holds it. Only
- * the publisher's uid or root may. Errors: -ENOENT, -EPERM.
+ * Remove a name (resolved as by ashm_lookup()); the region itself lives
+ * on in whoever holds it. Only the publisher's uid or root may. Errors:
+ * -ENOENT, -EPERM.
  */
 int ashm_unpublish(const char *name);
 

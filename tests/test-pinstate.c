@@ -188,6 +188,22 @@ ASHM_TEST(pinstate, init_formats_reused_memory) {
         ashm__pinstate_detach(ps);
 }
 
+/* On memory known to be zero (a new memfd), only the header is written:
+ * the block is the same as a fully formatted one. */
+ASHM_TEST(pinstate, init_zeroed_matches_init) {
+        _Alignas(64) static char zeroed[1024], full[1024];
+        struct pinstate *ps = NULL;
+
+        memset(full, 0xff, sizeof(full));
+        assert_ok(ashm__pinstate_init(full, sizeof(full), 64));
+        assert_ok(ashm__pinstate_init_zeroed(zeroed, sizeof(zeroed), 64));
+        cr_assert(memcmp(zeroed, full, ashm__pinstate_size(64)) == 0);
+        assert_fail(ashm__pinstate_init_zeroed(zeroed, 191, 0), ENOSPC);
+        assert_ok(ashm__pinstate_attach(zeroed, sizeof(zeroed), 64, -1, &ps));
+        cr_assert_eq(ashm__pinstate_status(ps, 0, 64), PINSTATE_IS_PINNED);
+        ashm__pinstate_detach(ps);
+}
+
 ASHM_TEST(pinstate, attach_errors) {
         struct block b = block_new(100);
         struct pinstate *ps = NULL;

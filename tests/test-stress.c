@@ -174,3 +174,112 @@ ASHM_TEST(stress, pins_never_miss_a_purge) {
         munmap(t, sizeof(*t) * (WORKERS + 1));
         daemon_stop(&d);
 }
+
+/* A worker that takes over a dead one's block: whatever that one left
+ * unpinned is pinned again first (the result says nothing about our
+ * pages: we write them anew). */
+static int respawned_worker(ashm_region *r, char *map, int w, unsigned seed, struct tally *t, double deadline) {
+        if (ashm_region_pin(r, (uint64_t) w * BLOCK * pg(), (uint64_t) BLOCK * pg()) < 0)
+                FAIL(t, "worker %d: first pin failed", w);
+        return worker(r, map, w, seed, t, deadline);
+}
+
+static int tolerant_purger(unsigned seed, double deadline) {
+        /* The daemon dies under it now and then: errors are expected. */
+        while (now() < deadline)
+                (void) ashm_purge((uint64_t) (1 + rand_r(&seed) % 8) * pg(), 0, NULL);
+        return 0;
+}
+
+static pid_t spawn_worker(ashm_region *r, char *map, int w, unsigned seed, struct tally *t, double deadline) {
+        pid_t pid = fork();
+
+        cr_assert(pid >= 0);
+        if (pid == 0)
+                _exit(respawned_worker(r, map, w, seed, t, deadline));
+        return pid;
+}
+
+/* A killed worker must have died of the kill, not of a violation. */
+static void reap_killed(pid_t pid, const struct tally *t, unsigned seed) {
+        int status;
+
+        cr_assert(waitpid(pid, &status, 0) == pid);
+        cr_assert(WIFSIGNALED(status) || (WIFEXITED(status) && WEXITSTATUS(status) == 0), "seed %u: %s (status 0x%x)",
+                  seed, t->error[0] ? t->error : "crashed", status);
+}
+
+/* The invariant while the daemon is SIGKILLed and restarted (the
+ * workers' blocks are taken over by the new one) and workers are
+ * SIGKILLed mid-operation and replaced, with a purger asking all along. */
+ASHM_TEST(stress, pins_survive_daemon_and_worker_kills) {
+        const char *args[] = { "--max-unpinned", "8K", "--interval", "2", NULL };
+        const char *env = getenv("ASHM_TEST_SEED");
+        unsigned seed = env ? (unsigned) strtoul(env, NULL, 0) : (unsigned) time(NULL) ^ (unsigned) getpid();
+        unsigned rng = seed, daemon_kills = 0, worker_kills = 0;
+        unsigned long pins = 0, was_purged = 0;
+        double deadline, next_daemon, next_worker;
+        pid_t pids[WORKERS], purger_pid;
+        struct test_daemon d;
+        struct tally *t;
+        ashm_region *r;
+        char *map;
+
+        fprintf(stderr, "kill stress seed=%u\n", seed);
+        daemon_start_args(&d, args);
+        t = mmap(NULL, sizeof(*t) * WORKERS, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+        cr_assert(t != MAP_FAILED);
+        memset(t, 0, sizeof(*t) * WORKERS);
+        assert_ok(ashm_region_create("kill-stress", PAGES * pg(), 0, &r));
+        assert_ok(ashm_region_map(r, 0, 0, PROT_READ | PROT_WRITE, (void **) &map));
+        assert_ok(ashm_region_pin(r, 0, 0));
+        deadline = now() + SECONDS + 1;
+        for (int w = 0; w < WORKERS; w++)
+                pids[w] = spawn_worker(r, map, w, seed + (unsigned) w, &t[w], deadline);
+        purger_pid = fork();
+        cr_assert(purger_pid >= 0);
+        if (purger_pid == 0)
+                _exit(tolerant_purger(seed + 99, deadline));
+        next_daemon = now() + 0.3;
+        next_worker = now() + 0.1;
+        while (now() < deadline - 0.3) {
+                if (now() >= next_worker) {
+                        int w = (int) (rand_r(&rng) % WORKERS);
+
+                        kill(pids[w], SIGKILL);
+                        reap_killed(pids[w], &t[w], seed);
+                        pins += t[w].pins;
+                        was_purged += t[w].was_purged;
+                        memset(&t[w], 0, sizeof(t[w]));
+                        pids[w] = spawn_worker(r, map, w, seed + 1000 * ++worker_kills + (unsigned) w, &t[w],
+                                               deadline);
+                        next_worker = now() + 0.05 + (rand_r(&rng) % 100) / 1000.0;
+                }
+                if (now() >= next_daemon) {
+                        daemon_kill(&d);
+                        daemon_spawn(&d, args);
+                        daemon_kills++;
+                        next_daemon = now() + 0.2 + (rand_r(&rng) % 300) / 1000.0;
+                }
+                usleep(5000);
+        }
+        for (int w = 0; w < WORKERS; w++) {
+                int status;
+
+                cr_assert(waitpid(pids[w], &status, 0) == pids[w]);
+                cr_expect(WIFEXITED(status) && WEXITSTATUS(status) == 0, "seed %u: %s (status 0x%x)", seed,
+                          t[w].error[0] ? t[w].error : "crashed", status);
+                pins += t[w].pins;
+                was_purged += t[w].was_purged;
+        }
+        cr_assert(waitpid(purger_pid, NULL, 0) == purger_pid);
+        fprintf(stderr, "kill stress seed=%u: %u daemon kills, %u worker kills, %lu pins (%lu reported purged)\n",
+                seed, daemon_kills, worker_kills, pins, was_purged);
+        cr_assert_gt(daemon_kills, 0);
+        cr_assert_gt(worker_kills, 0);
+        cr_assert_gt(pins, 1000, "the workers did work");
+        assert_ok(ashm_region_unmap(r, map, 0));
+        ashm_region_close(r);
+        munmap(t, sizeof(*t) * WORKERS);
+        daemon_stop(&d);
+}

@@ -27,6 +27,7 @@
 #include "fd-util.h"
 #include "log.h"
 #include "pressure.h"
+#include "quota.h"
 #include "runtime.h"
 #include "server.h"
 
@@ -43,6 +44,7 @@ struct options {
         bool no_pressure;
         bool socket_given; /* --socket: the user's path, used as it is */
         bool activated; /* systemd owns the socket: never unlink it */
+        bool quota_given[_QUOTA_MAX];
 };
 
 static void usage(FILE *f) {
@@ -61,9 +63,16 @@ static void usage(FILE *f) {
                 "      --no-pressure         do not watch memory pressure (PSI)\n"
                 "      --socket-mode MODE    the socket's file mode (default 0600: only this user);\n"
                 "                            0666 lets every user use the broker (a system daemon)\n"
+                "      --max-user-connections N  connections per uid (default %u)\n"
+                "      --max-user-regions N  regions held per uid, counted per connection (default %u)\n"
+                "      --max-user-names N    published names per uid (default %u)\n"
+                "      --max-user-memory SIZE  daemon memory per uid: pin-state blocks and records\n"
+                "                            (default %lluM); root is never limited\n"
                 "  -v, --verbose             log every region, client and purge\n"
                 "      --version             print the version and exit\n"
-                "  -h, --help                print this help and exit\n");
+                "  -h, --help                print this help and exit\n",
+                QUOTA_CONNECTIONS_DEFAULT, QUOTA_REGIONS_DEFAULT, QUOTA_NAMES_DEFAULT,
+                (unsigned long long) (QUOTA_MEMORY_DEFAULT >> 20));
 }
 
 /* "256M", "1G", "4096", "5%" (of physical memory). */
@@ -117,7 +126,17 @@ static const char *opt_name(const struct option *opts, int c) {
 }
 
 static int parse_args(int argc, char **argv, struct options *o) {
-        enum { OPT_VERSION = 256, OPT_IDLE, OPT_INTERVAL, OPT_READY, OPT_AUTO, OPT_MARGIN, OPT_NOPRESSURE, OPT_MODE };
+        enum {
+                OPT_VERSION = 256,
+                OPT_IDLE,
+                OPT_INTERVAL,
+                OPT_READY,
+                OPT_AUTO,
+                OPT_MARGIN,
+                OPT_NOPRESSURE,
+                OPT_MODE,
+                OPT_QUOTA, /* + enum quota_kind */
+        };
         static const struct option longopts[] = {
                 { "socket", required_argument, NULL, 's' },
                 { "max-unpinned", required_argument, NULL, 'm' },
@@ -128,6 +147,10 @@ static int parse_args(int argc, char **argv, struct options *o) {
                 { "autostarted", no_argument, NULL, OPT_AUTO },
                 { "no-pressure", no_argument, NULL, OPT_NOPRESSURE },
                 { "socket-mode", required_argument, NULL, OPT_MODE },
+                { "max-user-connections", required_argument, NULL, OPT_QUOTA + QUOTA_CONNECTIONS },
+                { "max-user-regions", required_argument, NULL, OPT_QUOTA + QUOTA_REGIONS },
+                { "max-user-names", required_argument, NULL, OPT_QUOTA + QUOTA_NAMES },
+                { "max-user-memory", required_argument, NULL, OPT_QUOTA + QUOTA_MEMORY },
                 { "verbose", no_argument, NULL, 'v' },
                 { "version", no_argument, NULL, OPT_VERSION },
                 { "help", no_argument, NULL, 'h' },
@@ -177,6 +200,18 @@ static int parse_args(int argc, char **argv, struct options *o) {
                         r = errno || *end || end == optarg || o->socket_mode > 0777 ? -EINVAL : 0;
                         break;
                 }
+                case OPT_QUOTA + QUOTA_CONNECTIONS:
+                case OPT_QUOTA + QUOTA_REGIONS:
+                case OPT_QUOTA + QUOTA_NAMES:
+                case OPT_QUOTA + QUOTA_MEMORY:
+                        r = c == OPT_QUOTA + QUOTA_MEMORY ? parse_size(optarg, &v) : parse_uint(optarg, &v);
+                        if (r >= 0 && v == 0)
+                                r = -EINVAL;
+                        if (r >= 0) {
+                                quota_set_limit((enum quota_kind) (c - OPT_QUOTA), v);
+                                o->quota_given[c - OPT_QUOTA] = true;
+                        }
+                        break;
                 case 'v':
                         log_max_level = LOG_LEVEL_DEBUG;
                         break;
@@ -371,6 +406,7 @@ static void on_timer(struct daemon *d) {
 
         (void) !read(d->timer_fd, &ticks, sizeof(ticks));
         registry_maintain(&d->registry);
+        server_sweep_replies(d);
         server_enforce_limits(d);
         if (d->idle_exit_usec && d->n_clients == 0 && d->registry.n_regions == 0 && d->broker.n_names == 0 &&
             now_usec() - d->idle_since_usec >= d->idle_exit_usec) {
@@ -428,6 +464,23 @@ static void raise_fd_limit(void) {
                 rl.rlim_cur = rl.rlim_max;
                 (void) setrlimit(RLIMIT_NOFILE, &rl);
         }
+}
+
+/* The default quotas, fitted to our fd limit: one uid at all of its
+ * quotas (two fds per region, one per name and per connection) takes at
+ * most about a third of the fds, so it cannot lock the others out. */
+static void fit_quotas(const struct options *o) {
+        static const uint64_t share[_QUOTA_MAX] = {
+                [QUOTA_CONNECTIONS] = 16, [QUOTA_REGIONS] = 8, [QUOTA_NAMES] = 16 };
+        struct rlimit rl;
+
+        if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY)
+                return;
+        for (int k = 0; k < _QUOTA_MAX; k++)
+                if (share[k] && !o->quota_given[k])
+                        quota_set_limit((enum quota_kind) k,
+                                        MAX(UINT64_C(1), MIN(quota_limit((enum quota_kind) k),
+                                                             (uint64_t) rl.rlim_cur / share[k])));
 }
 
 static void defaults(struct options *o) {
@@ -502,6 +555,7 @@ int main(int argc, char **argv) {
         }
         signal(SIGPIPE, SIG_IGN);
         raise_fd_limit();
+        fit_quotas(&o);
         d.max_unpinned = o.max_unpinned;
         d.cgroup_margin = o.cgroup_margin;
         d.idle_exit_usec = o.idle_exit_sec * 1000000;
@@ -513,6 +567,9 @@ int main(int argc, char **argv) {
         }
         log_info("listening on %s (pid %d, unpinned cap %llu bytes)", o.socket_path, (int) getpid(),
                  (unsigned long long) d.max_unpinned);
+        log_info("quotas per uid: %llu connections, %llu regions, %llu names, %llu bytes of daemon memory",
+                 (unsigned long long) quota_limit(QUOTA_CONNECTIONS), (unsigned long long) quota_limit(QUOTA_REGIONS),
+                 (unsigned long long) quota_limit(QUOTA_NAMES), (unsigned long long) quota_limit(QUOTA_MEMORY));
         server_enforce_limits(&d); /* reads the cgroup once before the first tick */
         notify_ready(&o);
         run(&d);
@@ -524,8 +581,10 @@ int main(int argc, char **argv) {
         if (d.registry.n_regions == 0 && ashm__pid_path(o.socket_path, pid_path, sizeof(pid_path)) >= 0)
                 (void) unlink(pid_path);
         server_close_all(&d);
+        server_free_replies(&d);
         registry_free(&d.registry);
         broker_free(&d.broker);
+        quota_free();
         pressure_close(d.pressure);
         safe_close(d.listen_fd);
         safe_close(d.epoll_fd);

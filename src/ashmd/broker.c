@@ -13,8 +13,11 @@
 #include "internal.h"
 #include "log.h"
 #include "memfd-util.h"
+#include "quota.h"
+#include "registry.h"
 
-/* A bound on what one daemon keeps for everybody. */
+/* A bound on what one daemon keeps for everybody, beyond the per-uid
+ * quota (quota.h). */
 #define NAMES_MAX 65536
 
 struct name {
@@ -30,11 +33,33 @@ struct name {
         struct name *next;
 };
 
-static struct name *find(struct broker *b, const char *name) {
+/* Names belong to their publisher's uid: each uid has a namespace of
+ * its own, so nobody can take a name from another (squatting) or pass
+ * their region off as another's. */
+static struct name *find_owned(struct broker *b, uid_t uid, const char *name) {
         for (struct name *n = b->names; n; n = n->next)
-                if (strcmp(n->name, name) == 0)
+                if (n->uid == uid && strcmp(n->name, name) == 0)
                         return n;
         return NULL;
+}
+
+/* A name as a peer asks for it: "~UID/NAME" is UID's NAME; a plain NAME
+ * is the peer's own, else root's (the system's), never another user's:
+ * whoever asks knows whose region it gets. NULL if there is none. */
+static struct name *resolve(struct broker *b, const struct peer *p, const char *asked) {
+        struct name *n;
+        uint64_t uid = 0;
+        const char *c;
+
+        if (asked[0] != PROTO_NAME_OWNER_PREFIX) {
+                n = find_owned(b, p->uid, asked);
+                return n ?: find_owned(b, 0, asked);
+        }
+        for (c = asked + 1; *c >= '0' && *c <= '9' && uid <= UINT32_MAX; c++)
+                uid = uid * 10 + (uint64_t) (*c - '0');
+        if (c == asked + 1 || *c != '/' || uid > UINT32_MAX || c[1] == '\0')
+                return NULL;
+        return find_owned(b, (uid_t) uid, c + 1);
 }
 
 static bool in_group(const struct peer *p, gid_t gid) {
@@ -69,19 +94,30 @@ int broker_publish(struct broker *b, const struct peer *p, int fd, const struct 
         struct stat st;
         int flags, r;
 
-        r = ashm__fd_stat(fd, &st);
+        r = memfd_client_stat(fd, &st);
         if (r < 0)
                 return r;
-        if (find(b, req->name))
+        if (req->name[0] == PROTO_NAME_OWNER_PREFIX)
+                return -EINVAL; /* that is how owners are named */
+        if (find_owned(b, p->uid, req->name))
                 return -EEXIST;
         if (b->n_names >= NAMES_MAX)
                 return -ENOSPC;
+        r = quota_charge(p->uid, QUOTA_NAMES, 1);
+        if (r < 0)
+                return r;
+        r = quota_charge(p->uid, QUOTA_MEMORY, sizeof(*n));
+        if (r < 0) {
+                quota_uncharge(p->uid, QUOTA_NAMES, 1);
+                return r;
+        }
         n = calloc(1, sizeof(*n));
-        if (!n)
-                return -ENOMEM;
-        n->fd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
-        if (n->fd < 0) {
-                r = negative_errno();
+        if (n)
+                n->fd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+        if (!n || n->fd < 0) {
+                r = n ? negative_errno() : -ENOMEM;
+                quota_uncharge(p->uid, QUOTA_NAMES, 1);
+                quota_uncharge(p->uid, QUOTA_MEMORY, sizeof(*n));
                 free(n);
                 return r;
         }
@@ -112,29 +148,59 @@ static int reopen_read_only(int fd) {
         return r < 0 ? negative_errno() : r;
 }
 
-/* A frozen copy of the region: the only read-only grant that binds a
- * process the file mode cannot bind (one of the publisher's own uid,
- * which owns the inode and may chmod it or reopen it for writing). */
-static int frozen_copy(const struct name *n) {
-        _cleanup_close_ int copy = -1;
-        struct stat st;
-        off_t off = 0;
-
-        if (fstat(n->fd, &st) < 0)
-                return negative_errno();
-        copy = memfd_new(n->name, false);
-        if (copy < 0)
-                return copy;
-        if (ftruncate(copy, st.st_size) < 0)
-                return negative_errno();
-        while (off < st.st_size) {
-                ssize_t k = sendfile(copy, n->fd, &off, (size_t) (st.st_size - off));
+/* Copy [off, end) of from into to, whose file position is off. */
+static int copy_range(int to, int from, off_t off, off_t end) {
+        while (off < end) {
+                off_t in = off;
+                ssize_t k = sendfile(to, from, &in, (size_t) (end - off));
 
                 if (k < 0 && errno == EINTR)
                         continue;
                 if (k <= 0)
                         return k < 0 ? negative_errno() : -EIO;
+                off += k;
         }
+        return 0;
+}
+
+/* A frozen copy of the region: the only read-only grant that binds a
+ * process the file mode cannot bind (one of the publisher's own uid,
+ * which owns the inode and may chmod it or reopen it for writing). It
+ * costs what the region holds, not its size: holes stay holes (a sparse
+ * terabyte costs nothing), and the daemon memory it takes is checked
+ * against the asker's quota first, then charged while the asker holds
+ * it (server.c). */
+static int frozen_copy(const struct name *n, const struct peer *p) {
+        _cleanup_close_ int copy = -1;
+        struct quota_user *u;
+        struct stat st;
+        off_t data = 0, hole;
+
+        if (fstat(n->fd, &st) < 0)
+                return negative_errno();
+        u = quota_user(p->uid);
+        if (p->uid != 0 && (!u || u->used[QUOTA_MEMORY] + (uint64_t) st.st_blocks * 512 > quota_limit(QUOTA_MEMORY)))
+                return -EDQUOT;
+        copy = memfd_new(n->name, false);
+        if (copy < 0)
+                return copy;
+        if (ftruncate(copy, st.st_size) < 0)
+                return negative_errno();
+        while ((data = lseek(n->fd, data, SEEK_DATA)) >= 0) {
+                int r;
+
+                hole = lseek(n->fd, data, SEEK_HOLE);
+                if (hole < 0)
+                        return negative_errno();
+                if (lseek(copy, data, SEEK_SET) < 0)
+                        return negative_errno();
+                r = copy_range(copy, n->fd, data, MIN(hole, st.st_size));
+                if (r < 0)
+                        return r;
+                data = hole;
+        }
+        if (errno != ENXIO)
+                return negative_errno();
         if (fcntl(copy, F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0)
                 return negative_errno();
         return reopen_read_only(copy);
@@ -159,7 +225,7 @@ static int read_grant(const struct name *n, const struct peer *p, int seals, con
                 return reopen_read_only(n->fd);
         }
         *ret_flags |= PROTO_LOOKUP_COPY | PROTO_LOOKUP_FROZEN;
-        return frozen_copy(n);
+        return frozen_copy(n, p);
 }
 
 /* Write grants need a writable fd from the publisher and a region that
@@ -170,7 +236,7 @@ static bool name_writable(const struct name *n, int seals) {
 
 int broker_lookup(struct broker *b, const struct peer *p, const struct proto_lookup_req *req,
                   struct proto_lookup_rep *ret_rep, int *ret_fd) {
-        struct name *n = find(b, req->name);
+        struct name *n = resolve(b, p, req->name);
         struct proto_lookup_rep rep = { 0 };
         uint32_t granted;
         struct stat st;
@@ -211,13 +277,17 @@ static void name_free(struct broker *b, struct name **np) {
 
         *np = n->next;
         b->n_names--;
+        quota_uncharge(n->uid, QUOTA_NAMES, 1);
+        quota_uncharge(n->uid, QUOTA_MEMORY, sizeof(*n));
         safe_close(n->fd);
         free(n);
 }
 
 int broker_unpublish(struct broker *b, const struct peer *p, const char *name) {
+        struct name *found = resolve(b, p, name);
+
         for (struct name **np = &b->names; *np; np = &(*np)->next) {
-                if (strcmp((*np)->name, name) != 0)
+                if (*np != found)
                         continue;
                 /* The publisher's uid and root may, whatever the mode;
                  * others learn no more than a lookup would tell them. */
@@ -230,13 +300,10 @@ int broker_unpublish(struct broker *b, const struct peer *p, const char *name) {
         return -ENOENT;
 }
 
-int broker_names(struct broker *b, const struct peer *p, uint64_t *ret_count, int *ret_fd) {
-        _cleanup_close_ int fd = memfd_new("ashmd-names", false);
+int broker_names(struct broker *b, const struct peer *p, int fd, uint64_t *ret_count) {
         uint64_t count = 0;
         int r;
 
-        if (fd < 0)
-                return fd;
         for (struct name *n = b->names; n; n = n->next) {
                 struct proto_name_entry e = { 0 };
                 struct stat st;
@@ -257,10 +324,7 @@ int broker_names(struct broker *b, const struct peer *p, uint64_t *ret_count, in
                         return r;
                 count++;
         }
-        if (fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) < 0)
-                return negative_errno();
         *ret_count = count;
-        *ret_fd = TAKE_FD(fd);
         return 0;
 }
 

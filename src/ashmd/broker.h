@@ -41,8 +41,8 @@ int broker_lookup(struct broker *b, const struct peer *p, const struct proto_loo
 /* Only the publisher's uid or root. -ENOENT, -EPERM. */
 int broker_unpublish(struct broker *b, const struct peer *p, const char *name);
 
-/* Names the peer may read, into a sealed memfd (owned by the caller). */
-int broker_names(struct broker *b, const struct peer *p, uint64_t *ret_count, int *ret_fd);
+/* Names the peer may read, written to fd (borrowed). */
+int broker_names(struct broker *b, const struct peer *p, int fd, uint64_t *ret_count);
 
 /* The connection went away: its names go, unless published to be kept. */
 void broker_forget(struct broker *b, const void *owner);

@@ -3,6 +3,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include "log.h"
 
@@ -27,4 +28,25 @@ void log_at(int level, const char *fmt, ...) {
         fputc('\n', stderr);
         va_end(ap);
         errno = saved;
+}
+
+bool log_ratelimit(struct ratelimit *rl, unsigned *ret_suppressed) {
+        struct timespec ts;
+        uint64_t now;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        now = (uint64_t) ts.tv_sec * 1000000 + (uint64_t) ts.tv_nsec / 1000;
+        *ret_suppressed = 0;
+        if (rl->begin_usec == 0 || now - rl->begin_usec >= LOG_INTERVAL_USEC) {
+                *ret_suppressed = rl->suppressed;
+                rl->begin_usec = now;
+                rl->n = 0;
+                rl->suppressed = 0;
+        }
+        if (rl->n < LOG_BURST) {
+                rl->n++;
+                return true;
+        }
+        rl->suppressed++;
+        return false;
 }

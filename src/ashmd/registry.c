@@ -14,19 +14,39 @@
 #include "internal.h"
 #include "log.h"
 #include "memfd-util.h"
+#include "quota.h"
 #include "registry.h"
 
 /* What a let-go region had purged, so that a process that still holds
  * it (without ever having registered) learns of it on its first pin.
- * Bounded: the oldest are forgotten first. */
-#define TOMBS_MAX 65536
+ * Bounded per region owner (the uid the memfd belongs to): at most
+ * TOMB_RUNS runs each (more collapse into one run from the first purged
+ * page to the last), and TOMB_BYTES per uid, oldest forgotten first.
+ * A forgotten tomb is not forgotten silently: its owner's regions born
+ * until then count as purged when they come back (tombs_lost_ns), so
+ * one uid's churn can neither grow the daemon nor make another uid's
+ * pins lie. */
+#define TOMB_RUNS 64
+#define TOMB_BYTES (UINT64_C(256) << 10)
 
 struct tomb {
         uint64_t dev, ino;
+        uint64_t born_ns; /* the region's birth, for tombs_lost_ns */
+        uint32_t uid;     /* the region's owner, whose budget it uses */
         size_t n_runs;
         struct pinstate_run *runs;
         struct tomb *next;
 };
+
+static uint64_t tomb_cost(size_t n_runs) {
+        return sizeof(struct tomb) + n_runs * sizeof(struct pinstate_run);
+}
+
+/* What the daemon spends on a region for its registrant's quota: the
+ * record and the pin-state block it maps and scans. */
+static uint64_t region_cost(const struct region *r) {
+        return sizeof(*r) + r->map_len;
+}
 
 /* Runs claimed per call: a chunk can yield this many. */
 #define RUNS_PER_CLAIM PINSTATE_CLAIM_RUNS_MIN
@@ -85,7 +105,21 @@ struct region *registry_find(struct registry *reg, uint64_t dev, uint64_t ino) {
 bool fd_writable(int fd) {
         int flags = fcntl(fd, F_GETFL);
 
-        return flags >= 0 && (flags & O_ACCMODE) != O_RDONLY;
+        return flags >= 0 && !(flags & O_PATH) && (flags & O_ACCMODE) != O_RDONLY;
+}
+
+/* A memfd of a client, opened for reading or writing. An O_PATH fd opens
+ * nothing (the kernel checked no permission to make it): taking it as a
+ * region would let the daemon open for its sender what the sender could
+ * not. Errors: -EBADF (an O_PATH fd too), -EMEDIUMTYPE. */
+int memfd_client_stat(int fd, struct stat *ret_st) {
+        int flags = fcntl(fd, F_GETFL);
+
+        if (flags < 0)
+                return negative_errno();
+        if (flags & O_PATH)
+                return -EBADF;
+        return ashm__fd_stat(fd, ret_st);
 }
 
 /* Our own fd of the region, for fallocate: a dup of the client's. Never
@@ -133,7 +167,10 @@ static int block_new(struct region *r) {
 
         if (fd < 0)
                 return fd;
-        if (ftruncate(fd, (off_t) r->map_len) < 0 || fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW) < 0) {
+        /* 0600: the read-only open a read-only holder gets cannot be
+         * reopened for writing through /proc by another uid. */
+        if (ftruncate(fd, (off_t) r->map_len) < 0 || fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW) < 0 ||
+            fchmod(fd, 0600) < 0) {
                 err = negative_errno();
                 safe_close(fd);
                 return err;
@@ -144,7 +181,9 @@ static int block_new(struct region *r) {
                 safe_close(fd);
                 return err;
         }
-        err = ashm__pinstate_init(map, r->map_len, r->npages);
+        /* A new memfd reads as zeros, which is "every page pinned": only
+         * the header is written, so a big region costs no memset. */
+        err = ashm__pinstate_init_zeroed(map, r->map_len, r->npages);
         munmap(map, r->map_len);
         if (err < 0) {
                 safe_close(fd);
@@ -154,16 +193,24 @@ static int block_new(struct region *r) {
         return block_map(r);
 }
 
-/* Take over a block a client used with a daemon before us. It must be a
- * memfd of the right size that we can seal against resizing (else a
- * client could truncate it under us: SIGBUS), and a valid block for this
- * region's page count. A reclaimer that died mid-purge left PURGING
- * pages: they count as purged. */
+/* Take over a block a client used with a daemon before us. Only a holder
+ * that can write the region may offer one (registry_register() checks):
+ * whatever the block says, such a holder could destroy the contents
+ * anyway, so the state the daemon then acts on is in memory only those
+ * who may write the region can write. Every holder that shared the old
+ * block goes on sharing it with the new daemon, which keeps their pins
+ * consistent (a copy would split a quiet holder from the others). It
+ * must be a memfd of the right size that we can seal against resizing
+ * (else a client could truncate it under us: SIGBUS), and a valid block
+ * for this region's page count; it is made mode 0600 like ours, so no
+ * read-only holder can reopen it for writing. A reclaimer that died
+ * mid-purge left PURGING pages: they count as purged. */
 static int block_adopt(struct region *r, int adopt_fd) {
         struct stat st;
         int seals, err;
 
-        if (ashm__fd_stat(adopt_fd, &st) < 0 || (uint64_t) st.st_size != r->map_len)
+        if (memfd_client_stat(adopt_fd, &st) < 0 || (uint64_t) st.st_size != r->map_len ||
+            !fd_writable(adopt_fd) || fchmod(adopt_fd, 0600) < 0)
                 return -EBADMSG;
         seals = fcntl(adopt_fd, F_GET_SEALS);
         if (seals < 0 || (seals & (F_SEAL_WRITE | F_SEAL_FUTURE_WRITE)))
@@ -181,7 +228,8 @@ static int block_adopt(struct region *r, int adopt_fd) {
         }
         err = ashm__pinstate_recover(r->ps);
         if (err > 0)
-                log_info("region %s: %d pages left mid-purge by the last daemon count as purged", r->name, err);
+                log_ratelimited(LOG_LEVEL_INFO, "region %s: %d pages left mid-purge by the last daemon count as purged",
+                                r->name, err);
         return 0;
 }
 
@@ -212,40 +260,58 @@ static void mark_purged(struct region *r, const struct pinstate_run *marks, size
         ashm__pinstate_reclaim_end(r->ps);
 }
 
+static void tomb_free(struct registry *reg, struct tomb **tp) {
+        struct tomb *t = *tp;
+        struct quota_user *u = quota_user(t->uid);
+
+        if (u)
+                u->tomb_bytes -= MIN(u->tomb_bytes, tomb_cost(t->n_runs));
+        *tp = t->next;
+        reg->n_tombs--;
+        free(t->runs);
+        free(t);
+}
+
 /* Pages a let-go region had purged come back purged. */
-static void tomb_apply(struct registry *reg, struct region *r) {
-        struct tomb **tp = &reg->tombs, *t;
+static bool tomb_apply(struct registry *reg, struct region *r) {
+        struct tomb **tp = &reg->tombs;
 
         while (*tp && ((*tp)->dev != r->dev || (*tp)->ino != r->ino))
                 tp = &(*tp)->next;
-        t = *tp;
-        if (!t)
-                return;
-        *tp = t->next;
-        reg->n_tombs--;
-        mark_purged(r, t->runs, t->n_runs);
-        free(t->runs);
-        free(t);
+        if (!*tp)
+                return false;
+        mark_purged(r, (*tp)->runs, (*tp)->n_runs);
+        tomb_free(reg, tp);
+        return true;
+}
+
+/* The memfd's birth (wall clock, ns), 0 when the kernel does not say. */
+static uint64_t born_ns(int fd) {
+        struct statx stx;
+
+        if (statx(fd, "", AT_EMPTY_PATH, STATX_BTIME, &stx) < 0 || !(stx.stx_mask & STATX_BTIME))
+                return 0;
+        return (uint64_t) stx.stx_btime.tv_sec * 1000000000 + stx.stx_btime.tv_nsec;
 }
 
 /* Born before this daemon took over from one that did not exit cleanly?
  * Then its pages may have been purged under the old daemon, and unless a
  * holder brings the old block, that history is lost: every page counts
- * as purged (conservative, as a restart allows; never the other way). */
-static bool region_predates_restart(const struct registry *reg, int fd) {
-        struct statx stx;
-        uint64_t born;
+ * as purged (conservative, as a restart allows; never the other way).
+ * The same holds for a region whose owner had a tomb forgotten. */
+static bool region_history_lost(const struct registry *reg, const struct region *r, uint64_t born) {
+        struct quota_user *u;
 
-        if (reg->restarted_ns == 0)
-                return false;
-        if (statx(fd, "", AT_EMPTY_PATH, STATX_BTIME, &stx) < 0 || !(stx.stx_mask & STATX_BTIME))
+        if (reg->restarted_ns != 0 && (born == 0 || born < reg->restarted_ns))
                 return true;
-        born = (uint64_t) stx.stx_btime.tv_sec * 1000000000 + stx.stx_btime.tv_nsec;
-        return born < reg->restarted_ns;
+        u = quota_user(r->uid);
+        return u && u->tombs_lost_ns != 0 && (born == 0 || born <= u->tombs_lost_ns);
 }
 
-static int region_new(struct registry *reg, int fd, const struct stat *st, int adopt_fd, struct region **ret) {
+static int region_new(struct registry *reg, int fd, const struct stat *st, int adopt_fd, uid_t charge_uid,
+                      struct region **ret) {
         struct region *r = calloc(1, sizeof(*r));
+        uint64_t born;
         int err;
 
         if (!r)
@@ -260,31 +326,44 @@ static int region_new(struct registry *reg, int fd, const struct stat *st, int a
                 free(r);
                 return -EFBIG;
         }
+        /* Charged before anything is made: a sparse memfd of 2^48 bytes
+         * must not cost the daemon a 32 GiB block. */
+        err = quota_charge(charge_uid, QUOTA_MEMORY, region_cost(r));
+        if (err < 0) {
+                free(r);
+                return err;
+        }
+        r->charge_uid = charge_uid;
         if (memfd_get_name(fd, r->name, sizeof(r->name)) < 0)
                 strcpy(r->name, "?");
         r->fd = -1;
         err = region_take_fd(r, fd);
         if (err < 0) {
+                quota_uncharge(charge_uid, QUOTA_MEMORY, region_cost(r));
                 free(r);
                 return err;
         }
+        born = born_ns(fd);
         err = adopt_fd >= 0 ? block_adopt(r, adopt_fd) : -ENOENT;
         if (err < 0) {
                 err = block_new(r);
-                if (err >= 0 && region_predates_restart(reg, fd)) {
+                if (err >= 0 && !tomb_apply(reg, r) && region_history_lost(reg, r, born)) {
                         struct pinstate_run all = { 0, r->npages };
 
-                        log_info("region %s predates this daemon, whose predecessor died: its pages count as purged",
-                                 r->name);
+                        log_ratelimited(LOG_LEVEL_INFO,
+                                        "region %s predates this daemon, whose predecessor died: its pages count "
+                                        "as purged",
+                                        r->name);
                         mark_purged(r, &all, r->npages ? 1 : 0);
-                } else if (err >= 0)
-                        tomb_apply(reg, r);
+                }
         }
         if (err < 0) {
+                quota_uncharge(charge_uid, QUOTA_MEMORY, region_cost(r));
                 safe_close(r->fd);
                 free(r);
                 return err;
         }
+        r->born_ns = born;
         r->next = reg->regions;
         reg->regions = r;
         reg->n_regions++;
@@ -315,23 +394,28 @@ static void block_merge(struct region *r, int adopt_fd) {
         }
         munmap(map, r->map_len);
         if (n > 0) {
-                log_info("region %s: a holder's earlier block tells of %zu purged runs", r->name, n);
+                log_ratelimited(LOG_LEVEL_INFO, "region %s: a holder's earlier block tells of %zu purged runs", r->name,
+                                n);
                 mark_purged(r, runs, n);
         }
         free(runs);
 }
 
-int registry_register(struct registry *reg, int fd, int adopt_fd, struct region **ret) {
+int registry_register(struct registry *reg, int fd, int adopt_fd, uid_t charge_uid, struct region **ret) {
         struct region *r;
         struct stat st;
         int err;
 
-        err = ashm__fd_stat(fd, &st);
+        err = memfd_client_stat(fd, &st);
         if (err < 0)
                 return err;
+        /* Pin state is for those who may write the region: a read-only
+         * holder neither changes it nor hands the daemon a block. */
+        if (adopt_fd >= 0 && !fd_writable(fd))
+                return -EPERM;
         r = registry_find(reg, (uint64_t) st.st_dev, (uint64_t) st.st_ino);
         if (!r) {
-                err = region_new(reg, fd, &st, adopt_fd, &r);
+                err = region_new(reg, fd, &st, adopt_fd, charge_uid, &r);
                 if (err < 0)
                         return err;
                 log_debug("region %s (inode %llu, %llu pages, uid %u) registered", r->name,
@@ -397,8 +481,8 @@ static uint64_t batch_flush(struct batch *b) {
                 off_t off = (off_t) (b->runs[i].first * page()), len = (off_t) (b->runs[i].npages * page());
 
                 if (fallocate(r->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, off, len) < 0) {
-                        log_warning("region %s: cannot purge %lld bytes at %lld: %m", r->name, (long long) len,
-                                    (long long) off);
+                        log_warning_ratelimited("region %s: cannot purge %lld bytes at %lld: %m", r->name,
+                                                (long long) len, (long long) off);
                         if (!any) {
                                 ashm__pinstate_abort(r->ps, b->runs, b->n);
                                 r->punchable = false;
@@ -575,23 +659,49 @@ static size_t purged_runs(struct region *r, struct pinstate_run **ret) {
         return n;
 }
 
-static void tomb_add(struct registry *reg, struct region *r, struct pinstate_run *runs, size_t n) {
-        struct tomb *t = calloc(1, sizeof(*t)), **tp;
+/* Forget the owner's oldest tomb; its regions born until then count as
+ * purged from now on (region_history_lost). False if it has none. */
+static bool tomb_forget_oldest(struct registry *reg, struct quota_user *u) {
+        struct tomb **oldest = NULL;
+        struct timespec ts;
+        uint64_t born;
 
-        if (!t) {
+        for (struct tomb **tp = &reg->tombs; *tp; tp = &(*tp)->next)
+                if ((*tp)->uid == u->uid)
+                        oldest = tp;
+        if (!oldest)
+                return false;
+        born = (*oldest)->born_ns;
+        if (born == 0) {
+                clock_gettime(CLOCK_REALTIME, &ts);
+                born = (uint64_t) ts.tv_sec * 1000000000 + (uint64_t) ts.tv_nsec;
+        }
+        u->tombs_lost_ns = MAX(u->tombs_lost_ns, born);
+        tomb_free(reg, oldest);
+        return true;
+}
+
+static void tomb_add(struct registry *reg, struct region *r, struct pinstate_run *runs, size_t n) {
+        struct quota_user *u = quota_user(r->uid);
+        struct tomb *t = calloc(1, sizeof(*t));
+
+        if (!t || !u) {
+                free(t);
                 free(runs);
                 return;
         }
-        *t = (struct tomb) { r->dev, r->ino, n, runs, reg->tombs };
-        reg->tombs = t;
-        if (++reg->n_tombs <= TOMBS_MAX)
-                return;
-        for (tp = &reg->tombs; (*tp)->next; tp = &(*tp)->next)
+        /* Many runs collapse into one, conservatively: pages between them
+         * that were not purged will be told they were. */
+        if (n > TOMB_RUNS) {
+                runs[0].npages = runs[n - 1].first + runs[n - 1].npages - runs[0].first;
+                n = 1;
+        }
+        while (u->tomb_bytes + tomb_cost(n) > TOMB_BYTES && tomb_forget_oldest(reg, u))
                 ;
-        free((*tp)->runs);
-        free(*tp);
-        *tp = NULL;
-        reg->n_tombs--;
+        *t = (struct tomb) { r->dev, r->ino, r->born_ns, r->uid, n, runs, reg->tombs };
+        reg->tombs = t;
+        reg->n_tombs++;
+        u->tomb_bytes += tomb_cost(n);
 }
 
 static void region_unlink(struct registry *reg, struct region *r) {
@@ -604,6 +714,7 @@ static void region_unlink(struct registry *reg, struct region *r) {
 }
 
 static void region_free(struct region *r) {
+        quota_uncharge(r->charge_uid, QUOTA_MEMORY, region_cost(r));
         block_unmap(r);
         safe_close(r->state_fd);
         safe_close(r->fd);
@@ -700,13 +811,8 @@ void registry_free(struct registry *reg) {
                 reg->regions = r->next;
                 region_free(r);
         }
-        while (reg->tombs) {
-                struct tomb *t = reg->tombs;
-
-                reg->tombs = t->next;
-                free(t->runs);
-                free(t);
-        }
+        while (reg->tombs)
+                tomb_free(reg, &reg->tombs);
         reg->n_regions = reg->n_tombs = 0;
         if (reg->clock)
                 munmap(reg->clock, page());

@@ -21,6 +21,8 @@ struct region {
         struct pinstate *ps;
         uint64_t npages;
         uint32_t uid;       /* the region's owner */
+        uid_t charge_uid;   /* whose memory quota pays for the record and block */
+        uint64_t born_ns;   /* the memfd's birth (wall clock), 0 if unknown */
         unsigned holders;   /* connections that registered it */
         char name[256];
         struct region *next;
@@ -48,7 +50,16 @@ int registry_init(struct registry *reg);
  * adopt_fd (borrowed, or -1) when the registry has none for it. The new
  * holder is counted. Errors: -EMEDIUMTYPE not a memfd, -EFBIG too large,
  * and those of memfd_create(), mmap(). */
-int registry_register(struct registry *reg, int fd, int adopt_fd, struct region **ret);
+/* Register the region fd (borrowed) for a connection of charge_uid, who
+ * pays for a new region's record and block (quota.h). adopt_fd: a block
+ * the caller used with an earlier daemon, or -1. Errors: -EBADF (O_PATH
+ * too), -EMEDIUMTYPE not a memfd, -EPERM adopt_fd from a holder that
+ * cannot write the region, -EFBIG, -EDQUOT, -ENOMEM. */
+int registry_register(struct registry *reg, int fd, int adopt_fd, uid_t charge_uid, struct region **ret);
+
+/* fstat of a client's memfd; an O_PATH fd is -EBADF. */
+struct stat;
+int memfd_client_stat(int fd, struct stat *ret_st);
 
 /* A holder is gone: when none is left and nobody maps the block any
  * more, the region's unpinned pages are purged and it is let go. */

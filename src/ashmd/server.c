@@ -7,6 +7,7 @@
 #include <sys/epoll.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -17,6 +18,7 @@
 #include "memfd-util.h"
 #include "pressure.h"
 #include "protocol.h"
+#include "quota.h"
 #include "server.h"
 #include "socket-util.h"
 
@@ -36,6 +38,8 @@ static uint64_t page(void) {
 static void client_free(struct daemon *d, struct client *c) {
         for (size_t i = 0; i < c->n_regions; i++)
                 registry_unhold(&d->registry, c->regions[i]);
+        quota_uncharge(c->uid, QUOTA_REGIONS, c->n_regions);
+        quota_uncharge(c->uid, QUOTA_CONNECTIONS, 1);
         broker_forget(&d->broker, c);
         epoll_ctl(d->epoll_fd, EPOLL_CTL_DEL, c->fd, NULL);
         safe_close(c->fd);
@@ -85,7 +89,18 @@ static void accept_one(struct daemon *d, int fd) {
 
         /* The kernel says who the peer is; nothing a message claims does. */
         if (!c || getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
-                log_warning("dropping a connection: %s", c ? strerror(errno) : "out of memory");
+                log_warning_ratelimited("dropping a connection: %s", c ? strerror(errno) : "out of memory");
+                free(c);
+                safe_close(fd);
+                return;
+        }
+        /* Over its quota, a uid is hung up on at once: it sees its
+         * connection reset. Keeping it open to answer -EDQUOT would cost
+         * the fd the quota is there to save. */
+        if (quota_charge(cred.uid, QUOTA_CONNECTIONS, 1) < 0) {
+                log_warning_ratelimited("uid %u (pid %d) is at its quota of %llu connections: hanging up",
+                                        (unsigned) cred.uid, (int) cred.pid,
+                                        (unsigned long long) quota_limit(QUOTA_CONNECTIONS));
                 free(c);
                 safe_close(fd);
                 return;
@@ -94,7 +109,8 @@ static void accept_one(struct daemon *d, int fd) {
         peer_groups(c);
         ev.data.ptr = c;
         if (epoll_ctl(d->epoll_fd, EPOLL_CTL_ADD, fd, &ev) < 0) {
-                log_warning("dropping a connection: epoll: %m");
+                log_warning_ratelimited("dropping a connection: epoll: %m");
+                quota_uncharge(c->uid, QUOTA_CONNECTIONS, 1);
                 free(c->groups);
                 free(c);
                 safe_close(fd);
@@ -196,6 +212,7 @@ static bool client_unhold(struct client *c, struct region *r) {
         for (size_t i = 0; i < c->n_regions; i++)
                 if (c->regions[i] == r) {
                         c->regions[i] = c->regions[--c->n_regions];
+                        quota_uncharge(c->uid, QUOTA_REGIONS, 1);
                         return true;
                 }
         return false;
@@ -231,14 +248,23 @@ static void handle_register(struct daemon *d, struct client *c, const struct pro
         struct region *r;
         int held;
 
-        rep->result = registry_register(&d->registry, fds[0], m->hdr.n_fds > 1 ? fds[1] : -1, &r);
+        /* A hold is charged first: a uid at its quota makes the daemon
+         * create nothing. */
+        rep->result = quota_charge(c->uid, QUOTA_REGIONS, 1);
         if (rep->result < 0)
                 return;
+        rep->result = registry_register(&d->registry, fds[0], m->hdr.n_fds > 1 ? fds[1] : -1, c->uid, &r);
+        if (rep->result < 0) {
+                quota_uncharge(c->uid, QUOTA_REGIONS, 1);
+                return;
+        }
         /* registry_register() counted a holder: keep the count only for a
          * connection that did not hold the region yet. */
         held = client_hold(c, r);
-        if (held <= 0)
+        if (held <= 0) {
                 registry_unhold(&d->registry, r);
+                quota_uncharge(c->uid, QUOTA_REGIONS, 1);
+        }
         if (held < 0) {
                 rep->result = held;
                 return;
@@ -299,8 +325,8 @@ static void handle_purge(struct daemon *d, struct client *c, const struct proto_
         registry_totals(&d->registry, scope, &t);
         out.lru_pages = t.unpinned;
         out.purged_bytes = registry_purge(&d->registry, scope, req.bytes ? req.bytes : UINT64_MAX);
-        log_info("pid %d uid %u purged %llu bytes", (int) c->pid, (unsigned) c->uid,
-                 (unsigned long long) out.purged_bytes);
+        log_ratelimited(LOG_LEVEL_INFO, "pid %d uid %u purged %llu bytes", (int) c->pid, (unsigned) c->uid,
+                        (unsigned long long) out.purged_bytes);
         reply_body(rep, &out, sizeof(out));
 }
 
@@ -345,12 +371,151 @@ static void list_entry(const struct region *r, struct proto_list_entry *e) {
         snprintf(e->name, sizeof(e->name), "%s", r->name);
 }
 
-/* The list goes in a sealed memfd: no size limit on the socket, and the
- * client can trust what it maps. */
+/* ---- list replies ------------------------------------------------------- */
+
+/* A list (LIST, NAMES) goes in a memfd: no size limit on the socket. Its
+ * asker keeps that memfd as long as it likes, and the memory is the
+ * daemon's: charged to the asker's uid while the asker holds it. The
+ * asker gets a read-only open of a file of mode 0444 (nobody else can
+ * write it); the daemon keeps the memfd to punch it and a read-only
+ * probe: a write lease on the probe is granted only once no other open
+ * file of it is left (the kernel counts read-only opens, mappings
+ * included), which is how the daemon learns that the asker let go.
+ * Past the quota, or past HELD_MAX replies, the uid's oldest replies are
+ * punched (it reads zeros from them: an honest client has read its list
+ * long before). A released reply is punched too: an O_PATH reopen,
+ * which the count misses, would keep nothing. */
+#define HELD_MAX 16
+
+struct held_reply {
+        int fd, probe;
+        uid_t uid;
+        uint64_t cost;
+        struct held_reply *next;
+};
+
+static bool held_released(const struct held_reply *h) {
+        if (fcntl(h->probe, F_SETLEASE, F_WRLCK) < 0)
+                return errno == EINVAL; /* no leases here: only the quota bounds them */
+        (void) fcntl(h->probe, F_SETLEASE, F_UNLCK);
+        return true;
+}
+
+static void held_free(struct held_reply **hp) {
+        struct held_reply *h = *hp;
+        struct stat st;
+
+        if (h->fd >= 0 && fstat(h->fd, &st) == 0 && st.st_size > 0)
+                (void) fallocate(h->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, st.st_size);
+        quota_uncharge(h->uid, QUOTA_MEMORY, h->cost);
+        *hp = h->next;
+        safe_close(h->fd);
+        safe_close(h->probe);
+        free(h);
+}
+
+/* Free the released replies of uid ((uid_t) -1: of everyone); returns
+ * how many of uid's are still held. */
+static unsigned held_sweep(struct daemon *d, uid_t uid) {
+        unsigned n = 0;
+
+        for (struct held_reply **hp = &d->held; *hp;) {
+                if ((uid == (uid_t) -1 || (*hp)->uid == uid) && held_released(*hp)) {
+                        held_free(hp);
+                        continue;
+                }
+                n += (*hp)->uid == uid;
+                hp = &(*hp)->next;
+        }
+        return n;
+}
+
+void server_sweep_replies(struct daemon *d) {
+        held_sweep(d, (uid_t) -1);
+}
+
+/* Free the uid's released replies; then, while it holds HELD_MAX or
+ * cannot afford cost more, its oldest. */
+static void held_make_room(struct daemon *d, uid_t uid, uint64_t cost) {
+        struct held_reply **oldest;
+        struct quota_user *u = quota_user(uid);
+        unsigned n = held_sweep(d, uid);
+
+        while (n > 0 && (n >= HELD_MAX || (u && uid != 0 && u->used[QUOTA_MEMORY] + cost > quota_limit(QUOTA_MEMORY)))) {
+                oldest = NULL;
+                for (struct held_reply **hp = &d->held; *hp; hp = &(*hp)->next)
+                        if ((*hp)->uid == uid)
+                                oldest = hp;
+                held_free(oldest);
+                n--;
+        }
+}
+
+/* Keep a reply (fd, -1 for none to punch, and a read-only probe, both
+ * consumed) charged to uid. -EDQUOT past its quota. */
+static int held_add(struct daemon *d, uid_t uid, int fd, int probe, uint64_t cost) {
+        struct held_reply *h = malloc(sizeof(*h));
+        int r;
+
+        cost += sizeof(*h) + 1024; /* and the inode */
+        held_make_room(d, uid, cost);
+        r = h ? quota_charge(uid, QUOTA_MEMORY, cost) : -ENOMEM;
+        if (r < 0) {
+                free(h);
+                safe_close(fd);
+                safe_close(probe);
+                return r;
+        }
+        *h = (struct held_reply) { fd, probe, uid, cost, d->held };
+        d->held = h;
+        return 0;
+}
+
+static int reopen_ro(int fd) {
+        char path[64];
+        int r;
+
+        snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+        r = open(path, O_RDONLY | O_CLOEXEC);
+        return r < 0 ? negative_errno() : r;
+}
+
+static int list_begin(const char *name) {
+        return memfd_new(name, false);
+}
+
+/* The list in fd (consumed) is complete: keep it, charged to the asker,
+ * and give the reply a read-only open of it. */
+static void list_finish(struct daemon *d, struct client *c, int fd, const void *body, size_t len,
+                        struct reply *rep) {
+        _cleanup_close_ int list = fd, probe = -1, ro = -1;
+        struct stat st;
+
+        if (fcntl(list, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0 || fchmod(list, 0444) < 0 ||
+            fstat(list, &st) < 0) {
+                rep->result = negative_errno();
+                return;
+        }
+        probe = reopen_ro(list);
+        ro = reopen_ro(list);
+        if (probe < 0 || ro < 0) {
+                rep->result = probe < 0 ? probe : ro;
+                return;
+        }
+        rep->result = held_add(d, c->uid, TAKE_FD(list), TAKE_FD(probe), (uint64_t) st.st_size);
+        if (rep->result >= 0)
+                reply_with_fd(rep, body, len, TAKE_FD(ro));
+}
+
+void server_free_replies(struct daemon *d) {
+        while (d->held)
+                held_free(&d->held);
+}
+
 static void handle_list(struct daemon *d, struct client *c, struct reply *rep) {
         struct proto_list_rep out = { 0, sizeof(struct proto_list_entry) };
         struct proto_list_entry e;
-        int fd = memfd_new("ashmd-list", false);
+        int fd = list_begin("ashmd-list");
 
         if (fd < 0) {
                 rep->result = fd;
@@ -367,12 +532,7 @@ static void handle_list(struct daemon *d, struct client *c, struct reply *rep) {
                 }
                 out.count++;
         }
-        if (fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) < 0) {
-                rep->result = negative_errno();
-                safe_close(fd);
-                return;
-        }
-        reply_with_fd(rep, &out, sizeof(out), fd);
+        list_finish(d, c, fd, &out, sizeof(out), rep);
 }
 
 /* ---- the broker ---------------------------------------------------------- */
@@ -400,6 +560,18 @@ static void handle_lookup(struct daemon *d, struct client *c, const struct proto
         rep->result = broker_lookup(&d->broker, &p, &req, &out, &fd);
         if (rep->result < 0)
                 return;
+        /* A frozen copy is daemon memory the asker holds: charged like a
+         * list reply (it is sealed: nothing to punch). */
+        if (out.flags & PROTO_LOOKUP_COPY) {
+                struct stat st;
+                int probe = fstat(fd, &st) < 0 ? negative_errno() : reopen_ro(fd);
+
+                rep->result = probe < 0 ? probe : held_add(d, c->uid, -1, probe, (uint64_t) st.st_blocks * 512);
+                if (rep->result < 0) {
+                        safe_close(fd);
+                        return;
+                }
+        }
         reply_with_fd(rep, &out, sizeof(out), fd);
 }
 
@@ -414,12 +586,18 @@ static void handle_unpublish(struct daemon *d, struct client *c, const struct pr
 static void handle_names(struct daemon *d, struct client *c, struct reply *rep) {
         struct proto_list_rep out = { 0, sizeof(struct proto_name_entry) };
         struct peer p = peer_of(c);
-        int fd;
+        int fd = list_begin("ashmd-names");
 
-        rep->result = broker_names(&d->broker, &p, &out.count, &fd);
-        if (rep->result < 0)
+        if (fd < 0) {
+                rep->result = fd;
                 return;
-        reply_with_fd(rep, &out, sizeof(out), fd);
+        }
+        rep->result = broker_names(&d->broker, &p, fd, &out.count);
+        if (rep->result < 0) {
+                safe_close(fd);
+                return;
+        }
+        list_finish(d, c, fd, &out, sizeof(out), rep);
 }
 
 static int send_reply(struct client *c, const struct proto_msg *m, const struct reply *rep) {
@@ -440,6 +618,9 @@ static int dispatch(struct daemon *d, struct client *c, const struct proto_msg *
         struct reply rep = { .fds = { -1, -1 } };
         int r;
 
+        /* A list reply is usually closed before the next request. */
+        if (d->held)
+                held_sweep(d, c->uid);
         switch (m->hdr.type) {
         case PROTO_REGISTER:
                 handle_register(d, c, m, fds, &rep);
@@ -485,8 +666,8 @@ static int refuse_emfile(struct client *c, const char *buf) {
         if (h.magic != PROTO_MAGIC || h.version != PROTO_VERSION || proto_body_size(h.type) < 0 ||
             (h.type & PROTO_REPLY))
                 return -EBADMSG;
-        log_warning("client pid %d uid %u: out of fds for its request; answered EMFILE", (int) c->pid,
-                    (unsigned) c->uid);
+        log_warning_ratelimited("client pid %d uid %u: out of fds for its request; answered EMFILE", (int) c->pid,
+                                (unsigned) c->uid);
         proto_header(&out, h.type | PROTO_REPLY, h.seq, -EMFILE, 0);
         return send_fds(c->fd, &out, sizeof(out), NULL, 0) < 0 ? -EIO : 0;
 }
@@ -507,18 +688,20 @@ void server_client_ready(struct daemon *d, struct client *c) {
                 return;
         if (n < 0) {
                 if (n != -ECONNRESET)
-                        log_warning("client pid %d uid %u: %s; closing its connection", (int) c->pid,
-                                    (unsigned) c->uid, n == -EMSGSIZE ? "oversized message or too many fds" :
-                                                                        strerror((int) -n));
+                        log_warning_ratelimited("client pid %d uid %u: %s; closing its connection", (int) c->pid,
+                                                (unsigned) c->uid,
+                                                n == -EMSGSIZE ? "oversized message or too many fds" :
+                                                                 strerror((int) -n));
                 client_close(d, c);
                 return;
         }
         r = proto_decode(buf, (size_t) n, n_fds, 0, &m);
         if (r < 0) {
-                log_warning("client pid %d uid %u: malformed message (%s, %zd bytes, %zu fds); closing its "
-                            "connection",
-                            (int) c->pid, (unsigned) c->uid,
-                            r == -EPROTONOSUPPORT ? "unknown protocol version" : "bad header or body", n, n_fds);
+                log_warning_ratelimited("client pid %d uid %u: malformed message (%s, %zd bytes, %zu fds); closing "
+                                        "its connection",
+                                        (int) c->pid, (unsigned) c->uid,
+                                        r == -EPROTONOSUPPORT ? "unknown protocol version" : "bad header or body",
+                                        n, n_fds);
                 close_many(fds, n_fds);
                 client_close(d, c);
                 return;
@@ -526,8 +709,8 @@ void server_client_ready(struct daemon *d, struct client *c) {
         r = dispatch(d, c, &m, fds);
         close_many(fds, n_fds);
         if (r < 0) {
-                log_warning("client pid %d uid %u: cannot reply: %s; closing its connection", (int) c->pid,
-                            (unsigned) c->uid, strerror(-r));
+                log_warning_ratelimited("client pid %d uid %u: cannot reply: %s; closing its connection",
+                                        (int) c->pid, (unsigned) c->uid, strerror(-r));
                 client_close(d, c);
         }
 }

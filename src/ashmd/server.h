@@ -34,6 +34,7 @@ struct daemon {
         struct broker broker;
         struct client *clients;
         unsigned n_clients;
+        struct held_reply *held; /* LIST and NAMES replies their askers may still hold */
         uint64_t max_unpinned;      /* bytes */
         uint64_t cgroup_margin;     /* purge when the cgroup has less headroom */
         uint64_t idle_exit_usec;    /* 0: never */
@@ -65,3 +66,9 @@ void server_client_ready(struct daemon *d, struct client *c);
 void server_enforce_limits(struct daemon *d);
 
 void server_close_all(struct daemon *d);
+
+/* Free the list replies their askers closed (on the timer). */
+void server_sweep_replies(struct daemon *d);
+
+/* Drop the list replies kept for their askers (at exit). */
+void server_free_replies(struct daemon *d);

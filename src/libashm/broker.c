@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* The broker's client side: publish, look up, unpublish, list. */
 #include <errno.h>
+#include <pwd.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -21,11 +23,37 @@ static int name_field(char field[PROTO_NAME_MAX + 1], const char *name) {
         return proto_name_valid(field) ? 0 : -EINVAL;
 }
 
+/* A name to look up or unpublish: "~USER/NAME" becomes "~UID/NAME" on the
+ * wire (the daemon knows uids, not user names); "~UID/NAME" and a plain
+ * NAME go as they are. -ENOENT for an unknown user. */
+static int owner_name_field(char field[PROTO_NAME_MAX + 1], const char *name) {
+        char user[256], buf[4096], qualified[PROTO_NAME_MAX + 2];
+        const char *slash;
+        struct passwd pw, *found = NULL;
+        size_t n;
+
+        if (!name || name[0] != PROTO_NAME_OWNER_PREFIX)
+                return name_field(field, name);
+        slash = strchr(name, '/');
+        n = slash ? (size_t) (slash - name - 1) : 0;
+        if (n == 0 || n >= sizeof(user) || strspn(name + 1, "0123456789") == n)
+                return name_field(field, name); /* numeric, or the daemon says no */
+        memcpy(user, name + 1, n);
+        user[n] = '\0';
+        if (getpwnam_r(user, &pw, buf, sizeof(buf), &found) != 0 || !found)
+                return -ENOENT;
+        if (snprintf(qualified, sizeof(qualified), "%c%u%s", PROTO_NAME_OWNER_PREFIX, (unsigned) found->pw_uid,
+                     slash) >= (int) sizeof(qualified))
+                return -EINVAL;
+        return name_field(field, qualified);
+}
+
 _public_ int ashm_publish(const ashm_region *region, const char *name, unsigned mode, unsigned flags) {
         struct proto_publish_req req;
         int fd, r;
 
-        if (!region || (mode & ~0777u) || (flags & ~(unsigned) ASHM_PUBLISH_KEEP))
+        if (!region || (mode & ~0777u) || (flags & ~(unsigned) ASHM_PUBLISH_KEEP) ||
+            (name && name[0] == PROTO_NAME_OWNER_PREFIX))
                 return -EINVAL;
         r = name_field(req.name, name);
         if (r < 0)
@@ -43,7 +71,7 @@ _public_ int ashm_lookup(const char *name, unsigned flags, ashm_region **ret_reg
 
         if (!ret_region || (flags & ~(unsigned) ASHM_LOOKUP_WRITE))
                 return -EINVAL;
-        r = name_field(req.name, name);
+        r = owner_name_field(req.name, name);
         if (r < 0)
                 return r;
         req.access = PROTO_ACCESS_READ | (flags & ASHM_LOOKUP_WRITE ? PROTO_ACCESS_WRITE : 0);
@@ -59,7 +87,7 @@ _public_ int ashm_lookup(const char *name, unsigned flags, ashm_region **ret_reg
 
 _public_ int ashm_unpublish(const char *name) {
         struct proto_unpublish_req req;
-        int r = name_field(req.name, name);
+        int r = owner_name_field(req.name, name);
 
         if (r < 0)
                 return r;

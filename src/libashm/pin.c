@@ -28,7 +28,11 @@
 #include "protocol.h"
 
 /* Blocks no handle holds stay cached, up to this many, for the fd-based
- * APIs (cutils, the shim) that have nowhere to keep them. */
+ * APIs (cutils, the shim) that have nowhere to keep them, while the fd
+ * they were last used with is open. A block only handles used is let go
+ * with the last handle: the daemon then drops the region's memfd, and
+ * its memory is freed once nothing else holds it, as the driver frees
+ * it on the last close. */
 #define IDLE_REFS_MAX 64
 /* After a failed attempt to reach or start the daemon, work without one
  * for this long before trying again: a spawn per region would be slow. */
@@ -45,6 +49,7 @@ struct pinref {
         bool read_only;    /* the daemon gave a read-only block: no pin/unpin */
         bool via_ro_fd;    /* registered through a read-only fd: part of the key */
         unsigned refs;     /* handles holding it */
+        int raw_fd;        /* the fd the fd-based API last used it with; -1: handles only */
         struct pinref *next;
 };
 
@@ -220,22 +225,40 @@ static bool fd_read_only(int fd) {
         return flags >= 0 && (flags & O_ACCMODE) == O_RDONLY;
 }
 
-/* Forget idle blocks beyond the cache size, telling the daemon. Locked. */
-static void refs_trim(void) {
+/* Whether an idle block may still be needed: its raw fd is open on the
+ * region (or on another fd of it that took the number: just as good). */
+static bool ref_fd_open(const struct pinref *p) {
+        struct stat st;
+
+        return p->raw_fd >= 0 && fstat(p->raw_fd, &st) == 0 && (uint64_t) st.st_dev == p->dev &&
+               (uint64_t) st.st_ino == p->ino;
+}
+
+/* Forget a block: unmapped first, so that the daemon, told next, finds
+ * no mapping of ours and lets the region go at once. Locked. */
+static void ref_drop(struct pinref **pp) {
+        struct pinref *p = *pp;
+        struct proto_unregister_req req = { p->dev, p->ino };
+        bool registered = p->gen != 0 && p->gen == ashm__client_generation();
+
+        *pp = p->next;
+        ref_unmap(p);
+        if (registered)
+                (void) ashm__request(PROTO_UNREGISTER, &req, sizeof(req), NULL, 0, NULL, 0, NULL, 0);
+        free(p);
+}
+
+/* Forget idle blocks beyond the cache size, and with sweep those whose
+ * fd is closed, telling the daemon. Locked. */
+static void refs_trim(bool sweep) {
         struct pinref **pp = &pins;
         unsigned idle = 0;
 
         while (*pp) {
                 struct pinref *p = *pp;
 
-                if (p->refs == 0 && ++idle > IDLE_REFS_MAX) {
-                        struct proto_unregister_req req = { p->dev, p->ino };
-
-                        *pp = p->next;
-                        if (p->gen != 0 && p->gen == ashm__client_generation())
-                                (void) ashm__request(PROTO_UNREGISTER, &req, sizeof(req), NULL, 0, NULL, 0, NULL, 0);
-                        ref_unmap(p);
-                        free(p);
+                if (p->refs == 0 && (p->raw_fd < 0 || ++idle > IDLE_REFS_MAX || (sweep && !ref_fd_open(p)))) {
+                        ref_drop(pp);
                         continue;
                 }
                 pp = &p->next;
@@ -252,14 +275,18 @@ static int ref_create(int fd, const struct stat *st, bool ro_fd, struct pinref *
         ref->dev = (uint64_t) st->st_dev;
         ref->ino = (uint64_t) st->st_ino;
         ref->via_ro_fd = ro_fd;
+        ref->raw_fd = -1;
         if (now_sec() >= no_daemon_until) {
                 r = ref_register(ref, fd, NULL);
-                if (r < 0 && r != -ENOMEM)
+                /* At its quota the daemon answers: it is there for the
+                 * next region. */
+                if (r < 0 && r != -ENOMEM && r != -EDQUOT)
                         no_daemon_until = now_sec() + NO_DAEMON_RETRY_SEC;
         }
         /* Whatever kept us from the daemon (none runs, it cannot be
-         * started, its directory is not ours, it is out of fds...), pins
-         * still work, privately: nothing is purged then. */
+         * started, its directory is not ours, it is out of fds, our uid
+         * is at its quota...), pins still work, privately: nothing is
+         * purged then. */
         if (r < 0 && r != -ENOMEM)
                 r = ref_make_private(ref, npages);
         if (r < 0) {
@@ -284,7 +311,10 @@ static void ref_refresh(struct pinref *ref, int fd) {
         struct pinref fresh = *ref;
         struct pinref *old;
 
-        if (ref_register(&fresh, fd, ref) < 0)
+        /* Only a holder that can write the region may offer its block
+         * (the daemon refuses the others with EPERM): a read-only one
+         * never changed its block anyway. */
+        if (ref_register(&fresh, fd, ref->read_only || fd_read_only(fd) ? NULL : ref) < 0)
                 return; /* no daemon now: keep the block; nothing purges it */
         if (same_file(fresh.state_fd, ref->state_fd)) {
                 ref_unmap(&fresh);
@@ -311,34 +341,51 @@ static void ref_refresh(struct pinref *ref, int fd) {
 }
 
 /* The block of the region fd, registering it if needed. hold: a handle
- * keeps it (released with ashm__pins_release). */
-static int ref_get(int fd, const struct stat *st, bool hold, struct pinref **ret) {
-        bool ro_fd = fd_read_only(fd);
+ * or a call keeps it (released with ashm__pins_release); raw: the
+ * fd-based API, which keeps it cached while fd is open. */
+static int ref_get(int fd, const struct stat *st, bool hold, bool raw, struct pinref **ret) {
+        bool ro_fd = fd_read_only(fd), created = false;
         struct pinref *ref;
         int r = 0;
 
         lock_pins();
         ref = ref_find(st, ro_fd);
-        if (!ref)
+        if (!ref) {
                 r = ref_create(fd, st, ro_fd, &ref);
-        else if (ref->gen != 0 && ref->gen != ashm__client_generation())
+                created = r >= 0;
+        } else if (ref->gen != 0 && ref->gen != ashm__client_generation())
                 ref_refresh(ref, fd);
         if (r >= 0) {
                 if (hold)
                         ref->refs++;
+                if (raw)
+                        ref->raw_fd = fd;
                 *ret = ref;
         }
-        refs_trim();
+        /* A new region is a good time to look for closed ones. */
+        refs_trim(created);
         pthread_mutex_unlock(&pins_lock);
         return r;
 }
 
-void ashm__pins_release(struct pinref *ref) {
+/* sweep: also drop idle blocks whose fd was closed (a handle went, or
+ * pins_sweep()): a few fstat calls, not on the pin path. */
+static void release(struct pinref *ref, bool sweep) {
         if (!ref)
                 return;
         lock_pins();
         ref->refs--;
-        refs_trim();
+        refs_trim(sweep);
+        pthread_mutex_unlock(&pins_lock);
+}
+
+void ashm__pins_release(struct pinref *ref) {
+        release(ref, true);
+}
+
+static void pins_sweep(void) {
+        lock_pins();
+        refs_trim(true);
         pthread_mutex_unlock(&pins_lock);
 }
 
@@ -380,8 +427,10 @@ static void maybe_check_daemon(void) {
         /* Per thread, so counting costs no locked instruction. */
         static __thread unsigned tick __attribute__((tls_model("initial-exec")));
 
-        if ((++tick & 1023) == 0)
+        if ((++tick & 1023) == 0) {
                 ashm__client_check();
+                pins_sweep();
+        }
 }
 
 static int fd_op(int fd, uint64_t offset, uint64_t len, enum pin_op op) {
@@ -397,13 +446,13 @@ static int fd_op(int fd, uint64_t offset, uint64_t len, enum pin_op op) {
                 return r;
         /* Held while in use: another thread's trim could free an idle
          * reference under us. */
-        r = ref_get(fd, &st, true, &ref);
+        r = ref_get(fd, &st, true, true, &ref);
         if (r < 0)
                 return r;
         if (op == OP_UNPIN)
                 maybe_check_daemon();
         r = apply(ref, (uint64_t) st.st_size, offset, len, op);
-        ashm__pins_release(ref);
+        release(ref, false);
         return r;
 }
 
@@ -473,16 +522,16 @@ __attribute__((noinline)) static int pins_op_slow(int fd, struct pinref **cache,
                 if (!ref) {
                         struct pinref *expected = NULL;
 
-                        r = ref_get(fd, &st, true, &ref);
+                        r = ref_get(fd, &st, true, false, &ref);
                         if (r < 0)
                                 return r;
                         if (!__atomic_compare_exchange_n(cache, &expected, ref, false, __ATOMIC_ACQ_REL,
                                                          __ATOMIC_ACQUIRE)) {
-                                ashm__pins_release(ref); /* another thread got there first */
+                                release(ref, false); /* another thread got there first */
                                 ref = expected;
                         }
                 } else {
-                        r = ref_get(fd, &st, false, &ref);
+                        r = ref_get(fd, &st, false, false, &ref);
                         if (r < 0)
                                 return r;
                 }

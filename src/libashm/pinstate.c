@@ -147,7 +147,7 @@ size_t ashm__pinstate_size(uint64_t npages) {
         return sizeof(struct header) + (size_t) chunks_for(npages) * sizeof(struct chunk);
 }
 
-int ashm__pinstate_init(void *base, size_t len, uint64_t npages) {
+static int init(void *base, size_t len, uint64_t npages, bool zeroed) {
         struct header *h = base;
         size_t size = ashm__pinstate_size(npages);
 
@@ -155,7 +155,7 @@ int ashm__pinstate_init(void *base, size_t len, uint64_t npages) {
                 return -EINVAL;
         if (len < size)
                 return -ENOSPC;
-        memset(base, 0, size);
+        memset(base, 0, zeroed ? sizeof(*h) : size);
         h->version = PINSTATE_VERSION;
         h->header_size = sizeof(struct header);
         h->npages = npages;
@@ -164,6 +164,14 @@ int ashm__pinstate_init(void *base, size_t len, uint64_t npages) {
         /* Last, so that whoever sees the magic sees a complete block. */
         __atomic_store_n(&h->magic, MAGIC, __ATOMIC_RELEASE);
         return 0;
+}
+
+int ashm__pinstate_init(void *base, size_t len, uint64_t npages) {
+        return init(base, len, npages, false);
+}
+
+int ashm__pinstate_init_zeroed(void *base, size_t len, uint64_t npages) {
+        return init(base, len, npages, true);
 }
 
 /* Each field is read once into a local: a peer may change the header

@@ -67,6 +67,11 @@ size_t ashm__pinstate_size(uint64_t npages);
  * Errors: -EINVAL bad base or npages; -ENOSPC len < size(npages). */
 int ashm__pinstate_init(void *base, size_t len, uint64_t npages);
 
+/* The same, on memory known to read as zeros (a new memfd or anonymous
+ * mapping): only the header is written, so a block costs no time and
+ * no memory for the pages nobody touches. */
+int ashm__pinstate_init_zeroed(void *base, size_t len, uint64_t npages);
+
 /* Check a mapped block and make a view of it. npages is what the caller
  * knows the region to have; the view never re-reads the block's header,
  * so a peer that rewrites it later changes nothing. state_fd (borrowed,

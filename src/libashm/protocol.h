@@ -106,6 +106,9 @@ struct proto_list_entry {
 /* The broker. Names are 1 to PROTO_NAME_MAX bytes of printable
  * characters, NUL-terminated in a fixed field (the decoder checks). */
 #define PROTO_NAME_MAX 255
+/* "~UID/NAME" names UID's NAME (names are per owner); a published name
+ * never starts with it. A plain NAME is the asker's own, else root's. */
+#define PROTO_NAME_OWNER_PREFIX '~'
 /* Keep the name after the publisher's connection closes, while the
  * daemon lives (what a command-line publish needs). */
 #define PROTO_PUBLISH_KEEP 1u
