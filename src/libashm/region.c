@@ -9,6 +9,7 @@
 #include <sys/mman.h>
 #include <sys/sendfile.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "ashm.h"
@@ -70,17 +71,28 @@ static mode_t mode_from_prot(int prot) {
                (prot & PROT_EXEC ? 0111 : 0);
 }
 
+int ashm__fstat(int fd, struct stat *ret_st) {
+        /* The system call itself: glibc's fstat() is fstatat(fd, "",
+         * AT_EMPTY_PATH), slower, and the /dev/ashmem shim interposes it
+         * to show its fds as the driver's character device. */
+        return syscall(SYS_fstat, fd, ret_st) < 0 ? negative_errno() : 0;
+}
+
 int ashm__fd_stat(int fd, struct stat *ret_st) {
+        int r;
+
         if (fd < 0)
                 return -EBADF;
-        if (fstat(fd, ret_st) < 0)
-                return negative_errno();
+        r = ashm__fstat(fd, ret_st);
+        if (r < 0)
+                return r;
         if (!memfd_stat_is_memfd(ret_st))
                 return -EMEDIUMTYPE;
         return 0;
 }
 
-int ashm__fd_create(const char *name, uint64_t size, bool exec) {
+int ashm__fd_create(const char *name, uint64_t size, unsigned flags) {
+        bool exec = flags & ASHM__FD_EXEC;
         _cleanup_close_ int fd = -1;
 
         if (!name)
@@ -97,6 +109,11 @@ int ashm__fd_create(const char *name, uint64_t size, bool exec) {
         if (!exec && !memfd_exec_flags_supported() && fchmod(fd, 0666) < 0)
                 return negative_errno();
         if (size > 0 && ftruncate(fd, (off_t) size) < 0)
+                return negative_errno();
+        /* Today's AOSP seals its regions so: nobody can truncate one under
+         * another holder's mapping (SIGBUS) or grow it, and ashmem_valid()
+         * knows a region from any other memfd by it. */
+        if ((flags & ASHM__FD_SEAL_SIZE) && fcntl(fd, F_ADD_SEALS, ASHM_SEALS_SIZE) < 0)
                 return negative_errno();
         return TAKE_FD(fd);
 }
@@ -189,7 +206,10 @@ _public_ int ashm_region_create(const char *name, uint64_t size, unsigned flags,
 
         if (flags & ~(unsigned) ASHM_REGION_EXEC || !ret_region)
                 return -EINVAL;
-        fd = ashm__fd_create(name, size, flags & ASHM_REGION_EXEC);
+        /* Size 0 stays resizable: a store that grows (ashm_kv_open_region)
+         * sizes it itself; create_from_file fills and freezes it. */
+        fd = ashm__fd_create(name, size,
+                             (flags & ASHM_REGION_EXEC ? ASHM__FD_EXEC : 0) | (size > 0 ? ASHM__FD_SEAL_SIZE : 0));
         if (fd < 0)
                 return fd;
         r = region_new(fd, name ? name : "ashm", ret_region);
@@ -268,11 +288,13 @@ _public_ int ashm_region_fd(const ashm_region *region) {
 
 _public_ int ashm_region_get_size(const ashm_region *region, uint64_t *ret_size) {
         struct stat st;
+        int r;
 
         if (!region || !ret_size)
                 return -EINVAL;
-        if (fstat(region->fd, &st) < 0)
-                return negative_errno();
+        r = ashm__fstat(region->fd, &st);
+        if (r < 0)
+                return r;
         *ret_size = (uint64_t) st.st_size;
         return 0;
 }
@@ -368,8 +390,9 @@ _public_ int ashm_region_map(ashm_region *region, uint64_t offset, size_t len, i
                 return -EINVAL;
         /* One fstat gives the size and the read/exec mask; the write bit
          * is also enforced by the kernel through the seals. */
-        if (fstat(region->fd, &st) < 0)
-                return negative_errno();
+        r = ashm__fstat(region->fd, &st);
+        if (r < 0)
+                return r;
         r = map_range(&st, offset, len, &len);
         if (r < 0)
                 return r;
@@ -405,9 +428,10 @@ _public_ int ashm_region_unmap(ashm_region *region, void *addr, size_t len) {
 
 static int io_range_check(int fd, uint64_t offset, size_t len) {
         struct stat st;
+        int r = ashm__fstat(fd, &st);
 
-        if (fstat(fd, &st) < 0)
-                return negative_errno();
+        if (r < 0)
+                return r;
         if (offset > (uint64_t) st.st_size || len > (uint64_t) st.st_size - offset)
                 return -EINVAL;
         return 0;
