@@ -32,6 +32,14 @@ struct ashm_region {
         struct pinref *pins;  /* the pin state, once pins were used */
         struct mapping *maps; /* inline_maps until more are needed */
         size_t n_maps, cap_maps;
+        /* Size and mask as created, while nobody else can have changed
+         * them: a sealed region whose fd never left the handle (not
+         * through ashm_region_fd(), a dup or set_prot) in this process
+         * (fork_count). Saves map() its fstat. */
+        uint64_t known_size;
+        int known_prot;
+        unsigned known_forks;
+        bool known;
         struct mapping inline_maps[2];
         char name_buf[];
 };
@@ -42,6 +50,9 @@ struct ashm_region {
  * held a per-handle lock would inherit it locked, forever). */
 static pthread_mutex_t regions_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_once_t regions_once = PTHREAD_ONCE_INIT;
+/* fork()s this process has been through (in the child: a handle's fd is
+ * then shared with the parent). */
+static unsigned fork_count;
 
 static void regions_lock_take(void) {
         pthread_mutex_lock(&regions_lock);
@@ -51,8 +62,13 @@ static void regions_lock_drop(void) {
         pthread_mutex_unlock(&regions_lock);
 }
 
+static void regions_child(void) {
+        fork_count++;
+        regions_lock_drop();
+}
+
 static void regions_atfork(void) {
-        pthread_atfork(regions_lock_take, regions_lock_drop, regions_lock_drop);
+        pthread_atfork(regions_lock_take, regions_lock_drop, regions_child);
 }
 
 static void lock_regions(void) {
@@ -215,8 +231,20 @@ _public_ int ashm_region_create(const char *name, uint64_t size, unsigned flags,
         r = region_new(fd, name ? name : "ashm", ret_region);
         if (r < 0)
                 return r;
+        if (size > 0) {
+                pthread_once(&regions_once, regions_atfork);
+                (*ret_region)->known_size = size;
+                (*ret_region)->known_prot = PROT_READ | PROT_WRITE | (flags & ASHM_REGION_EXEC ? PROT_EXEC : 0);
+                (*ret_region)->known_forks = __atomic_load_n(&fork_count, __ATOMIC_RELAXED);
+                (*ret_region)->known = true;
+        }
         TAKE_FD(fd);
         return 0;
+}
+
+/* The fd may now reach others, who may change the mask. */
+static void region_unknown(const ashm_region *region) {
+        __atomic_store_n(&((ashm_region *) region)->known, false, __ATOMIC_RELAXED);
 }
 
 /* A memfd, for sure and cheaply: only shmem and hugetlbfs files answer
@@ -260,6 +288,7 @@ _public_ int ashm_region_dup(const ashm_region *region, ashm_region **ret_region
 
         if (!region || !ret_region)
                 return -EINVAL;
+        region_unknown(region);
         fd = fcntl(region->fd, F_DUPFD_CLOEXEC, 3);
         if (fd < 0)
                 return negative_errno();
@@ -283,7 +312,10 @@ _public_ void ashm_region_close(ashm_region *region) {
 }
 
 _public_ int ashm_region_fd(const ashm_region *region) {
-        return region ? region->fd : -EBADF;
+        if (!region)
+                return -EBADF;
+        region_unknown(region);
+        return region->fd;
 }
 
 _public_ int ashm_region_get_size(const ashm_region *region, uint64_t *ret_size) {
@@ -322,7 +354,10 @@ _public_ int ashm_region_get_prot(const ashm_region *region) {
 }
 
 _public_ int ashm_region_set_prot(ashm_region *region, int prot) {
-        return region ? ashm__fd_set_prot(region->fd, prot) : -EINVAL;
+        if (!region)
+                return -EINVAL;
+        region_unknown(region);
+        return ashm__fd_set_prot(region->fd, prot);
 }
 
 static int mapping_add(ashm_region *r, void *addr, size_t len) {
@@ -381,25 +416,42 @@ static int map_range(const struct stat *st, uint64_t offset, size_t len, size_t 
         return 0;
 }
 
+/* What map() checks against: the region's size and read/exec mask. */
+static int map_facts(const ashm_region *region, struct stat *ret_st, int *ret_mask) {
+        int r;
+
+        if (__atomic_load_n(&region->known, __ATOMIC_RELAXED) &&
+            region->known_forks == __atomic_load_n(&fork_count, __ATOMIC_RELAXED)) {
+                ret_st->st_size = (off_t) region->known_size;
+                *ret_mask = region->known_prot;
+                return 1;
+        }
+        r = ashm__fstat(region->fd, ret_st);
+        if (r < 0)
+                return r;
+        *ret_mask = prot_from_mode(ret_st->st_mode);
+        return 0;
+}
+
 _public_ int ashm_region_map(ashm_region *region, uint64_t offset, size_t len, int prot, void **ret_addr) {
         struct stat st;
+        int r, mask, known;
         void *addr;
-        int r;
 
         if (!region || !ret_addr || (prot & ~ASHM_PROT_ALL))
                 return -EINVAL;
-        /* One fstat gives the size and the read/exec mask; the write bit
-         * is also enforced by the kernel through the seals. */
-        r = ashm__fstat(region->fd, &st);
-        if (r < 0)
-                return r;
+        /* Size and read/exec mask from one fstat (or the creation); the
+         * write bit is also enforced by the kernel through the seals. */
+        known = map_facts(region, &st, &mask);
+        if (known < 0)
+                return known;
         r = map_range(&st, offset, len, &len);
         if (r < 0)
                 return r;
-        if (prot & ~prot_from_mode(st.st_mode))
+        if (prot & ~mask)
                 return -EPERM;
         /* Exec removed by a holder who could not change the mode. */
-        if ((prot & PROT_EXEC) && (fcntl(region->fd, F_GET_SEALS) & F_SEAL_EXEC))
+        if (!known && (prot & PROT_EXEC) && (fcntl(region->fd, F_GET_SEALS) & F_SEAL_EXEC))
                 return -EPERM;
         addr = mmap(NULL, len, prot, MAP_SHARED, region->fd, (off_t) offset);
         if (addr == MAP_FAILED)
@@ -481,6 +533,7 @@ _public_ int ashm_region_freeze(ashm_region *region) {
 
         if (!region)
                 return -EINVAL;
+        region_unknown(region);
         seals = fcntl(region->fd, F_GET_SEALS);
         if (seals < 0)
                 return negative_errno();
