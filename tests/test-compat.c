@@ -1230,3 +1230,30 @@ ASHM_TEST(compat, ndk_and_cutils_interoperate) {
         close(a);
         close(b);
 }
+
+/* ------------------------------------------------------------------ */
+/* An Android program, plainly (test-devshim runs it under the shim)    */
+/* ------------------------------------------------------------------ */
+
+ASHM_TEST(compat, android_program_runs_plainly) {
+        char out[1 << 16];
+        size_t n = 0;
+        int status, ok = 0, not_ok = 0, plan = -1;
+        FILE *f = popen(ANDROID_PROGRAM " 2>&1", "re");
+
+        cr_assert_not_null(f);
+        n = fread(out, 1, sizeof(out) - 1, f);
+        out[n] = '\0';
+        status = pclose(f);
+        for (const char *l = out; *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : l + strlen(l)) {
+                if (strncmp(l, "ok ", 3) == 0)
+                        ok++;
+                else if (strncmp(l, "not ok ", 7) == 0)
+                        not_ok++;
+                else if (strncmp(l, "1..", 3) == 0)
+                        plan = atoi(l + 3);
+        }
+        cr_assert(plan > 0 && not_ok == 0 && ok == plan && WIFEXITED(status) && WEXITSTATUS(status) == 0,
+                  "android-program: %d ok, %d not ok, plan %d, status 0x%x; its output:\n%s", ok, not_ok, plan,
+                  status, out);
+}

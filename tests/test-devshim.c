@@ -231,6 +231,19 @@ SHIM_TEST(old_program_runs_unchanged) {
         run_mode("all");
 }
 
+/* Android code of today and of Android 9 (tests/android-program.c): cutils
+ * constants, ashmem_valid on foreign memfds, the driver's ioctls on
+ * cutils-made regions, read/write/lseek/stat on /dev/ashmem fds, a
+ * 255-byte name, Android 9's st_rdev check. */
+SHIM_TEST(android_program_under_the_shim) {
+        const char *argv[] = { ANDROID_PROGRAM, NULL };
+        static char out[1 << 16];
+        int status = collect(spawn_shimmed(argv, -1, -1), out, sizeof(out));
+
+        assert_tap_ok("android-program", out, status);
+        cr_expect(strstr(out, "Android 9's st_rdev check accepts the fd"), "the driver checks did not run:\n%s", out);
+}
+
 SHIM_TEST(names_sizes_maps_file_id) {
         run_mode("basic");
 }
