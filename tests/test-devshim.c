@@ -244,6 +244,16 @@ SHIM_TEST(android_program_under_the_shim) {
         cr_expect(strstr(out, "Android 9's st_rdev check accepts the fd"), "the driver checks did not run:\n%s", out);
 }
 
+/* The shim's pins without a system call follow fd numbers through close,
+ * dup2 and close_range. */
+SHIM_TEST(pin_cache_follows_fd_reuse) {
+        run_mode("reuse");
+}
+
+SHIM_TEST(peer_cannot_resize_a_mapped_region) {
+        run_mode("resize");
+}
+
 SHIM_TEST(names_sizes_maps_file_id) {
         run_mode("basic");
 }
