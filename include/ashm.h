@@ -68,7 +68,10 @@ enum {
  * Create a region of size bytes named name (shown in /proc/PID/maps as
  * "/memfd:NAME"; NULL means "ashm"). The contents start as zeros. The
  * memfd is MFD_CLOEXEC|MFD_ALLOW_SEALING, and MFD_NOEXEC_SEAL unless
- * ASHM_REGION_EXEC is given.
+ * ASHM_REGION_EXEC is given. A region of size > 0 is sealed
+ * F_SEAL_GROW|F_SEAL_SHRINK, as AOSP seals its regions: its size is fixed
+ * for every holder (ftruncate fails with EPERM). Size 0 leaves it
+ * resizable, for a store that grows it (ashm_kv_open_region).
  *
  * Errors: -EINVAL unknown flags; -ENAMETOOLONG name longer than
  * ASHM_NAME_MAX; -EFBIG size beyond what the kernel accepts; -EMFILE,

@@ -6,6 +6,9 @@
  * (tests/test-pkgconfig.sh), it checks that such code gets Android's
  * behaviour. Prints TAP; exits non-zero if any check fails.
  */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* memfd_create() flags and F_ADD_SEALS, for the foreign memfds */
+#endif
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -20,7 +23,18 @@
 
 #include <android/sharedmem.h>
 #include <cutils/ashmem.h>
+
+/* AOSP's <cutils/ashmem.h> alone defines what a pin's result is compared
+ * with; <linux/ashmem.h> after it defines the same again. */
+#if ASHMEM_NAME_LEN != 256 || ASHMEM_NOT_PURGED != 0 || ASHMEM_WAS_PURGED != 1 || ASHMEM_IS_UNPINNED != 0 || \
+        ASHMEM_IS_PINNED != 1
+#error "<cutils/ashmem.h> lacks AOSP's constants"
+#endif
+static const char cutils_name_def[] = ASHMEM_NAME_DEF;
+
 #include <linux/ashmem.h>
+#include <sys/ioctl.h>
+#include <sys/syscall.h>
 
 static int n_tests, n_failed;
 
@@ -105,6 +119,12 @@ static void check_maps_name(int fd, const char *name) {
                 check(p != MAP_FAILED && maps_shows(p, path), "/proc/self/maps shows %s", path);
         if (p != MAP_FAILED)
                 munmap(p, 4096);
+}
+
+static long pin_ioctl_raw(int fd, unsigned cmd, unsigned offset, unsigned len) {
+        struct ashmem_pin pin = { offset, len };
+
+        return ioctl(fd, cmd, &pin);
 }
 
 static int mmap_errno(int fd, int prot) {
@@ -343,7 +363,190 @@ static void test_uapi(void) {
 #endif
 }
 
+/* A memfd someone else made is a region only with AOSP's two seals. */
+static void test_valid_foreign(void) {
+        static const int seals[] = { 0, F_SEAL_GROW, F_SEAL_SHRINK, F_SEAL_GROW | F_SEAL_SHRINK };
+
+        check(strcmp(cutils_name_def, "dev/ashmem") == 0, "ASHMEM_NAME_DEF from <cutils/ashmem.h>");
+        for (size_t i = 0; i < sizeof(seals) / sizeof(seals[0]); i++) {
+                int fd = (int) syscall(SYS_memfd_create, "foreign", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+
+                if (fd < 0 || ftruncate(fd, 4096) < 0 || (seals[i] && fcntl(fd, F_ADD_SEALS, seals[i]) < 0)) {
+                        check(0, "a foreign memfd with seals %#x", seals[i]);
+                        continue;
+                }
+                check_eq(ashmem_valid(fd), seals[i] == (F_SEAL_GROW | F_SEAL_SHRINK),
+                         seals[i] == 0 ? "ashmem_valid(unsealed foreign memfd)"
+                                       : seals[i] == (F_SEAL_GROW | F_SEAL_SHRINK) ? "ashmem_valid(GROW|SHRINK memfd)"
+                                                                                  : "ashmem_valid(half-sealed memfd)");
+                close(fd);
+        }
+}
+
+/* Android 9's libcutils knew an ashmem fd only by fstat(): a character
+ * device whose st_rdev is the one /dev/ashmem has, learnt by opening the
+ * device once. This program's own copy of that check and of the calls
+ * built on it, as an unchanged old program carries them. */
+static dev_t a9_rdev;
+
+static int a9_is_ashmem(int fd) {
+        struct stat st, dev;
+        int dfd;
+
+        if (fstat(fd, &st) < 0)
+                return -1;
+        if (S_ISCHR(st.st_mode) && st.st_rdev) {
+                if (!a9_rdev) {
+                        dfd = open("/dev/ashmem", O_RDWR | O_CLOEXEC);
+                        if (dfd < 0)
+                                return -1;
+                        if (fstat(dfd, &dev) < 0 || !S_ISCHR(dev.st_mode) || !dev.st_rdev) {
+                                close(dfd);
+                                errno = ENOTTY;
+                                return -1;
+                        }
+                        a9_rdev = dev.st_rdev;
+                        close(dfd);
+                }
+                if (st.st_rdev == a9_rdev)
+                        return 0;
+        }
+        errno = ENOTTY;
+        return -1;
+}
+
+static int a9_create_region(const char *name, size_t size) {
+        char buf[ASHMEM_NAME_LEN];
+        int fd = open("/dev/ashmem", O_RDWR | O_CLOEXEC);
+
+        if (fd < 0)
+                return -1;
+        snprintf(buf, sizeof(buf), "%s", name);
+        if (ioctl(fd, ASHMEM_SET_NAME, buf) < 0 || ioctl(fd, ASHMEM_SET_SIZE, size) < 0) {
+                close(fd);
+                return -1;
+        }
+        return fd;
+}
+
+static int a9_pin(int fd, unsigned cmd, size_t offset, size_t len) {
+        struct ashmem_pin pin = { (__u32) offset, (__u32) len };
+
+        if (a9_is_ashmem(fd) < 0)
+                return -1;
+        return ioctl(fd, cmd, &pin);
+}
+
+static void test_android9(long pg) {
+        int fd = a9_create_region("android9", (size_t) (3 * pg));
+        struct stat st;
+        void *p;
+
+        check(fd >= 0, "Android 9 libcutils: ashmem_create_region through /dev/ashmem");
+        if (fd < 0)
+                return;
+        check_eq(a9_is_ashmem(fd), 0, "Android 9's st_rdev check accepts the fd");
+        check(stat("/dev/ashmem", &st) == 0 && S_ISCHR(st.st_mode) && st.st_rdev == a9_rdev && st.st_size == 0,
+              "stat(/dev/ashmem): the same character device, size 0");
+        p = mmap(NULL, (size_t) (3 * pg), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+        check(p != MAP_FAILED, "mmap the Android 9 region");
+        check_eq(a9_pin(fd, ASHMEM_UNPIN, 0, 0), 0, "Android 9 ashmem_unpin_region");
+        check_eq(a9_pin(fd, ASHMEM_GET_PIN_STATUS, 0, 0), ASHMEM_IS_UNPINNED, "Android 9 ASHMEM_GET_PIN_STATUS");
+        check_eq(a9_pin(fd, ASHMEM_PIN, 0, 0), ASHMEM_NOT_PURGED, "Android 9 ashmem_pin_region");
+        check_eq(a9_is_ashmem(fd) == 0 ? ioctl(fd, ASHMEM_GET_SIZE, NULL) : -1, 3 * pg,
+                 "Android 9 ashmem_get_size_region");
+        if (p != MAP_FAILED)
+                munmap(p, (size_t) (3 * pg));
+        close(fd);
+}
+
+/* The driver's raw ioctls on a region libcutils made: a program mixing
+ * both is common. */
+static void test_ioctls_on_cutils_regions(long pg) {
+        int fd = ashmem_create_region("foo", (size_t) (2 * pg));
+        char name[ASHMEM_NAME_LEN] = "";
+
+        check_eq(ioctl(fd, ASHMEM_GET_SIZE), 2 * pg, "ioctl(ashmem_create_region(\"foo\"), ASHMEM_GET_SIZE)");
+        check(ioctl(fd, ASHMEM_GET_NAME, name) == 0 && strcmp(name, "foo") == 0, "ASHMEM_GET_NAME of it");
+        check_eq(ioctl(fd, ASHMEM_GET_PROT_MASK), PROT_READ | PROT_WRITE | PROT_EXEC, "ASHMEM_GET_PROT_MASK of it");
+        check_eq(pin_ioctl_raw(fd, ASHMEM_UNPIN, (unsigned) pg, (unsigned) pg), 0, "ASHMEM_UNPIN of its 2nd page");
+        check_eq(pin_ioctl_raw(fd, ASHMEM_GET_PIN_STATUS, 0, 0), ASHMEM_IS_UNPINNED, "ASHMEM_GET_PIN_STATUS");
+        check_eq(ashmem_pin_region(fd, (size_t) pg, (size_t) pg), ASHMEM_NOT_PURGED,
+                 "ashmem_pin_region sees the ioctl's unpin");
+        check_eq(pin_ioctl_raw(fd, ASHMEM_GET_PIN_STATUS, 0, 0), ASHMEM_IS_PINNED, "ASHMEM_GET_PIN_STATUS after");
+        errno = 0;
+        check_errno(ioctl(fd, ASHMEM_SET_SIZE, (size_t) pg), EINVAL, "ASHMEM_SET_SIZE of a sized region");
+        check_eq(ioctl(fd, ASHMEM_SET_PROT_MASK, PROT_READ | PROT_WRITE), 0, "ASHMEM_SET_PROT_MASK of it");
+        check_eq(ioctl(fd, ASHMEM_GET_PROT_MASK), PROT_READ | PROT_WRITE, "the mask as libcutils sees it");
+        close(fd);
+}
+
+/* read, write, lseek, fstat of /dev/ashmem fds, as the driver answers. */
+static void test_device_file_ops(long pg) {
+        char buf[8] = "", name[ASHMEM_NAME_LEN] = "", long_name[300], want[ASHMEM_NAME_LEN], maps[300];
+        int fd = open("/dev/ashmem", O_RDWR | O_CLOEXEC);
+        struct stat st;
+        char *p;
+
+        check(fd >= 0, "open(/dev/ashmem)");
+        if (fd < 0)
+                return;
+        check_eq(access("/dev/ashmem", R_OK | W_OK), 0, "access(/dev/ashmem, R_OK|W_OK)");
+        check(fstat(fd, &st) == 0 && S_ISCHR(st.st_mode) && st.st_rdev != 0 && st.st_size == 0,
+              "fstat of the fd: a character device of size 0");
+        check_eq(ashmem_valid(fd), 1, "ashmem_valid of a /dev/ashmem fd before its first mmap");
+        errno = 0;
+        check_errno(write(fd, "x", 1), EINVAL, "write() on a new fd");
+        check_eq(read(fd, buf, 1), 0, "read() of a size-0 region: 0 bytes");
+        errno = 0;
+        check_errno(lseek(fd, 0, SEEK_SET), EINVAL, "lseek() of a size-0 region");
+
+        memset(long_name, 'L', sizeof(long_name) - 1);
+        long_name[sizeof(long_name) - 1] = '\0';
+        check_eq(ioctl(fd, ASHMEM_SET_NAME, long_name), 0, "SET_NAME of a 299-byte name");
+        check_eq(ioctl(fd, ASHMEM_SET_SIZE, (size_t) pg), 0, "SET_SIZE");
+        errno = 0;
+        check_errno(read(fd, buf, 1), EBADF, "read() before the first mmap");
+        errno = 0;
+        check_errno(lseek(fd, 0, SEEK_SET), EBADF, "lseek() before the first mmap");
+        memset(want, 'L', ASHMEM_NAME_LEN - 1);
+        want[ASHMEM_NAME_LEN - 1] = '\0';
+        check(ioctl(fd, ASHMEM_GET_NAME, name) == 0 && strcmp(name, want) == 0,
+              "GET_NAME gives the 255 bytes the driver keeps");
+        p = mmap(NULL, (size_t) pg, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+        check(p != MAP_FAILED, "mmap");
+        if (p == MAP_FAILED) {
+                close(fd);
+                return;
+        }
+        snprintf(maps, sizeof(maps), "/memfd:dev/ashmem/%.238s", long_name);
+        check(maps_shows(p, maps), "/proc/self/maps shows what fits in a memfd name");
+        memcpy(p, "hello", 6);
+        check_eq(lseek(fd, 1, SEEK_SET), 1, "lseek() after the first mmap");
+        check(read(fd, buf, 5) == 5 && memcmp(buf, "ello", 5) == 0, "read() after the first mmap");
+        errno = 0;
+        check_errno(write(fd, "x", 1), EINVAL, "write() after the first mmap");
+        check(fstat(fd, &st) == 0 && S_ISCHR(st.st_mode) && st.st_size == 0, "fstat after mmap: still the device");
+        munmap(p, (size_t) pg);
+        close(fd);
+}
+
+/* Under libashm-devshim.so (or on a kernel with the driver): /dev/ashmem
+ * and the driver's ioctls. Skipped when there is none. */
+static void test_driver(void) {
+        long pg = sysconf(_SC_PAGESIZE);
+
+        if (access("/dev/ashmem", F_OK) != 0) {
+                printf("# no /dev/ashmem (run under libashm-devshim.so for these): skipped\n");
+                return;
+        }
+        test_ioctls_on_cutils_regions(pg);
+        test_device_file_ops(pg);
+        test_android9(pg);
+}
+
 int main(void) {
+        test_valid_foreign();
         test_create_and_sizes();
         test_valid();
         test_names();
@@ -353,6 +556,7 @@ int main(void) {
         test_ndk();
         test_pin();
         test_uapi();
+        test_driver();
         printf("1..%d\n", n_tests);
         if (n_failed)
                 printf("# %d of %d checks failed\n", n_failed, n_tests);

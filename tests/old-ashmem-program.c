@@ -9,8 +9,8 @@
  *
  *   old-ashmem-program [MODE]
  *
- * MODE is one of basic, errors, prot, fork, pins, other-fds (the default
- * runs all of them in turn), or one that needs setting up:
+ * MODE is one of basic, errors, prot, fork, pins, other-fds, reuse, resize
+ * (the default runs all of them in turn), or one that needs setting up:
  *   purge          PURGE_ALL_CACHES really purges (needs CAP_SYS_ADMIN)
  *   purge-noperm   drop CAP_SYS_ADMIN, then PURGE_ALL_CACHES fails
  *   send, recv     with a connected AF_UNIX socket as fd 3: send makes a
@@ -237,7 +237,10 @@ static void test_basic(void) {
         check_errno(ioctl(fd, ASHMEM_SET_SIZE, page), EINVAL, "SET_SIZE after mmap");
         check_eq(ioctl(fd, ASHMEM_GET_SIZE, NULL), (long) size, "GET_SIZE after a refused SET_SIZE");
         check_eq(ioctl(fd, ASHMEM_GET_FILE_ID, &id), 0, "GET_FILE_ID after mmap");
-        check(fstat(fd, &st) == 0 && id == (unsigned long) st.st_ino, "GET_FILE_ID is the backing inode number");
+        /* fstat() shows the device, as the driver's fd does; the backing
+         * file is reached through /proc. */
+        snprintf(name, sizeof(name), "/proc/self/fd/%d", fd);
+        check(stat(name, &st) == 0 && id == (unsigned long) st.st_ino, "GET_FILE_ID is the backing inode number");
 
         q = mmap(NULL, 4 * page, PROT_READ, MAP_SHARED, fd, 0);
         check(q != MAP_FAILED && strcmp(q, p) == 0, "a second mapping of PAGE_ALIGN(size) shares the contents");
@@ -310,10 +313,10 @@ static void test_errors(void) {
         check_eq(ioctl(fd, ASHMEM_SET_NAME, longname), 0, "SET_NAME of a 399-byte name");
         memset(name, 0, sizeof(name));
         ioctl(fd, ASHMEM_GET_NAME, name);
-        /* The driver keeps 255 bytes; a memfd name holds 249, less the
-         * "dev/ashmem/" prefix (docs/devshim.md). */
-        check(strlen(name) == 238 && strspn(name, "n") == 238, "a long name is cut to 238 bytes");
-        if (strlen(name) != 238)
+        /* The driver keeps 255 bytes; /proc/PID/maps shows what a memfd
+         * name holds, 249 less the "dev/ashmem/" prefix (docs/devshim.md). */
+        check(strlen(name) == 255 && strspn(name, "n") == 255, "a long name is cut to 255 bytes");
+        if (strlen(name) != 255)
                 diag("got %zu bytes", strlen(name));
 
         check_eq(ioctl(fd, ASHMEM_SET_SIZE, page + 1), 0, "SET_SIZE(page + 1)");
@@ -720,6 +723,80 @@ static void test_other_fds(void) {
         close(fd);
 }
 
+/* ------------------------------------------------------------------ */
+
+/* A mapped region of pages pages through /dev/ashmem, pinned once through
+ * its fd number (so that the shim remembers it). */
+static int mapped_region(int pages, void **ret_map) {
+        int fd = open("/dev/ashmem", O_RDWR | O_CLOEXEC);
+
+        *ret_map = MAP_FAILED;
+        if (fd < 0 || ioctl(fd, ASHMEM_SET_SIZE, (size_t) pages * page) < 0)
+                return -1;
+        *ret_map = mmap(NULL, (size_t) pages * page, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+        if (*ret_map == MAP_FAILED || pin_ioctl(fd, ASHMEM_PIN, 0, 0) != ASHMEM_NOT_PURGED)
+                return -1;
+        return fd;
+}
+
+/* Pins without a system call rest on the shim knowing which region each
+ * fd number is: a number closed and reused, or dup2()ed over, answers for
+ * its new file. Region a has 4 pages, b 1: pinning page 3 through b's
+ * number must fail. */
+static void test_reuse(void) {
+        void *ma, *mb, *mc;
+        int a = mapped_region(4, &ma), b, c, p[2];
+
+        check(a >= 0, "a mapped 4-page region, pinned");
+        check_eq(pin_ioctl(a, ASHMEM_PIN, 3 * page, page), ASHMEM_NOT_PURGED, "PIN of its page 3");
+        close(a);
+        b = mapped_region(1, &mb);
+        check_eq(b, a, "a 1-page region gets the closed fd number");
+        check_errno(pin_ioctl(b, ASHMEM_PIN, 3 * page, page), EINVAL, "PIN of page 3 through the reused number");
+        check_eq(pin_ioctl(b, ASHMEM_UNPIN, 0, page), 0, "UNPIN of its own page");
+        check_eq(pin_ioctl(b, ASHMEM_GET_PIN_STATUS, 0, 0), ASHMEM_IS_UNPINNED, "... seen as unpinned");
+
+        c = mapped_region(4, &mc);
+        check(c >= 0, "another 4-page region");
+        check_eq(dup2(c, b), b, "dup2() it over the 1-page region's number");
+        check_eq(pin_ioctl(b, ASHMEM_PIN, 3 * page, page), ASHMEM_NOT_PURGED, "PIN of page 3 through the dup2()ed number");
+        check_eq(pin_ioctl(b, ASHMEM_GET_PIN_STATUS, 0, 0), ASHMEM_IS_PINNED, "... the 4-page region is all pinned");
+        check(pipe(p) == 0 && dup2(p[0], b) == b, "dup2() a pipe over it");
+        check_errno(pin_ioctl(b, ASHMEM_PIN, 0, page), ENOTTY, "PIN through the number now a pipe");
+        check_eq(syscall(SYS_close_range, (unsigned) b, (unsigned) b, 0), 0, "close_range() of the number");
+        check_errno(pin_ioctl(b, ASHMEM_PIN, 0, page), EBADF, "PIN through the closed number");
+        check_eq(close_range((unsigned) c, (unsigned) c, 0), 0, "close_range() through libc");
+        check_errno(pin_ioctl(c, ASHMEM_PIN, 0, page), EBADF, "PIN through that closed number");
+        close(p[0]);
+        close(p[1]);
+        munmap(ma, 4 * page);
+        munmap(mb, page);
+        munmap(mc, 4 * page);
+}
+
+/* After its first mmap nobody can resize a region, in any process: a peer
+ * truncating a shared region can no longer make its users fault. */
+static void test_resize(void) {
+        void *m;
+        int fd = mapped_region(2, &m), status = -1;
+        pid_t pid;
+
+        check(fd >= 0, "a mapped 2-page region");
+        pid = fork();
+        if (pid == 0)
+                _exit(ftruncate(fd, 0) == -1 && errno == EPERM && ftruncate(fd, 8 * page) == -1 && errno == EPERM ? 0
+                                                                                                          : 1);
+        check(pid > 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0,
+              "a forked peer can neither shrink nor grow it");
+        if (m != MAP_FAILED) {
+                ((volatile char *) m)[page] = 'x';
+                check(((volatile char *) m)[page] == 'x', "its mapping still works (no SIGBUS)");
+                munmap(m, 2 * page);
+        }
+        check_eq(ioctl(fd, ASHMEM_GET_SIZE), 2 * page, "GET_SIZE is unchanged");
+        close(fd);
+}
+
 int main(int argc, char **argv) {
         const char *mode = argc > 1 ? argv[1] : "all";
         int all = strcmp(mode, "all") == 0;
@@ -739,6 +816,10 @@ int main(int argc, char **argv) {
                 test_pins();
         if (all || strcmp(mode, "other-fds") == 0)
                 test_other_fds();
+        if (all || strcmp(mode, "reuse") == 0)
+                test_reuse();
+        if (all || strcmp(mode, "resize") == 0)
+                test_resize();
         if (strcmp(mode, "purge") == 0)
                 test_purge();
         if (strcmp(mode, "purge-noperm") == 0)

@@ -21,6 +21,14 @@
 #include "android/sharedmem.h"
 #include "ashm.h"
 #include "cutils/ashmem.h"
+
+/* AOSP's <cutils/ashmem.h> alone gives the constants a caller compares
+ * with (before <linux/ashmem.h>, which defines them again, identically). */
+_Static_assert(ASHMEM_NAME_LEN == 256, "ASHMEM_NAME_LEN from <cutils/ashmem.h>");
+_Static_assert(sizeof(ASHMEM_NAME_DEF) == sizeof("dev/ashmem"), "ASHMEM_NAME_DEF from <cutils/ashmem.h>");
+_Static_assert(ASHMEM_NOT_PURGED == 0 && ASHMEM_WAS_PURGED == 1, "pin results from <cutils/ashmem.h>");
+_Static_assert(ASHMEM_IS_UNPINNED == 0 && ASHMEM_IS_PINNED == 1, "pin status from <cutils/ashmem.h>");
+
 #include "linux/ashmem.h"
 #include "tests.h"
 
@@ -277,17 +285,120 @@ ASHM_TEST(compat, uapi_ioctl_numbers_x86_64) {
 /* ------------------------------------------------------------------ */
 
 ASHM_TEST(compat, valid_region) {
-        int fd = create_ok("valid", 4096), raw;
+        int fd = create_ok("valid", 4096);
 
         cr_assert_eq(ashmem_valid(fd), 1);
+        cr_assert_eq(fcntl(fd, F_GET_SEALS) & (F_SEAL_GROW | F_SEAL_SHRINK), F_SEAL_GROW | F_SEAL_SHRINK);
         close(fd);
+}
 
-        /* Any memfd is a region, whoever created it (Android's memfd
-         * mode recognises memfds the same way). */
-        raw = memfd_create("raw", MFD_CLOEXEC);
-        cr_assert(raw >= 0, "memfd_create: %s", errname(errno));
-        cr_assert_eq(ashmem_valid(raw), 1);
-        close(raw);
+/* A memfd made elsewhere is a region only with both of AOSP's seals, as
+ * today's libcutils decides. */
+ASHM_TEST(compat, valid_foreign_memfds) {
+        static const struct {
+                unsigned flags;
+                int seals, valid;
+        } cases[] = {
+                { MFD_CLOEXEC, 0, 0 },
+                { MFD_CLOEXEC | MFD_ALLOW_SEALING, 0, 0 },
+                { MFD_CLOEXEC | MFD_ALLOW_SEALING, F_SEAL_GROW, 0 },
+                { MFD_CLOEXEC | MFD_ALLOW_SEALING, F_SEAL_SHRINK, 0 },
+                { MFD_CLOEXEC | MFD_ALLOW_SEALING, F_SEAL_WRITE, 0 },
+                { MFD_CLOEXEC | MFD_ALLOW_SEALING, F_SEAL_GROW | F_SEAL_SHRINK, 1 },
+                { MFD_CLOEXEC | MFD_ALLOW_SEALING, F_SEAL_GROW | F_SEAL_SHRINK | F_SEAL_SEAL, 1 },
+        };
+
+        for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+                int fd = memfd_create("foreign", cases[i].flags);
+
+                cr_assert(fd >= 0, "memfd_create: %s", errname(errno));
+                cr_assert_eq(ftruncate(fd, 4096), 0);
+                if (cases[i].seals)
+                        cr_assert_eq(fcntl(fd, F_ADD_SEALS, cases[i].seals), 0, "seals %#x", cases[i].seals);
+                cr_expect_eq(ashmem_valid(fd), cases[i].valid, "ashmem_valid(memfd with seals %#x)", cases[i].seals);
+                close(fd);
+        }
+}
+
+/* Every entry point that makes a region of a size seals it. */
+ASHM_TEST(compat, every_entry_point_seals) {
+        ashm_region *region;
+        int fd;
+
+        fd = ASharedMemory_create("ndk", 4096);
+        cr_assert(fd >= 0);
+        cr_expect_eq(ashmem_valid(fd), 1, "ASharedMemory_create");
+        close(fd);
+        cr_assert_eq(ashm_region_create("ashm", 4096, 0, &region), 0);
+        cr_expect_eq(ashmem_valid(ashm_region_fd(region)), 1, "ashm_region_create");
+        cr_expect_eq(ftruncate(ashm_region_fd(region), 8192), -1);
+        cr_expect_eq(errno, EPERM);
+        ashm_region_close(region);
+}
+
+/* A peer holding the fd can neither shrink the region under our mapping
+ * (the SIGBUS AOSP's seals end) nor grow it. */
+ASHM_TEST(compat, peer_cannot_resize) {
+        size_t pg = page();
+        int fd = create_ok("fixed", 2 * pg), status;
+        volatile char *p;
+        pid_t pid;
+
+        p = mmap(NULL, 2 * pg, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+        cr_assert(p != MAP_FAILED);
+        p[pg] = 'x';
+        pid = fork();
+        cr_assert(pid >= 0);
+        if (pid == 0) {
+                /* Through a new open file description too, as a peer that
+                 * got the fd from /proc would. */
+                char path[64];
+                int fd2;
+
+                snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+                fd2 = open(path, O_RDWR);
+                _exit(ftruncate(fd, 0) == -1 && errno == EPERM && ftruncate(fd, 16 * pg) == -1 && errno == EPERM &&
+                      fd2 >= 0 && ftruncate(fd2, 0) == -1 && errno == EPERM &&
+                      fallocate(fd2, 0, 0, 16 * pg) == -1 && errno == EPERM ? 0 : 1);
+        }
+        cr_assert_eq(waitpid(pid, &status, 0), pid);
+        cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the peer resized the region");
+        cr_assert_eq(p[pg], 'x'); /* no SIGBUS */
+        assert_size(fd, 2 * pg);
+        munmap((void *) p, 2 * pg);
+        close(fd);
+}
+
+/* The pin cache follows fd numbers: a number closed and reused for another
+ * region (or another file, or dup2()ed over) answers for what it is now. */
+ASHM_TEST(compat, pin_cache_follows_fd_reuse) {
+        size_t pg = page();
+        int a = create_ok("small", pg), b, c, p[2];
+
+        cr_assert_eq(ashmem_unpin_region(a, 0, pg), 0);
+        cr_assert_eq(ashmem_pin_region(a, 0, pg), ASHMEM_NOT_PURGED);
+        assert_fail_errno(ashmem_pin_region(a, 3 * pg, pg), EINVAL);
+        close(a);
+        b = create_ok("large", 4 * pg);
+        cr_assert_eq(b, a, "the fd number is reused");
+        cr_assert_eq(ashmem_pin_region(b, 3 * pg, pg), ASHMEM_NOT_PURGED, "pins of the new, larger region");
+        cr_assert_eq(ashmem_unpin_region(b, 0, 0), 0);
+
+        c = create_ok("small-again", pg);
+        cr_assert_eq(dup2(c, b), b);
+        assert_fail_errno(ashmem_pin_region(b, 3 * pg, pg), EINVAL);
+        cr_assert_eq(ashmem_pin_region(b, 0, 0), ASHMEM_NOT_PURGED);
+        close(b);
+        close(c);
+
+        cr_assert_eq(pipe(p), 0);
+        if (p[0] != a)
+                cr_assert_eq(dup2(p[0], a), a);
+        assert_fail_errno(ashmem_pin_region(a, 0, pg), ENOTTY);
+        close(a);
+        assert_fail_errno(ashmem_pin_region(a, 0, pg), EBADF);
+        close(p[0]);
+        close(p[1]);
 }
 
 ASHM_TEST(compat, valid_size_zero_region) {
@@ -1118,4 +1229,31 @@ ASHM_TEST(compat, ndk_and_cutils_interoperate) {
         assert_fail_errno(ashmem_set_prot_region(b, PROT_READ | PROT_WRITE), EINVAL);
         close(a);
         close(b);
+}
+
+/* ------------------------------------------------------------------ */
+/* An Android program, plainly (test-devshim runs it under the shim)    */
+/* ------------------------------------------------------------------ */
+
+ASHM_TEST(compat, android_program_runs_plainly) {
+        char out[1 << 16];
+        size_t n = 0;
+        int status, ok = 0, not_ok = 0, plan = -1;
+        FILE *f = popen(ANDROID_PROGRAM " 2>&1", "re");
+
+        cr_assert_not_null(f);
+        n = fread(out, 1, sizeof(out) - 1, f);
+        out[n] = '\0';
+        status = pclose(f);
+        for (const char *l = out; *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : l + strlen(l)) {
+                if (strncmp(l, "ok ", 3) == 0)
+                        ok++;
+                else if (strncmp(l, "not ok ", 7) == 0)
+                        not_ok++;
+                else if (strncmp(l, "1..", 3) == 0)
+                        plan = atoi(l + 3);
+        }
+        cr_assert(plan > 0 && not_ok == 0 && ok == plan && WIFEXITED(status) && WEXITSTATUS(status) == 0,
+                  "android-program: %d ok, %d not ok, plan %d, status 0x%x; its output:\n%s", ok, not_ok, plan,
+                  status, out);
 }

@@ -13,7 +13,8 @@ extern "C" {
 #endif
 
 /* Create a region of size bytes; returns an fd (FD_CLOEXEC) the caller
- * owns. size 0 returns -EINVAL; other failures return -1 with errno set,
+ * owns. Its size is fixed (sealed F_SEAL_GROW|F_SEAL_SHRINK, as Android's
+ * memfd regions are). size 0 returns -EINVAL; other failures return -1 with errno set,
  * as on Android. The name appears in /proc/PID/maps as /memfd:NAME. */
 int ASharedMemory_create(const char *name, size_t size);
 

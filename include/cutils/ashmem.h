@@ -13,13 +13,19 @@
 extern "C" {
 #endif
 
-/* 1 if fd is an ashmem region (a memfd), 0 for anything else (-1, a
- * closed fd, /dev/null, a pipe, a file). Never fails. */
+/* 1 if fd is an ashmem region, 0 for anything else. A region is a memfd
+ * sealed F_SEAL_GROW|F_SEAL_SHRINK, as in today's AOSP: every region ashm
+ * makes is. A memfd someone else made, unsealed or carrying only one of
+ * the two seals, is not (0); nor are -1, a closed fd, /dev/null, a pipe
+ * or a file. The one exception is a region of libashm-devshim.so before
+ * its first mmap (a memfd named "dev/ashmem..." that is not sealed yet),
+ * which the driver counts as ashmem: 1. Never fails. */
 int ashmem_valid(int fd);
 
 /* Create a region of size bytes named name (NULL: "dev/ashmem"; longer
- * names are truncated, as the driver does). Returns a new fd with
- * FD_CLOEXEC, whose protection mask is PROT_READ|PROT_WRITE|PROT_EXEC,
+ * names are truncated, as the driver does). Its size is fixed: sealed
+ * F_SEAL_GROW|F_SEAL_SHRINK as AOSP's memfd regions are, so no holder can
+ * truncate it under another's mapping. Returns a new fd with FD_CLOEXEC, whose protection mask is PROT_READ|PROT_WRITE|PROT_EXEC,
  * or -1 with errno set. */
 int ashmem_create_region(const char *name, size_t size);
 
@@ -50,5 +56,20 @@ int ashmem_get_size_region(int fd);
 #ifdef __cplusplus
 }
 #endif
+
+#ifndef __ASHMEMIOC /* <linux/ashmem.h> defines them too, identically */
+
+#define ASHMEM_NAME_LEN 256
+#define ASHMEM_NAME_DEF "dev/ashmem"
+
+/* ashmem_pin_region() returns whether the range was purged while unpinned. */
+#define ASHMEM_NOT_PURGED 0
+#define ASHMEM_WAS_PURGED 1
+
+/* ASHMEM_GET_PIN_STATUS returns whether the whole range is pinned. */
+#define ASHMEM_IS_UNPINNED 0
+#define ASHMEM_IS_PINNED 1
+
+#endif /* !__ASHMEMIOC */
 
 #endif /* _CUTILS_ASHMEM_H */

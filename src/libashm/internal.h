@@ -16,8 +16,20 @@
 #define ASHM_PROT_ALL (PROT_READ | PROT_WRITE | PROT_EXEC)
 #define ASHM_SEALS_FROZEN (F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL)
 
-/* Create a memfd region fd of size bytes. exec as in memfd_new(). */
-int ashm__fd_create(const char *name, uint64_t size, bool exec);
+/* The seals that make a memfd a region (AOSP's): its size is fixed. */
+#define ASHM_SEALS_SIZE (F_SEAL_GROW | F_SEAL_SHRINK)
+
+enum {
+        ASHM__FD_EXEC = 1u << 0,      /* exec as in memfd_new() */
+        ASHM__FD_SEAL_SIZE = 1u << 1, /* seal it ASHM_SEALS_SIZE once sized */
+};
+
+/* Create a memfd region fd of size bytes; flags ASHM__FD_*. */
+int ashm__fd_create(const char *name, uint64_t size, unsigned flags);
+
+/* The fstat system call (not libc's, which the /dev/ashmem shim
+ * interposes): 0 or -errno. */
+int ashm__fstat(int fd, struct stat *ret_st);
 
 /* fstat() fd and check it is a memfd: -EBADF, -EMEDIUMTYPE. */
 int ashm__fd_stat(int fd, struct stat *ret_st);
@@ -52,6 +64,18 @@ void ashm__pins_release(struct pinref *ref);
 /* 1 if any page of [offset, offset + len) was purged (and not pinned
  * since), else 0; 0 for a NULL ref. */
 int ashm__pins_purged(struct pinref *ref, uint64_t offset, uint64_t len);
+
+/* The cutils pins (compat.c): op as for ashm__pins_op, through a cache of
+ * each fd number's region. ashm__fdcache_trusted is set by the /dev/ashmem
+ * shim, which calls ashm__fdcache_forget*() for every fd number that
+ * close(), dup2(), dup3(), close_range() or closefrom() change. */
+int ashm__fdcache_pin(int fd, uint64_t offset, uint64_t len, int op);
+/* The shim's fast path only: true if fd's slot answered (*ret set); for a
+ * pin or unpin of a range inside the region, through a known fd. */
+bool ashm__fdcache_try(int fd, uint64_t offset, uint64_t len, int op, int *ret);
+void ashm__fdcache_forget(int fd);
+void ashm__fdcache_forget_from(unsigned first, unsigned last);
+extern bool ashm__fdcache_trusted;
 
 /* Ask ashmd to purge unpinned pages, least recently unpinned first:
  * bytes 0 means every unpinned page. Without ASHM_PURGE_ALL_USERS only

@@ -9,6 +9,7 @@
 #include <sys/mman.h>
 #include <sys/sendfile.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "ashm.h"
@@ -31,6 +32,14 @@ struct ashm_region {
         struct pinref *pins;  /* the pin state, once pins were used */
         struct mapping *maps; /* inline_maps until more are needed */
         size_t n_maps, cap_maps;
+        /* Size and mask as created, while nobody else can have changed
+         * them: a sealed region whose fd never left the handle (not
+         * through ashm_region_fd(), a dup or set_prot) in this process
+         * (fork_count). Saves map() its fstat. */
+        uint64_t known_size;
+        int known_prot;
+        unsigned known_forks;
+        bool known;
         struct mapping inline_maps[2];
         char name_buf[];
 };
@@ -41,6 +50,9 @@ struct ashm_region {
  * held a per-handle lock would inherit it locked, forever). */
 static pthread_mutex_t regions_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_once_t regions_once = PTHREAD_ONCE_INIT;
+/* fork()s this process has been through (in the child: a handle's fd is
+ * then shared with the parent). */
+static unsigned fork_count;
 
 static void regions_lock_take(void) {
         pthread_mutex_lock(&regions_lock);
@@ -50,8 +62,13 @@ static void regions_lock_drop(void) {
         pthread_mutex_unlock(&regions_lock);
 }
 
+static void regions_child(void) {
+        fork_count++;
+        regions_lock_drop();
+}
+
 static void regions_atfork(void) {
-        pthread_atfork(regions_lock_take, regions_lock_drop, regions_lock_drop);
+        pthread_atfork(regions_lock_take, regions_lock_drop, regions_child);
 }
 
 static void lock_regions(void) {
@@ -70,17 +87,28 @@ static mode_t mode_from_prot(int prot) {
                (prot & PROT_EXEC ? 0111 : 0);
 }
 
+int ashm__fstat(int fd, struct stat *ret_st) {
+        /* The system call itself: glibc's fstat() is fstatat(fd, "",
+         * AT_EMPTY_PATH), slower, and the /dev/ashmem shim interposes it
+         * to show its fds as the driver's character device. */
+        return syscall(SYS_fstat, fd, ret_st) < 0 ? negative_errno() : 0;
+}
+
 int ashm__fd_stat(int fd, struct stat *ret_st) {
+        int r;
+
         if (fd < 0)
                 return -EBADF;
-        if (fstat(fd, ret_st) < 0)
-                return negative_errno();
+        r = ashm__fstat(fd, ret_st);
+        if (r < 0)
+                return r;
         if (!memfd_stat_is_memfd(ret_st))
                 return -EMEDIUMTYPE;
         return 0;
 }
 
-int ashm__fd_create(const char *name, uint64_t size, bool exec) {
+int ashm__fd_create(const char *name, uint64_t size, unsigned flags) {
+        bool exec = flags & ASHM__FD_EXEC;
         _cleanup_close_ int fd = -1;
 
         if (!name)
@@ -97,6 +125,11 @@ int ashm__fd_create(const char *name, uint64_t size, bool exec) {
         if (!exec && !memfd_exec_flags_supported() && fchmod(fd, 0666) < 0)
                 return negative_errno();
         if (size > 0 && ftruncate(fd, (off_t) size) < 0)
+                return negative_errno();
+        /* Today's AOSP seals its regions so: nobody can truncate one under
+         * another holder's mapping (SIGBUS) or grow it, and ashmem_valid()
+         * knows a region from any other memfd by it. */
+        if ((flags & ASHM__FD_SEAL_SIZE) && fcntl(fd, F_ADD_SEALS, ASHM_SEALS_SIZE) < 0)
                 return negative_errno();
         return TAKE_FD(fd);
 }
@@ -189,14 +222,29 @@ _public_ int ashm_region_create(const char *name, uint64_t size, unsigned flags,
 
         if (flags & ~(unsigned) ASHM_REGION_EXEC || !ret_region)
                 return -EINVAL;
-        fd = ashm__fd_create(name, size, flags & ASHM_REGION_EXEC);
+        /* Size 0 stays resizable: a store that grows (ashm_kv_open_region)
+         * sizes it itself; create_from_file fills and freezes it. */
+        fd = ashm__fd_create(name, size,
+                             (flags & ASHM_REGION_EXEC ? ASHM__FD_EXEC : 0) | (size > 0 ? ASHM__FD_SEAL_SIZE : 0));
         if (fd < 0)
                 return fd;
         r = region_new(fd, name ? name : "ashm", ret_region);
         if (r < 0)
                 return r;
+        if (size > 0) {
+                pthread_once(&regions_once, regions_atfork);
+                (*ret_region)->known_size = size;
+                (*ret_region)->known_prot = PROT_READ | PROT_WRITE | (flags & ASHM_REGION_EXEC ? PROT_EXEC : 0);
+                (*ret_region)->known_forks = __atomic_load_n(&fork_count, __ATOMIC_RELAXED);
+                (*ret_region)->known = true;
+        }
         TAKE_FD(fd);
         return 0;
+}
+
+/* The fd may now reach others, who may change the mask. */
+static void region_unknown(const ashm_region *region) {
+        __atomic_store_n(&((ashm_region *) region)->known, false, __ATOMIC_RELAXED);
 }
 
 /* A memfd, for sure and cheaply: only shmem and hugetlbfs files answer
@@ -240,6 +288,7 @@ _public_ int ashm_region_dup(const ashm_region *region, ashm_region **ret_region
 
         if (!region || !ret_region)
                 return -EINVAL;
+        region_unknown(region);
         fd = fcntl(region->fd, F_DUPFD_CLOEXEC, 3);
         if (fd < 0)
                 return negative_errno();
@@ -263,16 +312,21 @@ _public_ void ashm_region_close(ashm_region *region) {
 }
 
 _public_ int ashm_region_fd(const ashm_region *region) {
-        return region ? region->fd : -EBADF;
+        if (!region)
+                return -EBADF;
+        region_unknown(region);
+        return region->fd;
 }
 
 _public_ int ashm_region_get_size(const ashm_region *region, uint64_t *ret_size) {
         struct stat st;
+        int r;
 
         if (!region || !ret_size)
                 return -EINVAL;
-        if (fstat(region->fd, &st) < 0)
-                return negative_errno();
+        r = ashm__fstat(region->fd, &st);
+        if (r < 0)
+                return r;
         *ret_size = (uint64_t) st.st_size;
         return 0;
 }
@@ -300,7 +354,10 @@ _public_ int ashm_region_get_prot(const ashm_region *region) {
 }
 
 _public_ int ashm_region_set_prot(ashm_region *region, int prot) {
-        return region ? ashm__fd_set_prot(region->fd, prot) : -EINVAL;
+        if (!region)
+                return -EINVAL;
+        region_unknown(region);
+        return ashm__fd_set_prot(region->fd, prot);
 }
 
 static int mapping_add(ashm_region *r, void *addr, size_t len) {
@@ -359,24 +416,42 @@ static int map_range(const struct stat *st, uint64_t offset, size_t len, size_t 
         return 0;
 }
 
+/* What map() checks against: the region's size and read/exec mask. */
+static int map_facts(const ashm_region *region, struct stat *ret_st, int *ret_mask) {
+        int r;
+
+        if (__atomic_load_n(&region->known, __ATOMIC_RELAXED) &&
+            region->known_forks == __atomic_load_n(&fork_count, __ATOMIC_RELAXED)) {
+                ret_st->st_size = (off_t) region->known_size;
+                *ret_mask = region->known_prot;
+                return 1;
+        }
+        r = ashm__fstat(region->fd, ret_st);
+        if (r < 0)
+                return r;
+        *ret_mask = prot_from_mode(ret_st->st_mode);
+        return 0;
+}
+
 _public_ int ashm_region_map(ashm_region *region, uint64_t offset, size_t len, int prot, void **ret_addr) {
         struct stat st;
+        int r, mask, known;
         void *addr;
-        int r;
 
         if (!region || !ret_addr || (prot & ~ASHM_PROT_ALL))
                 return -EINVAL;
-        /* One fstat gives the size and the read/exec mask; the write bit
-         * is also enforced by the kernel through the seals. */
-        if (fstat(region->fd, &st) < 0)
-                return negative_errno();
+        /* Size and read/exec mask from one fstat (or the creation); the
+         * write bit is also enforced by the kernel through the seals. */
+        known = map_facts(region, &st, &mask);
+        if (known < 0)
+                return known;
         r = map_range(&st, offset, len, &len);
         if (r < 0)
                 return r;
-        if (prot & ~prot_from_mode(st.st_mode))
+        if (prot & ~mask)
                 return -EPERM;
         /* Exec removed by a holder who could not change the mode. */
-        if ((prot & PROT_EXEC) && (fcntl(region->fd, F_GET_SEALS) & F_SEAL_EXEC))
+        if (!known && (prot & PROT_EXEC) && (fcntl(region->fd, F_GET_SEALS) & F_SEAL_EXEC))
                 return -EPERM;
         addr = mmap(NULL, len, prot, MAP_SHARED, region->fd, (off_t) offset);
         if (addr == MAP_FAILED)
@@ -405,9 +480,10 @@ _public_ int ashm_region_unmap(ashm_region *region, void *addr, size_t len) {
 
 static int io_range_check(int fd, uint64_t offset, size_t len) {
         struct stat st;
+        int r = ashm__fstat(fd, &st);
 
-        if (fstat(fd, &st) < 0)
-                return negative_errno();
+        if (r < 0)
+                return r;
         if (offset > (uint64_t) st.st_size || len > (uint64_t) st.st_size - offset)
                 return -EINVAL;
         return 0;
@@ -457,6 +533,7 @@ _public_ int ashm_region_freeze(ashm_region *region) {
 
         if (!region)
                 return -EINVAL;
+        region_unknown(region);
         seals = fcntl(region->fd, F_GET_SEALS);
         if (seals < 0)
                 return negative_errno();
