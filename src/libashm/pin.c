@@ -150,7 +150,7 @@ static uint64_t *clock_take(int fd) {
         struct stat st;
         void *p;
 
-        if (fstat(fd, &st) < 0 || st.st_size < (off_t) sizeof(uint64_t)) {
+        if (ashm__fstat(fd, &st) < 0 || st.st_size < (off_t) sizeof(uint64_t)) {
                 safe_close(fd);
                 return clock_word;
         }
@@ -230,7 +230,7 @@ static bool fd_read_only(int fd) {
 static bool ref_fd_open(const struct pinref *p) {
         struct stat st;
 
-        return p->raw_fd >= 0 && fstat(p->raw_fd, &st) == 0 && (uint64_t) st.st_dev == p->dev &&
+        return p->raw_fd >= 0 && ashm__fstat(p->raw_fd, &st) == 0 && (uint64_t) st.st_dev == p->dev &&
                (uint64_t) st.st_ino == p->ino;
 }
 
@@ -302,7 +302,7 @@ static int ref_create(int fd, const struct stat *st, bool ro_fd, struct pinref *
 static bool same_file(int a, int b) {
         struct stat sa, sb;
 
-        return fstat(a, &sa) == 0 && fstat(b, &sb) == 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+        return ashm__fstat(a, &sa) == 0 && ashm__fstat(b, &sb) == 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
 }
 
 /* A block registered on a connection that has since broken: register
@@ -545,8 +545,12 @@ __attribute__((noinline)) static int pins_op_slow(int fd, struct pinref **cache,
         if (offset > bytes || len > bytes - offset) {
                 struct stat st;
 
-                if (fstat(fd, &st) < 0)
-                        return negative_errno();
+                /* The system call: under the /dev/ashmem shim, libc's
+                 * fstat() of a shim fd shows the device, size 0. */
+                int r = ashm__fstat(fd, &st);
+
+                if (r < 0)
+                        return r;
                 return apply(ref, (uint64_t) st.st_size, offset, len, (enum pin_op) op);
         }
         return apply(ref, bytes, offset, len, (enum pin_op) op);
