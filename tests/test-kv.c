@@ -440,7 +440,7 @@ ASHM_TEST(kv, kill9_loses_no_acknowledged_write) {
 }
 
 /* A writer that dies holding the lock (stopped inside it, then killed):
- * the next writer gets EOWNERDEAD, recovers, and carries on. */
+ * the next writer learns it (LOCK_OWNER_DIED), recovers, and carries on. */
 ASHM_TEST(kv, dead_lock_holder_is_recovered) {
         char path[128];
         ashm_kv *kv;
@@ -458,6 +458,7 @@ ASHM_TEST(kv, dead_lock_holder_is_recovered) {
         cr_assert(pid >= 0);
         if (pid == 0) {
                 struct kv_header *h;
+                struct lock_owner o;
                 ashm_kv *mine;
                 int fd;
 
@@ -466,7 +467,7 @@ ASHM_TEST(kv, dead_lock_holder_is_recovered) {
                         _exit(1);
                 fd = open(path, O_RDWR | O_CLOEXEC);
                 h = mmap(NULL, KV_HEADER_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-                if (h == MAP_FAILED || pthread_mutex_lock(&h->lock.m) != 0)
+                if (h == MAP_FAILED || lock_owner_init(&o, fd) < 0 || lock_take(&h->lock.l, &o, -1, NULL) != 0)
                         _exit(1);
                 (void) !write(fds[1], "L", 1);
                 pause();
