@@ -790,7 +790,7 @@ static ashm_kv *region_store(ashm_region **ret_region) {
         ashm_region *region;
         ashm_kv *kv;
 
-        assert_ok(ashm_region_create("kv-cli-store", 0, 0, &region));
+        assert_ok(ashm_region_create("kv-cli-store", 64 << 20, 0, &region));
         assert_ok(ashm_kv_open_region(region, ASHM_KV_CREATE, &kv));
         assert_ok(ashm_kv_set_string(kv, "k", "v"));
         *ret_region = region;

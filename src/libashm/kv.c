@@ -800,6 +800,13 @@ static int rebuild(ashm_kv *kv, uint64_t extra_keys, uint64_t extra_bytes, bool 
         /* Before the active arena if it fits there, else after it. */
         off = KV_HEADER_SIZE + size <= ov.off ? KV_HEADER_SIZE : round_page(ov.log_off + ov.log_cap);
         r = prepare_space(kv, off, size);
+        if (r == -ENOSPC && log_cap > round_page(live + extra_bytes)) {
+                /* A region of fixed size: no slack for growth, just room. */
+                log_cap = MAX((uint64_t) KV_MIN_LOG, round_page(live + extra_bytes));
+                size = index_bytes + log_cap;
+                off = KV_HEADER_SIZE + size <= ov.off ? KV_HEADER_SIZE : round_page(ov.log_off + ov.log_cap);
+                r = prepare_space(kv, off, size);
+        }
         if (r < 0)
                 return r;
         nv = (struct arena_view) { .off = off, .slots = slots, .log_off = off + index_bytes, .log_cap = log_cap };
@@ -1259,8 +1266,13 @@ static int init_store(ashm_kv *kv) {
         if (fstat(kv->fd, &st) < 0)
                 return negative_errno();
         if (fallocate(kv->fd, 0, 0, (off_t) size) < 0 &&
-            (errno != EOPNOTSUPP || ((uint64_t) st.st_size < size && ftruncate(kv->fd, (off_t) size) < 0)))
+            (errno != EOPNOTSUPP || ((uint64_t) st.st_size < size && ftruncate(kv->fd, (off_t) size) < 0))) {
+                if (errno == EPERM && (uint64_t) st.st_size < size)
+                        return kv_fail(-ENOSPC, "the region is sealed against growing and smaller (%jd bytes) "
+                                       "than a store's %" PRIu64 ": create it larger",
+                                       (intmax_t) st.st_size, size);
                 return kv_fail(negative_errno(), "cannot make room for the store: %m");
+        }
         if ((uint64_t) st.st_size > size)
                 size = (uint64_t) st.st_size & ~(uint64_t) 7;
         memset(kv->base, 0, KV_HEADER_SIZE + index_bytes);
