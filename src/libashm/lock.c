@@ -1,18 +1,26 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The robust lock (lock.h; docs/locks.md has the argument). In short:
+ * The robust lock (lock.h), and ashm's public lock and wait/wake on it
+ * (ashm_mutex_*, ashm_wait, ashm_wake: ashm.h). docs/locks.md has the
+ * argument. In short:
  * the word is a futex holding the owner's id; the owner's liveness is an
  * OFD byte lock the kernel keeps for it and drops when it dies; waiters
  * sleep in the futex and look at the owner's byte now and then, since a
  * dead owner wakes nobody.
  */
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdbool.h>
+#include <stdio.h>
+#include <sys/mman.h>
 #include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "ashm.h"
+#include "fd-util.h"
 #include "futex-util.h"
+#include "internal.h"
 #include "lock.h"
 #include "macro.h"
 
@@ -115,12 +123,20 @@ static int take_slow(uint32_t *w, const struct lock_owner *o, int64_t deadline, 
                                 return 0;
                         continue;
                 }
-                if (deadline == 0 || spin < SPINS) {
-                        if (deadline == 0) {
-                                if (ret_holder)
-                                        *ret_holder = holder;
-                                return -EBUSY;
+                if (deadline == 0) {
+                        /* One attempt, but a dead owner still hands over. */
+                        int alive = holder == o->id ? 1 : lock_owner_alive(o, holder);
+
+                        if (alive == 0) {
+                                if (cas(w, &cur, o->id | (cur & LOCK_WAITERS)))
+                                        return LOCK_OWNER_DIED;
+                                continue;
                         }
+                        if (ret_holder)
+                                *ret_holder = holder;
+                        return alive < 0 ? alive : -EBUSY;
+                }
+                if (spin < SPINS) {
                         spin++;
                         cpu_relax();
                         continue;
@@ -184,4 +200,187 @@ int lock_release(struct lock_shm *l, const struct lock_owner *o) {
         if (cur & LOCK_WAITERS)
                 (void) futex_wake(&l->word, 1);
         return 0;
+}
+
+/* ---- the public lock: ashm_mutex_* ----------------------------------- */
+
+struct ashm_mutex {
+        struct lock_owner owner; /* owner.fd: our own open file description */
+        void *map;
+        size_t map_len;
+        struct lock_shm *l;
+        unsigned fork_gen;
+};
+
+static unsigned fork_gen;
+static pthread_once_t fork_once = PTHREAD_ONCE_INIT;
+
+static void on_fork_child(void) {
+        __atomic_add_fetch(&fork_gen, 1, __ATOMIC_RELAXED);
+}
+
+static void fork_register(void) {
+        (void) pthread_atfork(NULL, NULL, on_fork_child);
+}
+
+/* A region that holds a lock is sealed against shrinking: a peer's
+ * ftruncate() would raise SIGBUS in every process that has it mapped. */
+static int seal_shrink(int fd) {
+        int seals = fcntl(fd, F_GET_SEALS);
+
+        if (seals < 0)
+                return negative_errno();
+        if (seals & F_SEAL_SHRINK)
+                return 0;
+        if (fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK) < 0)
+                return negative_errno();
+        return 0;
+}
+
+/* Check that [offset, offset + ASHM_MUTEX_SIZE) is an aligned place in
+ * the region; ret_size: the region's size. */
+static int place_check(const ashm_region *region, uint64_t offset) {
+        uint64_t size = 0;
+        int r;
+
+        if (!region || offset % ASHM_MUTEX_ALIGN != 0)
+                return -EINVAL;
+        r = ashm_region_get_size(region, &size);
+        if (r < 0)
+                return r;
+        if (offset > size || size - offset < ASHM_MUTEX_SIZE)
+                return -ERANGE;
+        return 0;
+}
+
+_public_ int ashm_mutex_init(ashm_region *region, uint64_t offset, unsigned flags) {
+        struct lock_shm l = { .word = 0, .magic = LOCK_MAGIC };
+        int r;
+
+        if (flags != 0)
+                return -EINVAL;
+        r = place_check(region, offset);
+        if (r < 0)
+                return r;
+        /* pwrite() lands in the same page cache every mapping shows. */
+        if (pwrite(ashm_region_fd(region), &l, sizeof(l), (off_t) offset) != (ssize_t) sizeof(l))
+                return negative_errno();
+        return 0;
+}
+
+_public_ void ashm_mutex_close(ashm_mutex *m) {
+        if (!m)
+                return;
+        if (m->map)
+                munmap(m->map, m->map_len);
+        safe_close(m->owner.fd); /* drops the owner byte with the description */
+        free(m);
+}
+
+_public_ int ashm_mutex_open(ashm_region *region, uint64_t offset, unsigned flags, ashm_mutex **ret_mutex) {
+        _cleanup_close_ int fd = -1;
+        uint64_t page = (uint64_t) sysconf(_SC_PAGESIZE), start;
+        char path[64];
+        ashm_mutex *m;
+        void *p;
+        int r;
+
+        if (!ret_mutex || flags != 0)
+                return -EINVAL;
+        r = place_check(region, offset);
+        if (r < 0)
+                return r;
+        pthread_once(&fork_once, fork_register);
+        /* An open file description of our own: the owner byte must die
+         * with this process, not live on in whoever shares the region's
+         * fd with us (SCM_RIGHTS, fork). */
+        snprintf(path, sizeof(path), "/proc/self/fd/%d", ashm_region_fd(region));
+        fd = open(path, O_RDWR | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0)
+                return negative_errno();
+        r = seal_shrink(fd);
+        if (r < 0)
+                return r;
+        m = calloc(1, sizeof(*m));
+        if (!m)
+                return -ENOMEM;
+        m->owner.fd = TAKE_FD(fd);
+        m->fork_gen = __atomic_load_n(&fork_gen, __ATOMIC_RELAXED);
+        start = offset / page * page;
+        m->map_len = (size_t) ((offset + ASHM_MUTEX_SIZE - start + page - 1) / page * page);
+        p = mmap(NULL, m->map_len, PROT_READ | PROT_WRITE, MAP_SHARED, m->owner.fd, (off_t) start);
+        if (p == MAP_FAILED) {
+                r = errno == EACCES ? -EPERM : negative_errno();
+                goto fail;
+        }
+        m->map = p;
+        m->l = (struct lock_shm *) ((uint8_t *) p + (offset - start));
+        r = lock_owner_init(&m->owner, m->owner.fd);
+        if (r < 0)
+                goto fail;
+        *ret_mutex = m;
+        return 0;
+fail:
+        ashm_mutex_close(m);
+        return r;
+}
+
+static int mutex_usable(const ashm_mutex *m) {
+        if (!m)
+                return -EINVAL;
+        /* A child shares our open file description: its owner byte would
+         * outlive it in us, and ours in it. */
+        if (_unlikely_(__atomic_load_n(&fork_gen, __ATOMIC_RELAXED) != m->fork_gen))
+                return -ECHILD;
+        return 0;
+}
+
+_public_ int ashm_mutex_lock(ashm_mutex *m, int64_t timeout_ns) {
+        int r = mutex_usable(m);
+
+        if (r < 0)
+                return r;
+        r = lock_take(m->l, &m->owner, timeout_ns < 0 ? -1 : timeout_ns, NULL);
+        if (r == -EBUSY) /* timeout 0: one attempt */
+                r = -ETIMEDOUT;
+        return r == LOCK_OWNER_DIED ? ASHM_MUTEX_OWNER_DIED : r;
+}
+
+_public_ int ashm_mutex_trylock(ashm_mutex *m) {
+        int r = mutex_usable(m);
+
+        if (r < 0)
+                return r;
+        r = lock_take(m->l, &m->owner, 0, NULL);
+        return r == LOCK_OWNER_DIED ? ASHM_MUTEX_OWNER_DIED : r;
+}
+
+_public_ int ashm_mutex_unlock(ashm_mutex *m) {
+        int r = mutex_usable(m);
+
+        if (r < 0)
+                return r;
+        return lock_release(m->l, &m->owner);
+}
+
+/* ---- wait and wake on a word ------------------------------------------ */
+
+_public_ int ashm_wait(const uint32_t *word, uint32_t expected, int64_t timeout_ns) {
+        int64_t deadline = timeout_ns < 0 ? -1 : clock_monotonic_ns() + timeout_ns;
+        int r;
+
+        if (!word || (uintptr_t) word % 4 != 0)
+                return -EINVAL;
+        /* A signal is not a wake-up: sleep again until the deadline (the
+         * kernel compares the word again each time). */
+        do
+                r = futex_wait_until((uint32_t *) word, expected, deadline);
+        while (r == -EINTR);
+        return r;
+}
+
+_public_ int ashm_wake(const uint32_t *word, int n) {
+        if (!word || (uintptr_t) word % 4 != 0 || n <= 0)
+                return -EINVAL;
+        return futex_wake((uint32_t *) word, n);
 }

@@ -61,8 +61,8 @@ void lock_owner_done(struct lock_owner *o);
 void lock_init(struct lock_shm *l);
 
 /* Take the lock, waiting at most timeout_ns (< 0: no limit; 0: one
- * attempt). Returns 0, LOCK_OWNER_DIED (taken; the last
- * owner died holding it), -EBUSY (deadline 0 and held), -ETIMEDOUT,
+ * attempt, which still takes the lock over from a dead owner). Returns 0, LOCK_OWNER_DIED (taken; the last
+ * owner died holding it), -EBUSY (timeout 0 and held), -ETIMEDOUT,
  * -EBADMSG (not an initialized lock), -EINTR is never returned. When
  * ret_holder is not NULL it receives the id that held the lock on
  * -EBUSY/-ETIMEDOUT. */
