@@ -816,8 +816,8 @@ ASHM_TEST(kv, format1_store_is_migrated) {
         remove_store(path);
 }
 
-/* A peer holding the region's fd cannot truncate a store out from under
- * the others (SIGBUS in every process that has it mapped): the region
+/* A peer of another uid holding the region's fd cannot truncate a store
+ * out from under the others (SIGBUS in every process that has it mapped): the region
  * is sealed against shrinking when a writer opens the store. */
 ASHM_TEST(kv, region_store_cannot_be_truncated) {
         ashm_region *region;
@@ -828,7 +828,9 @@ ASHM_TEST(kv, region_store_cannot_be_truncated) {
         ssize_t n;
         int64_t v;
         posix_spawn_file_actions_t fa;
-        const char *argv[] = { KV_PEER, "truncate", arg, NULL };
+        /* The attacker is another user holding the region's fd. */
+        const char *argv[] = { "setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",
+                               KV_PEER, "truncate", arg, NULL };
 
         assert_ok(ashm_region_create("kv-truncate", 64 << 20, 0, &region));
         assert_ok(ashm_kv_open_region(region, ASHM_KV_CREATE, &kv));
@@ -842,7 +844,7 @@ ASHM_TEST(kv, region_store_cannot_be_truncated) {
         posix_spawn_file_actions_init(&fa);
         posix_spawn_file_actions_adddup2(&fa, fd, fd);
         posix_spawn_file_actions_adddup2(&fa, fds[1], 1);
-        cr_assert_eq(posix_spawn(&pid, KV_PEER, &fa, NULL, (char *const *) argv, environ), 0);
+        cr_assert_eq(posix_spawnp(&pid, argv[0], &fa, NULL, (char *const *) argv, environ), 0);
         posix_spawn_file_actions_destroy(&fa);
         close(fds[1]);
         n = read(fds[0], out, sizeof(out) - 1);
