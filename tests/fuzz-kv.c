@@ -159,7 +159,9 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
                         { 0 },
                         { 1, 0x10, 0, 7, 1, 2, 3, 4, 5, 6, 7, 8 },       /* gen */
                         { 1, 0x20, 0, 7, 0xff, 0xff, 0xff, 0xff, 0xff }, /* arena 0 offset */
-                        { 1, 0x26, 0, 7, 0xff, 0xff, 0xff, 0xff, 0xff }, /* arena 0 nkeys */
+                        /* the key count of arena 0 and of arena 1 (finding 7) */
+                        { 1, 0x26, 0, 7, 0, 0, 0, 0, 0, 0, 0, 0x7f },
+                        { 1, 0x36, 0, 7, 0, 0, 0, 0, 0, 0, 0, 0x7f },
                         { 0, 0x08, 0, 3, 0x41, 0x42, 0x43, 0x44 },       /* the lock, while open */
                         { 2, 0x0c, 0, 7, 0, 0, 0, 0, 0, 0, 0, 0x40, 0x22, 0, 3, 9, 9, 9 },
                 };
