@@ -176,10 +176,16 @@ ASHM_TEST(lock, timeouts) {
         cr_expect_eq(ashm_mutex_unlock(a), 0);
         cr_expect_eq(ashm_mutex_lock(b, 20 * 1000 * 1000), 0);
         cr_expect_eq(ashm_mutex_unlock(b), 0);
+        /* A timeout past the clock's range is no timeout (no overflow). */
+        cr_expect_eq(ashm_mutex_lock(a, INT64_MAX), 0);
+        assert_fail(ashm_mutex_trylock(b), EBUSY);
+        cr_expect_eq(ashm_mutex_unlock(a), 0);
 
         word = (uint32_t *) (s.base + WORD);
         *word = 5;
         assert_fail(ashm_wait(word, 4, -1), EAGAIN);
+        assert_fail(ashm_wait(word, 4, INT64_MAX), EAGAIN);
+        assert_fail(ashm_wait(word, 5, 0), ETIMEDOUT);
         assert_fail(ashm_wait(word, 5, 10 * 1000 * 1000), ETIMEDOUT);
         cr_expect_eq(ashm_wake(word, 1), 0);
         ashm_mutex_close(a);

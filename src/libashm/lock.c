@@ -179,6 +179,14 @@ static int take_slow(uint32_t *w, const struct lock_owner *o, int64_t deadline, 
         }
 }
 
+/* now + timeout_ns (> 0), saturated: a timeout past the clock's range
+ * is no timeout (-1). */
+static int64_t deadline_after(int64_t timeout_ns) {
+        int64_t now = clock_monotonic_ns();
+
+        return timeout_ns > INT64_MAX - now ? -1 : now + timeout_ns;
+}
+
 int lock_take(struct lock_shm *l, const struct lock_owner *o, int64_t timeout_ns, uint32_t *ret_holder) {
         uint32_t cur = 0;
 
@@ -187,7 +195,7 @@ int lock_take(struct lock_shm *l, const struct lock_owner *o, int64_t timeout_ns
         if (_likely_(cas(&l->word, &cur, o->id)))
                 return 0;
         /* The clock is read only here, off the fast path. */
-        return take_slow(&l->word, o, timeout_ns <= 0 ? timeout_ns : clock_monotonic_ns() + timeout_ns, ret_holder);
+        return take_slow(&l->word, o, timeout_ns <= 0 ? timeout_ns : deadline_after(timeout_ns), ret_holder);
 }
 
 int lock_release(struct lock_shm *l, const struct lock_owner *o) {
@@ -366,7 +374,7 @@ _public_ int ashm_mutex_unlock(ashm_mutex *m) {
 /* ---- wait and wake on a word ------------------------------------------ */
 
 _public_ int ashm_wait(const uint32_t *word, uint32_t expected, int64_t timeout_ns) {
-        int64_t deadline = timeout_ns < 0 ? -1 : clock_monotonic_ns() + timeout_ns;
+        int64_t deadline = timeout_ns < 0 ? -1 : timeout_ns == 0 ? clock_monotonic_ns() : deadline_after(timeout_ns);
         int r;
 
         if (!word || (uintptr_t) word % 4 != 0)
