@@ -706,13 +706,14 @@ static int peer_status_within(pid_t pid, int secs) {
         return -1;
 }
 
-/* A peer that writes random values over the writers' lock, the header's
- * counters and descriptors, and anywhere in the file, while two writers
+/* A peer of another uid (the file is shared with it, mode 0666) that
+ * writes random values over the writers' lock, the header's counters
+ * and descriptors, and anywhere in the file, while two writers
  * (exec'd) set, get, remove and compact: the writers get errors, and
  * recover the lock, but never crash (the glibc mutex of format 1 let such
  * a peer aim the writers' stores: 555 SIGSEGVs in 12 s) and never hang. */
 ASHM_TEST(kv, scribbling_peer_crashes_and_hangs_no_writer) {
-        char path[128], seed[16];
+        char path[128], dir[128], seed[16];
         pid_t w1, w2, s;
         ashm_kv *kv;
 
@@ -721,11 +722,20 @@ ASHM_TEST(kv, scribbling_peer_crashes_and_hangs_no_writer) {
         ashm_kv_close(kv);
         snprintf(seed, sizeof(seed), "%u", (unsigned) time(NULL));
         fprintf(stderr, "# scribble seed %s\n", seed);
+        /* The scribbler is another user the store's file is shared with. */
+        snprintf(dir, sizeof(dir), "%s", path);
+        *strrchr(dir, '/') = '\0';
+        cr_assert(chmod(dir, 0755) == 0 && chmod(path, 0666) == 0);
         /* A planted live id costs a writer this long before it gives up. */
         setenv("ASHM_KV_LOCK_TIMEOUT_MS", "300", 1);
         w1 = peer(-1, (const char *const[]) { "hammer", path, "3", NULL });
         w2 = peer(-1, (const char *const[]) { "hammer", path, "3", NULL });
-        s = peer(-1, (const char *const[]) { "scribble", path, "3", seed, NULL });
+        {
+                const char *argv[] = { "setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",
+                                       KV_PEER, "scribble", path, "3", seed, NULL };
+
+                cr_assert_eq(posix_spawnp(&s, argv[0], NULL, NULL, (char *const *) argv, environ), 0);
+        }
         cr_expect_eq(peer_status_within(w1, 20), 0, "writer 1 died (status >= 128 is a signal)");
         cr_expect_eq(peer_status_within(w2, 20), 0, "writer 2 died (status >= 128 is a signal)");
         cr_expect_eq(peer_status_within(s, 20), 0, "the scribbler failed");
