@@ -440,8 +440,11 @@ int ashm_region_recv(int sock, unsigned flags, void *buf, size_t buf_len, size_t
  * file (persistent) or on a region (anonymous, shared by fd or by broker
  * name). The whole store, index included, lives in shared memory, so
  * opening is O(1) and a write by one process is seen by every other at
- * once. Writers take a robust process-shared mutex (a writer that dies
- * holding it is recovered from by the next one); readers take no lock
+ * once. Writers take a robust lock (ashm_mutex_*'s: a writer that dies
+ * holding it is recovered from by the next one; no pointer in the file
+ * that a peer could aim; a wait for it ends after 30 s with -ETIMEDOUT
+ * and a detail, ASHM_KV_LOCK_TIMEOUT_MS in the environment changes
+ * that); readers take no lock
  * and never wait for a writer. Every record carries a CRC32C. A set()
  * that returned survives the death of the process at any instant;
  * ashm_kv_sync() (or ASHM_KV_SYNC) makes it survive power loss too.
@@ -671,6 +674,102 @@ int ashm_kv_repair_fd(int src_fd, int dst_fd, ashm_kv_damage_fn *fn, void *userd
  * as ashm_kv_repair_fd().
  */
 int ashm_kv_repair(const char *path, ashm_kv_damage_fn *fn, void *userdata, ashm_kv_report *ret_report);
+
+/* ------------------------------------------------------------------ */
+/* Locks and waiting on a word                                         */
+/* ------------------------------------------------------------------ */
+
+/**
+ * A robust cross-process mutex that lives in a region, at an offset the
+ * user picks: ASHM_MUTEX_SIZE bytes, aligned to ASHM_MUTEX_ALIGN. It holds
+ * no pointer and trusts nothing in the region: the word is a futex with
+ * the owner's id, and the owner's liveness is a byte lock (an OFD lock)
+ * on the region that the kernel drops when the owner's process dies, so
+ * a dead owner is seen by the next locker, which gets the lock with
+ * ASHM_MUTEX_OWNER_DIED (the data it guards may be half-written: check
+ * or repair it, then carry on; no "consistent" call is needed). A
+ * process that writes garbage over the mutex causes errors (-EBADMSG),
+ * a takeover, or waits that end at their timeout, never a crash or a
+ * write elsewhere. Waiters sleep in the kernel (futex); they wake now and
+ * then (1 ms, doubling to 100 ms) to look for a dead owner, which wakes
+ * nobody. docs/locks.md has the layout, memory order and trust rules.
+ *
+ * Ownership belongs to the handle (ashm_mutex_open()): threads sharing a
+ * handle exclude each other but may unlock each other's lock, and a
+ * thread that exits holding it is not seen (its process's death is).
+ * Give each thread its own handle for per-thread ownership. A handle
+ * keeps an fd (its own open file description of the region) and a one-
+ * or two-page mapping. After fork() the child must open its own handle
+ * (calls on an inherited one fail with -ECHILD). Not recursive: locking
+ * a mutex the handle holds waits until the timeout.
+ */
+typedef struct ashm_mutex ashm_mutex;
+
+#define ASHM_MUTEX_SIZE 8
+#define ASHM_MUTEX_ALIGN 4
+/** ashm_mutex_lock()'s result when the last owner died holding the mutex. */
+#define ASHM_MUTEX_OWNER_DIED 1
+
+/**
+ * Lay out a free mutex at offset in region (pwrite() on its fd: no
+ * mapping needed). Nobody may be using the mutex meanwhile; a zero-filled
+ * region is not yet a mutex (ashm_mutex_lock() says -EBADMSG). flags: 0.
+ * -EINVAL for a misaligned offset or unknown flags, -ERANGE if the mutex
+ * does not fit in the region.
+ */
+int ashm_mutex_init(ashm_region *region, uint64_t offset, unsigned flags);
+
+/**
+ * Open a handle on the mutex at offset in region (borrowed: the handle
+ * has its own fd and mapping and outlives the region handle). Seals the
+ * region against shrinking (F_SEAL_SHRINK: a peer's truncation would
+ * make every holder's access fault); -EPERM if the region cannot be
+ * sealed, or cannot be mapped writable. flags: 0. -EADDRINUSE if no
+ * owner id could be taken (another process holds byte locks on the
+ * whole id range of the region).
+ */
+int ashm_mutex_open(ashm_region *region, uint64_t offset, unsigned flags, ashm_mutex **ret_mutex);
+
+/** Close a handle (NULL is accepted). A mutex it held is seen as held by a dead owner. */
+void ashm_mutex_close(ashm_mutex *m);
+
+/**
+ * Take the mutex, waiting at most timeout_ns nanoseconds (< 0: no limit;
+ * 0: one attempt). Returns 0, or ASHM_MUTEX_OWNER_DIED (held now; the
+ * last owner died holding it); -ETIMEDOUT; -EBADMSG if the bytes are not
+ * an initialized mutex (never initialized, or written over); -ECHILD
+ * after fork(). Signals do not interrupt the wait.
+ */
+int ashm_mutex_lock(ashm_mutex *m, int64_t timeout_ns);
+
+/** One attempt: 0, ASHM_MUTEX_OWNER_DIED, -EBUSY if held by a live owner, or errors as ashm_mutex_lock(). */
+int ashm_mutex_trylock(ashm_mutex *m);
+
+/**
+ * Release the mutex. -EPERM if this handle does not hold it (or another
+ * process wrote over it meanwhile: it is then left as it is).
+ */
+int ashm_mutex_unlock(ashm_mutex *m);
+
+/**
+ * Futex-style waiting on a 32-bit word in a region, to build one's own
+ * shared structures: word is its address in a MAP_SHARED mapping of the
+ * region (ashm_region_map()), 4-byte aligned. The kernel keys the wait by
+ * the region and the offset, so a wake through any process's mapping
+ * reaches waiters in every other.
+ *
+ * ashm_wait() sleeps while *word == expected, at most timeout_ns (< 0: no
+ * limit): 0 when woken (or spuriously: look at the word again), -EAGAIN
+ * if *word != expected already, -ETIMEDOUT, -EINVAL (NULL or misaligned),
+ * -EFAULT (not mapped). Signals do not end it early. Pair it with a
+ * store to the word before ashm_wake(): a wake with nobody asleep is
+ * lost, and a waiter that compares first never misses a change.
+ *
+ * ashm_wake() wakes up to n (>= 1; INT_MAX: all) waiters and returns how
+ * many it woke.
+ */
+int ashm_wait(const uint32_t *word, uint32_t expected, int64_t timeout_ns);
+int ashm_wake(const uint32_t *word, int n);
 
 #ifdef __cplusplus
 }

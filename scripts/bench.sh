@@ -14,7 +14,7 @@
 # BENCH_PIN_FLAGS and BENCH_PURGE_FLAGS (e.g. --samples 48 --intervals
 # 250,20), BENCH_KV_FLAGS (e.g. --peers ashm,mmkv-multi) go to one
 # benchmark each. BENCH_ONLY="pin purge" runs only the benchmarks named
-# (region, fdpass, pin, purge, broker, config, kv; default: all).
+# (region, fdpass, pin, purge, broker, config, kv, lock; default: all).
 # bench-pin and bench-purge start a private ashmd of this build on a
 # socket of their own and stop it when they end.
 # bench-kv takes --iters as the number of keys (default 100000). Its MMKV
@@ -33,7 +33,7 @@ if [ -f "$build/build.ninja" ]; then
 else
         meson setup "$build" --buildtype=release -Db_ndebug=true
 fi
-only=${BENCH_ONLY:-region fdpass pin purge broker config kv}
+only=${BENCH_ONLY:-region fdpass pin purge broker config kv lock}
 wanted() {
         case " $only " in *" $1 "*) return 0 ;; esac
         return 1
@@ -88,5 +88,10 @@ if wanted config; then "$build/bench/bench-config" ${BENCH_CONFIG_FLAGS:-} "$@" 
 # shellcheck disable=SC2086
 if [ -n "$kv_target" ]; then
         BENCH_KV_MMKV=${BENCH_KV_MMKV:-} "$build/bench/bench-kv" ${BENCH_KV_FLAGS:-} "$@" || status=$?
+fi
+# bench-lock: ashm_mutex against a robust pthread mutex and a raw futex.
+# shellcheck disable=SC2086
+if wanted lock; then
+        ninja -C "$build" bench/bench-lock >&2 && "$build/bench/bench-lock" ${BENCH_LOCK_FLAGS:-} "$@" || status=$?
 fi
 exit "$status"

@@ -435,7 +435,7 @@ ASHM_TEST(kv_cli, del_count_compact) {
         assert_kv_out("a value long enough to weigh something\n", store, "get", "k15");
         run_kv(&r, store, "stats", "--json");
         assert_run(&r, 0, "", "");
-        check_json(&d, r.out, "assert d[\"keys\"] == 10 and d[\"dead_bytes\"] == 0 and d[\"version\"] == 1");
+        check_json(&d, r.out, "assert d[\"keys\"] == 10 and d[\"dead_bytes\"] == 0 and d[\"version\"] == 2");
         run_done(&r);
         dir_remove(&d);
 }
@@ -463,7 +463,7 @@ ASHM_TEST(kv_cli, stats) {
         cr_assert_not_null(strstr(r.out, "\nindex:       "), "%s", r.out);
         cr_assert_not_null(strstr(r.out, "\nrebuilds:    "), "%s", r.out);
         cr_assert_not_null(strstr(r.out, "\nrecoveries:  0\n"), "%s", r.out);
-        cr_assert_not_null(strstr(r.out, "\nformat:      version 1\n"), "%s", r.out);
+        cr_assert_not_null(strstr(r.out, "\nformat:      version 2\n"), "%s", r.out);
         run_done(&r);
         assert_ok(ashm_kv_open(store, ASHM_KV_RDONLY, &kv));
         assert_ok(ashm_kv_stats_get(kv, &s));
@@ -475,7 +475,7 @@ ASHM_TEST(kv_cli, stats) {
                  "assert d == {\"keys\": 2, \"file_size\": %" PRIu64 ", \"allocated\": %" PRIu64
                  ", \"live_bytes\": %" PRIu64 ", \"dead_bytes\": %" PRIu64 ", \"log_used\": %" PRIu64
                  ", \"log_size\": %" PRIu64 ", \"slots\": %" PRIu64 ", \"rebuilds\": %" PRIu64
-                 ", \"recoveries\": 0, \"version\": 1}, d",
+                 ", \"recoveries\": 0, \"version\": 2}, d",
                  s.file_size, s.allocated, s.live_bytes, s.dead_bytes, s.log_used, s.log_size, s.slots, s.rebuilds);
         check_json(&d, r.out, script);
         run_done(&r);
@@ -790,7 +790,7 @@ static ashm_kv *region_store(ashm_region **ret_region) {
         ashm_region *region;
         ashm_kv *kv;
 
-        assert_ok(ashm_region_create("kv-cli-store", 0, 0, &region));
+        assert_ok(ashm_region_create("kv-cli-store", 64 << 20, 0, &region));
         assert_ok(ashm_kv_open_region(region, ASHM_KV_CREATE, &kv));
         assert_ok(ashm_kv_set_string(kv, "k", "v"));
         *ret_region = region;

@@ -20,6 +20,8 @@
 
 #include "ashm.h"
 #include "kv-format.h"
+#include "kv.h"
+#include "lock.h"
 #include "tests.h"
 
 #define KV_PEER BUILD_ROOT "/tests/ashm-test-kv-peer"
@@ -320,7 +322,7 @@ ASHM_TEST(kv, unrelated_processes_share_a_region_store) {
         int64_t v;
         int fd;
 
-        assert_ok(ashm_region_create("kv-region", 0, 0, &region));
+        assert_ok(ashm_region_create("kv-region", 64 << 20, 0, &region));
         assert_ok(ashm_kv_open_region(region, ASHM_KV_CREATE, &kv));
         fd = ashm_region_fd(region);
         snprintf(arg, sizeof(arg), "fd:%d", fd);
@@ -340,7 +342,7 @@ ASHM_TEST(kv, a_region_store_shared_by_broker_name) {
         int64_t v;
 
         daemon_start(&d);
-        assert_ok(ashm_region_create("kv-named", 0, 0, &region));
+        assert_ok(ashm_region_create("kv-named", 64 << 20, 0, &region));
         assert_ok(ashm_kv_open_region(region, ASHM_KV_CREATE, &kv));
         assert_ok(ashm_kv_set_int64(kv, "answer", 42));
         assert_ok(ashm_publish(region, "kv-test-store", 0600, 0));
@@ -456,7 +458,7 @@ ASHM_TEST(kv, kill9_loses_no_acknowledged_write) {
 }
 
 /* A writer that dies holding the lock (stopped inside it, then killed):
- * the next writer gets EOWNERDEAD, recovers, and carries on. */
+ * the next writer learns it (LOCK_OWNER_DIED), recovers, and carries on. */
 ASHM_TEST(kv, dead_lock_holder_is_recovered) {
         char path[128];
         ashm_kv *kv;
@@ -474,6 +476,7 @@ ASHM_TEST(kv, dead_lock_holder_is_recovered) {
         cr_assert(pid >= 0);
         if (pid == 0) {
                 struct kv_header *h;
+                struct lock_owner o;
                 ashm_kv *mine;
                 int fd;
 
@@ -482,7 +485,7 @@ ASHM_TEST(kv, dead_lock_holder_is_recovered) {
                         _exit(1);
                 fd = open(path, O_RDWR | O_CLOEXEC);
                 h = mmap(NULL, KV_HEADER_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-                if (h == MAP_FAILED || pthread_mutex_lock(&h->lock.m) != 0)
+                if (h == MAP_FAILED || lock_owner_init(&o, fd) < 0 || lock_take(&h->lock.l, &o, -1, NULL) != 0)
                         _exit(1);
                 (void) !write(fds[1], "L", 1);
                 pause();
@@ -695,4 +698,228 @@ ASHM_TEST(kv, always_sync_stores_work) {
         cr_assert_eq(v, 49);
         ashm_kv_close(kv);
         remove_store(path);
+}
+
+/* ---- hostile peers (issue 8) ----------------------------------------------- */
+
+/* Wait for pid at most secs seconds (polled, no fixed sleep); kill it and
+ * fail if it is still running then. Returns what peer_status() does. */
+static int peer_status_within(pid_t pid, int secs) {
+        struct timespec ts = { 0, 10 * 1000 * 1000 };
+        int status;
+
+        for (int i = 0; i < secs * 100; i++) {
+                pid_t r = waitpid(pid, &status, WNOHANG);
+
+                cr_assert(r >= 0);
+                if (r == pid) {
+                        tests_peer_log_take(pid);
+                        return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+                }
+                nanosleep(&ts, NULL);
+        }
+        kill(pid, SIGKILL);
+        waitpid(pid, &status, 0);
+        tests_peer_log_take(pid);
+        cr_assert_fail("peer %d still running after %d s: a writer hangs", (int) pid, secs);
+        return -1;
+}
+
+/* A peer of another uid (the file is shared with it, mode 0666) that
+ * writes random values over the writers' lock, the header's counters
+ * and descriptors, and anywhere in the file, while two writers
+ * (exec'd) set, get, remove and compact: the writers get errors, and
+ * recover the lock, but never crash (the glibc mutex of format 1 let such
+ * a peer aim the writers' stores: 555 SIGSEGVs in 12 s) and never hang. */
+ASHM_TEST(kv, scribbling_peer_crashes_and_hangs_no_writer) {
+        char path[128], dir[128], seed[16];
+        pid_t w1, w2, s;
+        ashm_kv *kv;
+
+        store_path(path, sizeof(path), "scribbled.kv");
+        kv = open_new(path);
+        ashm_kv_close(kv);
+        snprintf(seed, sizeof(seed), "%u", (unsigned) time(NULL));
+        fprintf(stderr, "# scribble seed %s\n", seed);
+        /* The scribbler is another user the store's file is shared with. */
+        snprintf(dir, sizeof(dir), "%s", path);
+        *strrchr(dir, '/') = '\0';
+        cr_assert(chmod(dir, 0755) == 0 && chmod(path, 0666) == 0);
+        /* A planted live id costs a writer this long before it gives up. */
+        setenv("ASHM_KV_LOCK_TIMEOUT_MS", "300", 1);
+        w1 = peer(-1, (const char *const[]) { "hammer", path, "3", NULL });
+        w2 = peer(-1, (const char *const[]) { "hammer", path, "3", NULL });
+        {
+                const char *argv[] = { "setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",
+                                       KV_PEER, "scribble", path, "3", seed, NULL };
+
+                cr_assert_eq(posix_spawnp(&s, argv[0], NULL, NULL, (char *const *) argv, environ), 0);
+        }
+        cr_expect_eq(peer_status_within(w1, 20), 0, "writer 1 died (status >= 128 is a signal): %s",
+                     tests_peer_stderr);
+        cr_expect_eq(peer_status_within(w2, 20), 0, "writer 2 died (status >= 128 is a signal): %s",
+                     tests_peer_stderr);
+        cr_expect_eq(peer_status_within(s, 20), 0, "the scribbler failed");
+        remove_store(path);
+}
+
+/* A peer writes the id of a live holder into the lock (here: an id this
+ * process holds on its own fd, without holding the lock): a writer waits
+ * its timeout and fails with a diagnosis, and recovers the lock once that
+ * id's holder is gone. */
+ASHM_TEST(kv, planted_live_owner_cannot_hang_writers) {
+        char path[128];
+        struct kv_header *h;
+        struct lock_owner o;
+        ashm_kv *kv;
+        ashm_kv_stats st;
+        int fd;
+
+        setenv("ASHM_KV_LOCK_TIMEOUT_MS", "200", 1);
+        store_path(path, sizeof(path), "planted.kv");
+        kv = open_new(path);
+        assert_ok(ashm_kv_set_int64(kv, "a", 1));
+        fd = open(path, O_RDWR | O_CLOEXEC);
+        cr_assert(fd >= 0);
+        h = mmap(NULL, KV_HEADER_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+        cr_assert(h != MAP_FAILED);
+        assert_ok(lock_owner_init(&o, fd));
+        __atomic_store_n(&h->lock.l.word, o.id, __ATOMIC_RELEASE);
+
+        assert_fail(ashm_kv_set_int64(kv, "b", 2), ETIMEDOUT);
+        cr_expect_not_null(strstr(ashm_kv_error_detail(), "which is alive"), "detail: %s",
+                           ashm_kv_error_detail());
+        /* Readers take no lock. */
+        cr_expect_eq(ashm_kv_contains(kv, "a"), 1);
+
+        lock_owner_done(&o);
+        assert_ok(ashm_kv_set_int64(kv, "b", 2));
+        assert_ok(ashm_kv_stats_get(kv, &st));
+        cr_expect_eq(st.recoveries, 1);
+
+        /* A damaged magic is an error with a way out, not a hang. */
+        __atomic_store_n(&h->lock.l.magic, 0xdeadbeef, __ATOMIC_RELEASE);
+        assert_fail(ashm_kv_set_int64(kv, "c", 3), EBADMSG);
+        ashm_kv_close(kv);
+        kv = open_new(path); /* the first writer lays the lock out anew */
+        assert_ok(ashm_kv_set_int64(kv, "c", 3));
+        ashm_kv_close(kv);
+        munmap(h, KV_HEADER_SIZE);
+        close(fd);
+        remove_store(path);
+}
+
+/* A store of format 1 (a glibc mutex in the header) is read as it is and
+ * migrated by its first writer. */
+ASHM_TEST(kv, format1_store_is_migrated) {
+        char path[128];
+        struct kv_header *h;
+        ashm_kv *kv;
+        ashm_kv_stats st;
+        int64_t v;
+        int fd;
+
+        store_path(path, sizeof(path), "v1.kv");
+        kv = open_new(path);
+        assert_ok(ashm_kv_set_int64(kv, "old", 42));
+        ashm_kv_close(kv);
+        fd = open(path, O_RDWR | O_CLOEXEC);
+        h = mmap(NULL, KV_HEADER_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+        cr_assert(h != MAP_FAILED);
+        h->version = 1;
+        memset(&h->lock, 0x5a, sizeof(h->lock)); /* what a glibc mutex left */
+        h->static_crc = kv_header_crc(h);
+
+        assert_ok(ashm_kv_open(path, ASHM_KV_RDONLY, &kv));
+        assert_ok(ashm_kv_get_int64(kv, "old", &v));
+        cr_expect_eq(v, 42);
+        ashm_kv_close(kv);
+        cr_expect_eq(h->version, 1, "a reader changes nothing");
+
+        kv = open_new(path);
+        cr_expect_eq(h->version, KV_VERSION);
+        assert_ok(ashm_kv_set_int64(kv, "new", 43));
+        assert_ok(ashm_kv_stats_get(kv, &st));
+        cr_expect_eq(st.version, KV_VERSION);
+        ashm_kv_close(kv);
+        munmap(h, KV_HEADER_SIZE);
+        close(fd);
+        remove_store(path);
+}
+
+/* A peer of another uid holding the region's fd cannot truncate a store
+ * out from under the others (SIGBUS in every process that has it mapped): the region
+ * is sealed against shrinking when a writer opens the store. */
+ASHM_TEST(kv, region_store_cannot_be_truncated) {
+        ashm_region *region;
+        ashm_kv *kv;
+        int fds[2], fd, seals;
+        char out[64] = "", arg[16];
+        pid_t pid;
+        ssize_t n;
+        int64_t v;
+        posix_spawn_file_actions_t fa;
+        /* The attacker is another user holding the region's fd. */
+        const char *argv[] = { "setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",
+                               KV_PEER, "truncate", arg, NULL };
+
+        assert_ok(ashm_region_create("kv-truncate", 64 << 20, 0, &region));
+        assert_ok(ashm_kv_open_region(region, ASHM_KV_CREATE, &kv));
+        assert_ok(ashm_kv_set_int64(kv, "k", 7));
+        fd = ashm_region_fd(region);
+        seals = fcntl(fd, F_GET_SEALS);
+        cr_expect(seals >= 0 && (seals & F_SEAL_SHRINK), "seals %#x", seals);
+
+        cr_assert(pipe2(fds, O_CLOEXEC) == 0);
+        snprintf(arg, sizeof(arg), "fd:%d", fd);
+        posix_spawn_file_actions_init(&fa);
+        posix_spawn_file_actions_adddup2(&fa, fd, fd);
+        posix_spawn_file_actions_adddup2(&fa, fds[1], 1);
+        cr_assert_eq(posix_spawnp(&pid, argv[0], &fa, NULL, (char *const *) argv, environ), 0);
+        posix_spawn_file_actions_destroy(&fa);
+        close(fds[1]);
+        n = read(fds[0], out, sizeof(out) - 1);
+        close(fds[0]);
+        cr_assert_eq(peer_status_within(pid, 30), 0);
+        out[n > 0 ? n : 0] = '\0';
+        cr_expect_str_eq(out, "EPERM EPERM\n");
+
+        assert_ok(ashm_kv_get_int64(kv, "k", &v));
+        cr_expect_eq(v, 7);
+        ashm_kv_close(kv);
+        ashm_region_close(region);
+}
+
+/* A region sealed against growing holds a store of its size: a write that
+ * needs more fails with -ENOSPC and a detail, and the store stays usable
+ * (reads, clear). */
+ASHM_TEST(kv, region_sealed_against_growth_has_a_fixed_size) {
+        ashm_region *region;
+        ashm_kv *kv;
+        char key[32], val[1000];
+        int r = 0, i;
+
+        assert_ok(ashm_region_create("kv-small", 8 << 10, 0, &region));
+        cr_assert(fcntl(ashm_region_fd(region), F_ADD_SEALS, F_SEAL_GROW) == 0);
+        assert_fail(ashm_kv_open_region(region, ASHM_KV_CREATE, &kv), ENOSPC);
+        cr_expect_not_null(strstr(ashm_kv_error_detail(), "create it larger"), "%s", ashm_kv_error_detail());
+        ashm_region_close(region);
+
+        assert_ok(ashm_region_create("kv-fixed", 1 << 20, 0, &region));
+        cr_assert(fcntl(ashm_region_fd(region), F_ADD_SEALS, F_SEAL_GROW) == 0);
+        assert_ok(ashm_kv_open_region(region, ASHM_KV_CREATE, &kv));
+        memset(val, 'x', sizeof(val) - 1);
+        val[sizeof(val) - 1] = '\0';
+        for (i = 0; i < 10000 && r == 0; i++) {
+                snprintf(key, sizeof(key), "k%d", i);
+                r = ashm_kv_set_string(kv, key, val);
+        }
+        cr_expect_eq(r, -ENOSPC, "set returned %d (%s) after %d keys", r, errname(r), i);
+        cr_expect(i > 100, "only %d keys fit in 1 MiB", i);
+        cr_expect_eq(ashm_kv_contains(kv, "k0"), 1);
+        /* A removal is a record too; clearing needs no room. */
+        assert_ok(ashm_kv_clear(kv));
+        assert_ok(ashm_kv_set_string(kv, "k0", val));
+        ashm_kv_close(kv);
+        ashm_region_close(region);
 }

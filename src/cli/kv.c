@@ -380,12 +380,14 @@ static int check_store(struct kv_cmd *c) {
 }
 
 /* A dry run of import-mmkv writes nothing to the store: it gets an empty
- * one in a memfd instead, so that no STORE is created by looking. */
+ * one in a memfd instead, so that no STORE is created by looking. The
+ * region is as large as a store may be (sparse: it costs what is
+ * written), as a region sealed against growing keeps its size. */
 static int scratch_store(ashm_kv **ret_kv) {
         ashm_region *region = NULL;
         int r;
 
-        r = ashm_region_create("ashm-kv-dry-run", 0, 0, &region);
+        r = ashm_region_create("ashm-kv-dry-run", UINT64_C(64) << 30, 0, &region);
         if (r < 0)
                 return r;
         r = ashm_kv_open_region(region, ASHM_KV_CREATE, ret_kv);

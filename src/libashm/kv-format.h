@@ -6,7 +6,7 @@
  * every process that opens it. docs/kv.md explains it; in short:
  *
  *   [0, 4096)       the header: static part (CRC32C-checked), the writers'
- *                   robust mutex, counters, and two arena descriptors;
+ *                   robust lock (lock.h: no pointers), counters, and two arena descriptors;
  *                   gen & 1 picks the active one.
  *   arena           an index (open addressing, 8-byte slots, power-of-two
  *                   count) followed by an append-only log of records.
@@ -19,11 +19,16 @@
  * with other processes and may be damaged.
  */
 
-#include <pthread.h>
 #include <stdint.h>
 
+#include "lock.h"
+
 #define KV_MAGIC UINT64_C(0x0100564B4D485341) /* "ASHMKV\0\1" */
-#define KV_VERSION 1
+/* 2: the writers' lock is lock.h's (version 1 kept a glibc robust mutex
+ * there, whose list pointers a peer could aim; the rest is the same, and
+ * the first writer migrates a version 1 store in place). */
+#define KV_VERSION 2
+#define KV_VERSION_PTHREAD 1
 #define KV_HEADER_SIZE 4096u
 #define KV_PAGE 4096u
 
@@ -69,7 +74,7 @@ struct kv_header {
 
         /* 64: the writers' lock, on its own cache line */
         union {
-                pthread_mutex_t m;
+                struct lock_shm l;
                 uint8_t pad[64];
         } lock;
 
@@ -88,7 +93,6 @@ struct kv_header {
         struct kv_arena arenas[2];
 };
 
-_Static_assert(sizeof(pthread_mutex_t) <= 64, "the mutex fits its cache line");
 _Static_assert(sizeof(struct kv_arena) == 128, "arena descriptor layout");
 _Static_assert(sizeof(struct kv_header) == 512, "header layout");
 

@@ -4,7 +4,7 @@
  * The format is in kv-format.h, the design and its arguments in
  * docs/kv.md. The rules this file keeps:
  *
- *  - Writers hold the robust mutex in the header. A record is written
+ *  - Writers hold the robust lock in the header (lock.h). A record is written
  *    past log_head, then log_head is advanced (the record is committed),
  *    then its slot is stored, then indexed_head follows. A writer killed
  *    anywhere leaves a state the next one repairs by replaying the log
@@ -34,8 +34,19 @@
 #include "fd-util.h"
 #include "internal.h"
 #include "kv-format.h"
+#include "futex-util.h"
 #include "kv.h"
+#include "lock.h"
 #include "macro.h"
+
+/* How long a writer waits for the lock before it gives up with a
+ * diagnosis (ASHM_KV_LOCK_TIMEOUT_MS overrides it): a rebuild of the
+ * largest store takes seconds, a live id written into the lock by a
+ * peer would otherwise hold writers for ever. */
+#define KV_LOCK_TIMEOUT_NS (INT64_C(30) * 1000 * 1000 * 1000)
+/* A reader starts again when a rebuild moved gen under it; no honest
+ * writer rebuilds this often during one lookup. */
+#define KV_READ_RETRIES 100000
 
 struct ashm_kv {
         int fd;
@@ -46,6 +57,8 @@ struct ashm_kv {
         struct kv_header *h;
         uint64_t seed;
         unsigned fork_gen;
+        uint64_t known_size;     /* the file is at least this big (atomic) */
+        struct lock_owner owner; /* writers: id 0 until the lock is set up */
 };
 
 /* ---- errors with a detail ------------------------------------------- */
@@ -195,8 +208,34 @@ bool kv_arena_bounds_ok(uint64_t off, uint64_t slots, uint64_t log_off, uint64_t
                file_size <= KV_MAP_MAX;
 }
 
+/* The header's file size, checked against the file itself: a size
+ * larger than the file would send accesses past its end (SIGBUS). The
+ * file only grows, so fstat() runs once per growth per handle. */
+static int file_size_checked(const ashm_kv *kv, uint64_t *ret_size) {
+        uint64_t fsz = load_rlx(&kv->h->file_size), known = load_rlx(&kv->known_size);
+        struct stat st;
+
+        if (_likely_(fsz <= known)) {
+                *ret_size = fsz;
+                return 0;
+        }
+        if (fstat(kv->fd, &st) < 0)
+                return negative_errno();
+        if ((uint64_t) st.st_size > known)
+                __atomic_store_n((uint64_t *) &kv->known_size, (uint64_t) st.st_size, __ATOMIC_RELAXED);
+        if (fsz > (uint64_t) st.st_size)
+                return kv_fail(-EBADMSG, "the header says %" PRIu64 " bytes, the file has %jd", fsz,
+                               (intmax_t) st.st_size);
+        *ret_size = fsz;
+        return 0;
+}
+
 static int arena_view(const ashm_kv *kv, const struct kv_arena *a, struct arena_view *v) {
-        uint64_t fsz = load_rlx(&kv->h->file_size);
+        uint64_t fsz = 0;
+        int r = file_size_checked(kv, &fsz);
+
+        if (r < 0)
+                return r;
 
         v->off = load_rlx(&a->off);
         v->slots = load_rlx(&a->slots);
@@ -239,15 +278,20 @@ struct found {
         size_t len;
 };
 
+static int gen_unstable(void) {
+        return kv_fail(-EBADMSG, "the store's generation keeps changing under the reader (%d times): "
+                       "a peer is writing over the header", KV_READ_RETRIES);
+}
+
 /* Look key up and copy up to size bytes of its value into buf. */
 static int lookup(ashm_kv *kv, const char *key, size_t klen, void *buf, size_t size, struct found *f) {
         uint64_t hash = kv_hash(kv->seed, key, klen);
         uint32_t tag = hash_tag(hash);
 
-        for (;;) {
+        for (int tries = 0;; tries++) {
                 uint64_t gen = load_acq(&kv->h->gen);
                 struct arena_view v;
-                int r = arena_view(kv, &kv->h->arenas[gen & 1], &v);
+                int r = tries < KV_READ_RETRIES ? arena_view(kv, &kv->h->arenas[gen & 1], &v) : gen_unstable();
 
                 if (r == 0) {
                         uint64_t mask = v.slots - 1, i = hash & mask;
@@ -292,7 +336,7 @@ static int lookup(ashm_kv *kv, const char *key, size_t klen, void *buf, size_t s
                         }
                 }
                 __atomic_thread_fence(__ATOMIC_ACQUIRE);
-                if (load_rlx(&kv->h->gen) == gen)
+                if (load_rlx(&kv->h->gen) == gen || tries >= KV_READ_RETRIES)
                         return r;
                 /* A rebuild published a new arena meanwhile: look again. */
         }
@@ -491,11 +535,13 @@ _public_ int ashm_kv_count(ashm_kv *kv, uint64_t *ret_count) {
 
         if (r < 0)
                 return r;
-        for (;;) {
+        for (int tries = 0;; tries++) {
                 uint64_t gen = load_acq(&kv->h->gen);
                 uint64_t n = load_rlx(&kv->h->arenas[gen & 1].nkeys);
 
                 __atomic_thread_fence(__ATOMIC_ACQUIRE);
+                if (tries >= KV_READ_RETRIES)
+                        return gen_unstable();
                 if (load_rlx(&kv->h->gen) == gen) {
                         *ret_count = n;
                         return 0;
@@ -505,16 +551,25 @@ _public_ int ashm_kv_count(ashm_kv *kv, uint64_t *ret_count) {
 
 /* ---- the writers' lock and recovery --------------------------------- */
 
-static int init_mutex(pthread_mutex_t *m) {
-        pthread_mutexattr_t a;
-        int r;
+/* A fresh lock where the header's lock lives (also over a version 1
+ * store's glibc mutex: its bytes are cleared). Nobody else may be using it. */
+static void init_lock(struct kv_header *h) {
+        memset(&h->lock, 0, sizeof(h->lock));
+        lock_init(&h->lock.l);
+}
 
-        pthread_mutexattr_init(&a);
-        pthread_mutexattr_setpshared(&a, PTHREAD_PROCESS_SHARED);
-        pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST);
-        r = pthread_mutex_init(m, &a);
-        pthread_mutexattr_destroy(&a);
-        return -r;
+static int64_t lock_timeout_ns(void) {
+        static int64_t timeout;
+        int64_t t = __atomic_load_n(&timeout, __ATOMIC_RELAXED);
+
+        if (_unlikely_(t == 0)) {
+                const char *e = secure_getenv("ASHM_KV_LOCK_TIMEOUT_MS");
+                long long ms = e ? strtoll(e, NULL, 10) : 0;
+
+                t = ms > 0 && ms < INT64_MAX / 1000000 ? ms * 1000000 : KV_LOCK_TIMEOUT_NS;
+                __atomic_store_n(&timeout, t, __ATOMIC_RELAXED);
+        }
+        return t;
 }
 
 /* The slot for key in v: its index, with *ret_slot its value (0 if the
@@ -617,23 +672,37 @@ static int kv_recover(ashm_kv *kv) {
 }
 
 static int kv_lock(ashm_kv *kv) {
-        int r = pthread_mutex_lock(&kv->h->lock.m);
+        uint32_t holder = 0;
+        int r = lock_take(&kv->h->lock.l, &kv->owner, lock_timeout_ns(), &holder);
 
-        if (r == EOWNERDEAD) {
-                /* A writer died holding the lock: whatever it left
-                 * half-done, the log says what was committed. */
+        switch (r) {
+        case 0:
+                return 0;
+        case LOCK_OWNER_DIED:
+                /* A writer died holding the lock (or a peer wrote the id
+                 * of no live writer into it): whatever was left half-done,
+                 * the log says what was committed. */
                 (void) kv_recover(kv);
                 kv->h->recoveries++;
-                pthread_mutex_consistent(&kv->h->lock.m);
                 return 0;
+        case -ETIMEDOUT:
+                return kv_fail(-ETIMEDOUT,
+                               "the writers' lock was held for %" PRId64 " ms by writer %08" PRIx32
+                               ", which is alive: a writer is stuck, or a peer wrote a live writer's id "
+                               "into the lock",
+                               lock_timeout_ns() / 1000000, holder);
+        case -EBADMSG:
+                return kv_fail(-EBADMSG, "the writers' lock is damaged: open the store again once no writer "
+                               "has it open (the first writer lays the lock out anew), or run ashm kv repair");
+        default:
+                return kv_fail(r, "cannot take the writers' lock: %s", strerror(-r));
         }
-        if (r == ENOTRECOVERABLE)
-                return kv_fail(-ENOTRECOVERABLE, "the store's lock is unusable: run ashm kv repair");
-        return -r;
 }
 
 static void kv_unlock(ashm_kv *kv) {
-        pthread_mutex_unlock(&kv->h->lock.m);
+        /* -EPERM: a peer wrote over the lock while we held it; the word is
+         * theirs now, and the next writer finds out what it names. */
+        (void) lock_release(&kv->h->lock.l, &kv->owner);
 }
 
 /* ---- growth and rebuilds -------------------------------------------- */
@@ -642,10 +711,11 @@ static uint64_t round_page(uint64_t n) {
         return (n + KV_PAGE - 1) & ~(uint64_t) (KV_PAGE - 1);
 }
 
+/* Callers keep n far below 2^63 (it would loop for ever past it). */
 static uint64_t pow2_at_least(uint64_t n) {
         uint64_t p = 1;
 
-        while (p < n)
+        while (p < n && p < (UINT64_C(1) << 62))
                 p <<= 1;
         return p;
 }
@@ -654,10 +724,18 @@ static uint64_t pow2_at_least(uint64_t n) {
  * if needed: fallocate() reports ENOSPC here rather than as SIGBUS on a
  * store to the mapping later. */
 static int prepare_space(ashm_kv *kv, uint64_t off, uint64_t len) {
-        uint64_t fsz = load_rlx(&kv->h->file_size);
+        uint64_t fsz = 0;
+        struct stat st;
+        int seals, r = file_size_checked(kv, &fsz);
 
+        if (r < 0)
+                return r;
         if (off + len > kv->map_len)
                 return kv_fail(-EFBIG, "the store would exceed %" PRIu64 " GiB", (uint64_t) KV_MAP_MAX >> 30);
+        seals = fcntl(kv->fd, F_GET_SEALS);
+        if (seals > 0 && (seals & F_SEAL_GROW) && (fstat(kv->fd, &st) < 0 || off + len > (uint64_t) st.st_size))
+                return kv_fail(-ENOSPC, "the store's region is sealed against growing and full: create the "
+                               "region larger");
         if (off < fsz && fallocate(kv->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t) off,
                                    (off_t) MIN(len, fsz - off)) < 0) {
                 if (errno != EOPNOTSUPP)
@@ -670,8 +748,11 @@ static int prepare_space(ashm_kv *kv, uint64_t off, uint64_t len) {
                 if (off + len > fsz && ftruncate(kv->fd, (off_t) (off + len)) < 0)
                         return kv_fail(negative_errno(), "cannot grow the store: %m");
         }
-        if (off + len > fsz)
+        if (off + len > fsz) {
+                if (off + len > load_rlx(&kv->known_size))
+                        __atomic_store_n(&kv->known_size, off + len, __ATOMIC_RELAXED);
                 store_rel(&kv->h->file_size, off + len);
+        }
         return 0;
 }
 
@@ -697,13 +778,20 @@ static int rebuild(ashm_kv *kv, uint64_t extra_keys, uint64_t extra_bytes, bool 
         uint64_t gen = h->gen;
         struct kv_arena *old = &h->arenas[gen & 1], *new = &h->arenas[(gen + 1) & 1];
         struct arena_view ov, nv;
-        uint64_t keys = empty ? 0 : old->nkeys, live = empty ? 0 : old->live_bytes;
-        uint64_t slots, log_cap, index_bytes, size, off, head = 0, n = 0;
+        uint64_t keys, live, old_head, slots, log_cap, index_bytes, size, off, head = 0, n = 0;
         int r;
 
         r = arena_view(kv, old, &ov);
         if (r < 0)
                 return r;
+        /* The counts size the new arena; read from the file, they are
+         * clamped to what the old one can hold (a damaged count must not
+         * overflow the sizes below), and the copy checks them again. */
+        old_head = MIN(load_rlx(&old->log_head), ov.log_cap);
+        keys = empty ? 0 : MIN(load_rlx(&old->nkeys), ov.slots);
+        live = empty ? 0 : MIN(load_rlx(&old->live_bytes), old_head);
+        extra_keys = MIN(extra_keys, (uint64_t) KV_LOG_MAX);
+        extra_bytes = MIN(extra_bytes, (uint64_t) KV_LOG_MAX);
         slots = MAX((uint64_t) KV_MIN_SLOTS, pow2_at_least(2 * (keys + extra_keys)));
         log_cap = MAX((uint64_t) KV_MIN_LOG, round_page(2 * (live + extra_bytes)));
         if (log_cap > KV_LOG_MAX || slots > KV_LOG_MAX / 8)
@@ -714,6 +802,13 @@ static int rebuild(ashm_kv *kv, uint64_t extra_keys, uint64_t extra_bytes, bool 
         /* Before the active arena if it fits there, else after it. */
         off = KV_HEADER_SIZE + size <= ov.off ? KV_HEADER_SIZE : round_page(ov.log_off + ov.log_cap);
         r = prepare_space(kv, off, size);
+        if (r == -ENOSPC && log_cap > round_page(live + extra_bytes)) {
+                /* A region of fixed size: no slack for growth, just room. */
+                log_cap = MAX((uint64_t) KV_MIN_LOG, round_page(live + extra_bytes));
+                size = index_bytes + log_cap;
+                off = KV_HEADER_SIZE + size <= ov.off ? KV_HEADER_SIZE : round_page(ov.log_off + ov.log_cap);
+                r = prepare_space(kv, off, size);
+        }
         if (r < 0)
                 return r;
         nv = (struct arena_view) { .off = off, .slots = slots, .log_off = off + index_bytes, .log_cap = log_cap };
@@ -721,20 +816,20 @@ static int rebuild(ashm_kv *kv, uint64_t extra_keys, uint64_t extra_bytes, bool 
         nv.log = kv->base + nv.log_off;
 
         for (uint64_t i = 0; !empty && i < ov.slots; i++) {
-                uint64_t s = ov.slot[i], size_rec, hash, j;
+                uint64_t s = load_rlx(&ov.slot[i]), size_rec, hash, j;
                 const struct kv_record *rec;
                 struct kv_record rh;
 
                 if (s == KV_SLOT_EMPTY || (uint32_t) (s >> 32) == KV_TAG_TOMB)
                         continue;
-                rec = slot_record(&ov, s, old->log_head, &rh);
+                rec = slot_record(&ov, s, old_head, &rh);
                 if (!rec || rh.type == KV_REC_REMOVE || kv_record_crc(rec, rh.key_len, rh.val_len) != rh.crc) {
                         release_space(kv, off, size);
                         return kv_fail(-EBADMSG,
                                        "index slot %" PRIu64 " leads to a damaged record: run ashm kv repair", i);
                 }
                 size_rec = kv_record_size(rh.key_len, rh.val_len);
-                if (head + size_rec > log_cap) {
+                if (head + size_rec > log_cap || 2 * (n + 1) > slots) {
                         release_space(kv, off, size);
                         return kv_fail(-EBADMSG, "the live records outgrow their count: run ashm kv repair");
                 }
@@ -781,21 +876,29 @@ static int put(ashm_kv *kv, const char *key, size_t klen, int type, const void *
         struct arena_view v;
         struct kv_record rh, orh = { 0 };
         uint8_t *rec;
+        uint64_t head;
         int64_t i;
         int r;
 
+        /* Every value read from the header is read once, checked, and
+         * used from a local: a peer may change the file at any time. */
         for (int attempt = 0;; attempt++) {
-                a = &h->arenas[h->gen & 1];
+                a = &h->arenas[load_rlx(&h->gen) & 1];
                 r = arena_view(kv, a, &v);
                 if (r < 0)
                         return r;
-                i = find_slot(&v, hash, key, klen, a->log_head, &old);
+                head = load_rlx(&a->log_head);
+                if (head > v.log_cap || head % 8 != 0)
+                        return kv_fail(-EBADMSG, "the log's length (%" PRIu64 ") is out of bounds: run ashm kv "
+                                       "repair", head);
+                i = find_slot(&v, hash, key, klen, head, &old);
                 if (i < 0 && attempt > 0)
                         return kv_fail(-EBADMSG, "the index is full of damaged slots: run ashm kv repair");
                 if (i >= 0 && type == KV_REC_REMOVE && old == 0)
                         return -ENOENT;
-                if (i >= 0 && a->log_head + need <= v.log_cap &&
-                    (old != 0 || v.slot[i] != KV_SLOT_EMPTY || (a->used_slots + 1) * 4 <= v.slots * 3))
+                if (i >= 0 && head + need <= v.log_cap &&
+                    (old != 0 || load_rlx(&v.slot[i]) != KV_SLOT_EMPTY ||
+                     (MIN(load_rlx(&a->used_slots), v.slots) + 1) * 4 <= v.slots * 3))
                         break;
                 if (attempt > 0)
                         return kv_fail(-EFBIG, "no room after a rebuild");
@@ -811,7 +914,7 @@ static int put(ashm_kv *kv, const char *key, size_t klen, int type, const void *
                 .key_len = (uint16_t) klen,
                 .type = (uint8_t) type,
         };
-        rec = (uint8_t *) v.log + a->log_head;
+        rec = (uint8_t *) v.log + head;
         memcpy(rec, &rh, sizeof(rh));
         memcpy(rec + sizeof(rh), key, klen);
         if (len)
@@ -823,20 +926,21 @@ static int put(ashm_kv *kv, const char *key, size_t klen, int type, const void *
                 h->dirty = 1;
 
         /* 2. commit */
-        store_rel(&a->log_head, a->log_head + need);
+        head += need;
+        store_rel(&a->log_head, head);
 
         /* 3. the index */
         if (old != 0)
-                slot_record(&v, old, a->log_head, &orh);
+                slot_record(&v, old, head, &orh);
         if (type == KV_REC_REMOVE) {
                 store_rel(&v.slot[i], KV_SLOT_TOMB);
                 a->nkeys--;
                 a->live_bytes -= kv_record_size(orh.key_len, orh.val_len);
                 a->dead_bytes += kv_record_size(orh.key_len, orh.val_len) + need;
         } else {
-                if (v.slot[i] == KV_SLOT_EMPTY)
+                if (load_rlx(&v.slot[i]) == KV_SLOT_EMPTY)
                         a->used_slots++;
-                store_rel(&v.slot[i], (uint64_t) hash_tag(hash) << 32 | (a->log_head - need) / 8);
+                store_rel(&v.slot[i], (uint64_t) hash_tag(hash) << 32 | (head - need) / 8);
                 a->live_bytes += need;
                 if (old != 0) {
                         a->live_bytes -= kv_record_size(orh.key_len, orh.val_len);
@@ -844,7 +948,7 @@ static int put(ashm_kv *kv, const char *key, size_t klen, int type, const void *
                 } else
                         a->nkeys++;
         }
-        a->indexed_head = a->log_head;
+        a->indexed_head = head;
 
         if (kv->flags & ASHM_KV_SYNC) {
                 r = sync_range(kv, (uint64_t) (rec - kv->base), need);
@@ -987,7 +1091,7 @@ struct snap_entry {
 /* Copy the keys of the active arena. Writers hold the lock for it, so it
  * is one instant; read-only handles retry until no rebuild came between. */
 static int snapshot(ashm_kv *kv, struct snap_entry **ret_e, size_t *ret_n, char **ret_keys) {
-        for (;;) {
+        for (int tries = 0;; tries++) {
                 uint64_t gen = load_acq(&kv->h->gen);
                 const struct kv_arena *a = &kv->h->arenas[gen & 1];
                 struct arena_view v;
@@ -1050,6 +1154,8 @@ static int snapshot(ashm_kv *kv, struct snap_entry **ret_e, size_t *ret_n, char 
                 free(keys);
                 if (load_rlx(&kv->h->gen) == gen)
                         return r;
+                if (tries >= KV_READ_RETRIES)
+                        return gen_unstable();
         }
 }
 
@@ -1097,7 +1203,7 @@ _public_ int ashm_kv_stats_get(ashm_kv *kv, ashm_kv_stats *ret_stats) {
         if (fstat(kv->fd, &st) < 0)
                 return negative_errno();
         h = kv->h;
-        for (;;) {
+        for (int tries = 0;; tries++) {
                 uint64_t gen = load_acq(&h->gen);
                 const struct kv_arena *a = &h->arenas[gen & 1];
                 ashm_kv_stats s = {
@@ -1115,6 +1221,8 @@ _public_ int ashm_kv_stats_get(ashm_kv *kv, ashm_kv_stats *ret_stats) {
                 };
 
                 __atomic_thread_fence(__ATOMIC_ACQUIRE);
+                if (tries >= KV_READ_RETRIES)
+                        return gen_unstable();
                 if (load_rlx(&h->gen) == gen) {
                         *ret_stats = s;
                         return 0;
@@ -1153,8 +1261,6 @@ static int init_store(ashm_kv *kv) {
         uint64_t index_bytes = round_page(KV_MIN_SLOTS * 8);
         struct timespec ts;
         uint64_t seed = 0;
-        int r;
-
         uint64_t size = KV_HEADER_SIZE + index_bytes + KV_MIN_LOG;
         struct stat st;
 
@@ -1162,8 +1268,13 @@ static int init_store(ashm_kv *kv) {
         if (fstat(kv->fd, &st) < 0)
                 return negative_errno();
         if (fallocate(kv->fd, 0, 0, (off_t) size) < 0 &&
-            (errno != EOPNOTSUPP || ((uint64_t) st.st_size < size && ftruncate(kv->fd, (off_t) size) < 0)))
+            (errno != EOPNOTSUPP || ((uint64_t) st.st_size < size && ftruncate(kv->fd, (off_t) size) < 0))) {
+                if (errno == EPERM && (uint64_t) st.st_size < size)
+                        return kv_fail(-ENOSPC, "the region is sealed against growing and smaller (%jd bytes) "
+                                       "than a store's %" PRIu64 ": create it larger",
+                                       (intmax_t) st.st_size, size);
                 return kv_fail(negative_errno(), "cannot make room for the store: %m");
+        }
         if ((uint64_t) st.st_size > size)
                 size = (uint64_t) st.st_size & ~(uint64_t) 7;
         memset(kv->base, 0, KV_HEADER_SIZE + index_bytes);
@@ -1181,9 +1292,7 @@ static int init_store(ashm_kv *kv) {
                 .log_off = KV_HEADER_SIZE + index_bytes,
                 .log_cap = KV_MIN_LOG,
         };
-        r = init_mutex(&h->lock.m);
-        if (r < 0)
-                return r;
+        init_lock(h);
         /* The magic last: a creator killed before it leaves an empty
          * file, which the next creator lays out again. */
         h->magic = KV_MAGIC;
@@ -1198,9 +1307,12 @@ static int init_store(ashm_kv *kv) {
 int kv_header_check(const struct kv_header *h, uint64_t file_size) {
         if (h->magic != KV_MAGIC)
                 return kv_fail(-EBADMSG, "not an ashm KV store (no magic)");
-        if (h->version != KV_VERSION)
+        /* Version 1 differs only in the lock: readable, and migrated by
+         * the first writer (first_writer()). */
+        if (h->version != KV_VERSION && h->version != KV_VERSION_PTHREAD)
                 return kv_fail(h->version > KV_VERSION ? -EPROTONOSUPPORT : -EBADMSG,
-                               "store format version %u, this library reads version %u", h->version, KV_VERSION);
+                               "store format version %u, this library reads versions %u and %u", h->version,
+                               KV_VERSION_PTHREAD, KV_VERSION);
         if (h->header_size != KV_HEADER_SIZE || h->static_crc != kv_header_crc(h))
                 return kv_fail(-EBADMSG, "the store's header is damaged (checksum mismatch)");
         if (h->file_size > file_size)
@@ -1212,6 +1324,8 @@ int kv_header_check(const struct kv_header *h, uint64_t file_size) {
 _public_ void ashm_kv_close(ashm_kv *kv) {
         if (!kv)
                 return;
+        if (kv->owner.id != 0)
+                lock_owner_done(&kv->owner);
         if (kv->base)
                 munmap(kv->base, kv->map_len);
         safe_close(kv->fd);
@@ -1235,9 +1349,14 @@ static int first_writer(ashm_kv *kv) {
         uint8_t boot[16];
         int r;
 
-        r = init_mutex(&h->lock.m);
-        if (r < 0)
-                return r;
+        init_lock(h);
+        if (h->version == KV_VERSION_PTHREAD) {
+                /* Migrate: the glibc mutex gave way to the lock above. A
+                 * writer of an older ashm would hold the flock we hold
+                 * alone, and refuses version 2 from now on. */
+                h->version = KV_VERSION;
+                h->static_crc = kv_header_crc(h);
+        }
         read_boot_id(boot);
         if (memcmp(boot, h->boot_id, sizeof(boot)) != 0) {
                 if (h->dirty) {
@@ -1257,6 +1376,23 @@ static int first_writer(ashm_kv *kv) {
         return kv_recover(kv);
 }
 
+/* A store on a memfd (a region) is sealed against shrinking before it is
+ * mapped: a peer's ftruncate() would otherwise raise SIGBUS in every
+ * process that has it mapped. Growth stays allowed unless the region
+ * was sealed against it (then the store has the region's size). */
+static int seal_shrink(int fd) {
+        int seals = fcntl(fd, F_GET_SEALS);
+
+        if (seals < 0 || (seals & F_SEAL_SHRINK))
+                return 0; /* a file on a file system without seals */
+        if (ashm__fd_stat(fd, &(struct stat) {}) < 0)
+                return 0; /* a tmpfs file that is not a memfd: an ordinary file */
+        if (fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK) < 0)
+                return kv_fail(negative_errno(), "cannot seal the store's region against shrinking (%m): "
+                               "a store needs a region that allows sealing (MFD_ALLOW_SEALING)");
+        return 0;
+}
+
 static int open_internal(int fd, unsigned flags, ashm_kv **ret_kv) {
         _cleanup_close_ int owned = fd;
         ashm_kv *kv;
@@ -1273,6 +1409,11 @@ static int open_internal(int fd, unsigned flags, ashm_kv **ret_kv) {
         r = lock_range(fd, writable ? F_WRLCK : F_RDLCK, F_OFD_SETLKW);
         if (r < 0)
                 return kv_fail(r, "cannot lock the store: %s", strerror(-r));
+        if (writable) {
+                r = seal_shrink(fd);
+                if (r < 0)
+                        return r;
+        }
         if (fstat(fd, &st) < 0)
                 return negative_errno();
 
@@ -1310,6 +1451,7 @@ static int open_internal(int fd, unsigned flags, ashm_kv **ret_kv) {
         if (r < 0)
                 goto fail;
         kv->seed = kv->h->seed;
+        kv->known_size = (uint64_t) st.st_size;
 
         if (writable) {
                 /* Every writer holds a shared flock for its life; one that
@@ -1322,6 +1464,18 @@ static int open_internal(int fd, unsigned flags, ashm_kv **ret_kv) {
                 }
                 if (flock(kv->fd, LOCK_SH) < 0) {
                         r = negative_errno();
+                        goto fail;
+                }
+                if (kv->h->version == KV_VERSION_PTHREAD) {
+                        r = kv_fail(-EBUSY, "a writer of an older ashm (store format 1) has the store open: "
+                                    "close it first");
+                        goto fail;
+                }
+                /* Our own open file description (ashm_kv_open_fd() made
+                 * one), so the lock's owner byte dies with this handle. */
+                r = lock_owner_init(&kv->owner, kv->fd);
+                if (r < 0) {
+                        r = kv_fail(r, "cannot take a writer id on the store: %s", strerror(-r));
                         goto fail;
                 }
         }
