@@ -30,14 +30,14 @@ Not here yet: the public lock and the channels (bindings follow the C API).
 from __future__ import annotations
 
 from ._kv import KV, CheckReport, Damage
-from ._lib import lib as _lib
+from ._lib import lib as _cdll
 from ._region import (PROT_EXEC, PROT_READ, PROT_WRITE, REGION_EXEC, Name, Region, lookup, names, publish, purge,
                       recv_region, send_region, unpublish)
 
 
 def library_version() -> str:
     """The version of the libashm loaded, e.g. "0.1.0"."""
-    return _lib.ashm_version().decode()
+    return _cdll.ashm_version().decode()
 
 
 __version__ = "0.1.0"
