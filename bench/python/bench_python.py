@@ -218,7 +218,7 @@ import ashm, sys
 r = ashm.Region.create("bench-kill", {size})
 v = r.map()
 v[:] = b"x" * len(v)
-print("ready 0", flush=True)
+print("ready 0", flush=True)  # no tracker, no name
 sys.stdin.read()
 """
 
@@ -227,7 +227,7 @@ import sys
 from multiprocessing import shared_memory, resource_tracker
 s = shared_memory.SharedMemory(create=True, size={size})
 s.buf[:] = b"x" * {size}
-print("ready", resource_tracker._resource_tracker._pid, s.name, flush=True)
+print("ready", resource_tracker._resource_tracker._pid, s.name.lstrip("/"), flush=True)
 sys.stdin.read()
 """
 
@@ -265,7 +265,8 @@ def pid_alive(pid: int) -> bool:
 def kill_case(code: str, group: bool) -> Tuple[int, int, int]:
     """Run code in a new interpreter (its own session and process group),
     kill it (or its whole group) with SIGKILL; return the files and bytes
-    it left in /dev/shm and the growth of the system's Shmem."""
+    it left in /dev/shm and the growth of the system's Shmem. The child
+    prints "ready TRACKER_PID [NAMES...]" once its segment is filled."""
     before, shmem0 = shm_snapshot(), meminfo_shmem()
     # The child's stderr (and its resource tracker's "leaked shared_memory"
     # warning) is shown only if it fails to start.
@@ -292,8 +293,13 @@ def kill_case(code: str, group: bool) -> Tuple[int, int, int]:
         end = time.monotonic() + 10
         while pid_alive(tracker) and time.monotonic() < end:
             time.sleep(0.01)
+    # Only what the child made counts, and only that is removed: other
+    # programs on the machine make and remove /dev/shm files meanwhile.
+    # The child names its segment; an ashm child has none, and any new
+    # file with "bench-kill" in its name would be its own.
     after = shm_snapshot()
-    new = {n: b for n, b in after.items() if n not in before}
+    named = set(words[2:])
+    new = {n: b for n, b in after.items() if n not in before and (n in named or "bench-kill" in n)}
     shmem = meminfo_shmem() - shmem0
     for n in new:  # leave nothing behind ourselves
         try:
