@@ -16,6 +16,8 @@ that imports ashm on its own. One command per run:
   kv-read PATH N         read them back, print their sum
   kv-region SOCKFD       receive a region, open its store, add "peer"=1,
                          reply "ok"
+  no-daemon              with ASHM_SOCKET on nothing: the broker calls
+                         raise ConnectionRefusedError, regions still work
 Failures exit non-zero with a message on stderr.
 """
 from __future__ import annotations
@@ -105,6 +107,22 @@ def cmd_kv_region(fd: str) -> None:
             assert kv["from-test"] == "hello", dict(kv)
             kv["peer"] = os.getpid()
             s.send(b"ok")
+
+
+def cmd_no_daemon() -> None:
+    with ashm.Region.create("no-daemon", 4096) as r:
+        for call in (lambda: ashm.publish(r, "x"), lambda: ashm.lookup("x"), ashm.names, ashm.purge):
+            try:
+                call()
+            except ConnectionRefusedError as e:
+                assert "Connection refused" in str(e), e
+                continue
+            sys.exit("peer: a broker call worked without a daemon")
+        # Without a daemon pins are private and nothing is purged.
+        r.unpin()
+        assert r.pin() is False
+        r.write(0, b"still works")
+        print(r.read(0, 11).decode())
 
 
 if __name__ == "__main__":

@@ -81,3 +81,28 @@ def test_plain_pickle_round_trip() -> None:
             assert copy.read(0, 8) == b"pickled!"
             assert copy.fd != r.fd
             assert os.fstat(copy.fd).st_ino == os.fstat(r.fd).st_ino
+
+
+def _worker_numpy(region: ashm.Region) -> float:
+    import numpy as np
+    with region:
+        a = np.frombuffer(region.map(), dtype=np.float64)
+        total = float(a.sum())
+        a *= 2  # in place: the parent's array changes too
+        del a
+        return total
+
+
+def test_pool_numpy_zero_copy() -> None:
+    np = pytest.importorskip("numpy")
+    ctx = multiprocessing.get_context("spawn")
+    with ashm.Region.create("py-pool-numpy", 8 << 20) as r:
+        a = np.frombuffer(r.map(), dtype=np.float64)
+        a[:] = np.arange(a.size)
+        with ctx.Pool(1) as pool:
+            total = pool.apply_async(_worker_numpy, (r,)).get(120)
+            pool.close()
+            pool.join()
+        assert total == float(np.arange(a.size).sum())
+        assert a[10] == 20.0 and a[-1] == 2.0 * (a.size - 1)  # the worker wrote into our pages
+        del a
