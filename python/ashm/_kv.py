@@ -165,6 +165,11 @@ class KV(MutableMapping):  # type: ignore[type-arg]
         if getattr(self, "_handle", None) is not None and lib is not None:
             self.close()
 
+    def __reduce__(self) -> Any:
+        # A handle is a pointer into this process: pass the region (or
+        # the path) and open the store again on the other side.
+        raise TypeError("a KV handle cannot be pickled: pass its Region (or path) and open it there")
+
     def fileno(self) -> int:
         """The store's fd, borrowed (for a region store: to send it)."""
         return lib.ashm_kv_fd(self._h())

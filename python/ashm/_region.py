@@ -175,9 +175,6 @@ class Region:
         check(lib.ashm_region_get_size(self._h(), byref(n)), "ashm_region_get_size")
         return n.value
 
-    def __len__(self) -> int:
-        return self.size
-
     @property
     def name(self) -> str:
         """The name given at creation (for an adopted fd, the kernel's)."""

@@ -89,6 +89,12 @@ def test_errors_carry_detail(tmp_path) -> None:  # type: ignore[no-untyped-def]
         ro["k"]  # closed
 
 
+def test_handle_does_not_pickle(kv) -> None:  # type: ignore[no-untyped-def]
+    import pickle
+    with pytest.raises(TypeError):
+        pickle.dumps(kv)
+
+
 def test_check_sync_stats(kv) -> None:  # type: ignore[no-untyped-def]
     for i in range(100):
         kv[f"k{i}"] = i

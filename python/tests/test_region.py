@@ -16,7 +16,7 @@ PAGE = mmap.PAGESIZE
 def test_create_properties() -> None:
     with ashm.Region.create("py-props", 10000) as r:
         assert r.name == "py-props"
-        assert r.size == 10000 and len(r) == 10000
+        assert r.size == 10000
         assert r.prot == ashm.PROT_READ | ashm.PROT_WRITE
         assert not r.frozen
         assert r.fd >= 0 and r.fileno() == r.fd
