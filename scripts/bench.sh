@@ -14,7 +14,8 @@
 # BENCH_PIN_FLAGS and BENCH_PURGE_FLAGS (e.g. --samples 48 --intervals
 # 250,20), BENCH_KV_FLAGS (e.g. --peers ashm,mmkv-multi) go to one
 # benchmark each. BENCH_ONLY="pin purge" runs only the benchmarks named
-# (region, fdpass, pin, purge, broker, config, kv, lock; default: all).
+# (region, fdpass, pin, purge, broker, config, kv, lock, python; default: all).
+# BENCH_PYTHON_FLAGS go to bench/python/bench_python.py.
 # bench-pin and bench-purge start a private ashmd of this build on a
 # socket of their own and stop it when they end.
 # bench-kv takes --iters as the number of keys (default 100000). Its MMKV
@@ -33,7 +34,7 @@ if [ -f "$build/build.ninja" ]; then
 else
         meson setup "$build" --buildtype=release -Db_ndebug=true
 fi
-only=${BENCH_ONLY:-region fdpass pin purge broker config kv lock}
+only=${BENCH_ONLY:-region fdpass pin purge broker config kv lock python}
 wanted() {
         case " $only " in *" $1 "*) return 0 ;; esac
         return 1
@@ -93,5 +94,24 @@ fi
 # shellcheck disable=SC2086
 if wanted lock; then
         ninja -C "$build" bench/bench-lock >&2 && "$build/bench/bench-lock" ${BENCH_LOCK_FLAGS:-} "$@" || status=$?
+fi
+# bench/python: the Python package against multiprocessing.shared_memory
+# and multiprocessing.Queue, under the first python3 that has numpy
+# (Debian's python3-numpy), on this build's libashm.
+if wanted python; then
+        py=
+        for c in /usr/bin/python3 python3; do
+                if "$c" -c 'import numpy' 2>/dev/null; then
+                        py=$c
+                        break
+                fi
+        done
+        if [ -n "$py" ]; then
+                # shellcheck disable=SC2086
+                ASHM_LIBRARY="$root/$build/src/libashm/libashm.so.0" PYTHONPATH="$root/python" PYTHONDONTWRITEBYTECODE=1 \
+                        "$py" bench/python/bench_python.py ${BENCH_PYTHON_FLAGS:-} "$@" || status=$?
+        else
+                echo "bench.sh: no python3 with numpy (apt-get install python3-numpy): bench-python skipped" >&2
+        fi
 fi
 exit "$status"

@@ -7,6 +7,9 @@ set -eu
 # npm (scripts/fetch-mmkv.sh: npm, cmake, make, zlib1g-dev) and compare
 # with LMDB and SQLite.
 packages="meson ninja-build gcc g++ pkg-config libcriterion-dev python3 binutils clang llvm libclang-rt-14-dev man-db groff-base cmake make zlib1g-dev openssl liblmdb-dev libsqlite3-dev"
+# The Python package (python/): its tests run under Debian's python3 with
+# pytest, and numpy for the zero-copy test and the benchmark.
+packages="$packages python3-pytest python3-numpy"
 # npm may come with a Node.js that is not Debian's (nodesource ships it in
 # its nodejs package, which conflicts with Debian's npm): any npm will do.
 command -v npm >/dev/null 2>&1 || packages="$packages npm"

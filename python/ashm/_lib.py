@@ -1,0 +1,193 @@
+# SPDX-License-Identifier: MIT
+"""Loading libashm.so.0 and declaring its C functions for ctypes.
+
+Nothing here is public: the rest of the package calls ``lib.ashm_*``
+and turns negative errno returns into ``OSError`` with :func:`check`.
+
+Which library is loaded:
+
+1. ``$ASHM_LIBRARY``, when set: a path to ``libashm.so.0``, typically the
+   one of a build tree (``build/src/libashm/libashm.so.0``). Nothing
+   else is tried, so a test never picks up an installed copy by mistake.
+2. ``libashm.so.0`` through the dynamic linker's search path.
+3. The library directory that ``meson install`` wrote into
+   ``ashm/_paths.py`` (for a prefix the linker does not search).
+"""
+from __future__ import annotations
+
+import ctypes
+import os
+from ctypes import (CFUNCTYPE, POINTER, Structure, c_char, c_char_p, c_double, c_float, c_int, c_int32,
+                    c_int64, c_size_t, c_uint, c_uint32, c_uint64, c_void_p)
+from typing import NoReturn, Optional
+
+SONAME = "libashm.so.0"
+
+# From include/ashm.h.
+NAME_MAX = 249
+PUBLISH_NAME_MAX = 255
+KV_KEY_MAX = 4096
+REGION_EXEC = 1 << 0
+PUBLISH_KEEP = 1 << 0
+LOOKUP_WRITE = 1 << 0
+PURGE_ALL_USERS = 1 << 0
+KV_CREATE = 1 << 0
+KV_RDONLY = 1 << 1
+KV_SYNC = 1 << 2
+
+
+class NameInfo(Structure):
+    _fields_ = [
+        ("name", c_char * (PUBLISH_NAME_MAX + 1)),
+        ("size", c_uint64),
+        ("mode", c_uint32),
+        ("uid", c_uint32),
+        ("gid", c_uint32),
+        ("pid", c_uint32),
+        ("flags", c_uint),
+        ("writable", c_uint),
+    ]
+
+
+class KVStats(Structure):
+    _fields_ = [(n, c_uint64) for n in ("keys", "file_size", "allocated", "live_bytes", "dead_bytes", "log_used",
+                                       "log_size", "slots", "rebuilds", "recoveries")] + [("version", c_uint32)]
+
+
+class KVReport(Structure):
+    _fields_ = [(n, c_uint64) for n in ("records", "keys", "damaged", "damaged_bytes", "index_errors")] + [
+        ("header_ok", c_int)]
+
+
+KV_FOREACH_FN = CFUNCTYPE(c_int, c_char_p, c_int, c_size_t, c_void_p)
+KV_DAMAGE_FN = CFUNCTYPE(None, c_uint64, c_uint64, c_char_p, c_void_p)
+
+_R = c_void_p  # ashm_region *
+_K = c_void_p  # ashm_kv *
+
+# name: (restype, argtypes)
+_PROTOTYPES = {
+    "ashm_version": (c_char_p, []),
+    "ashm_region_create": (c_int, [c_char_p, c_uint64, c_uint, POINTER(_R)]),
+    "ashm_region_adopt": (c_int, [c_int, c_uint, POINTER(_R)]),
+    "ashm_region_dup": (c_int, [_R, POINTER(_R)]),
+    "ashm_region_close": (None, [_R]),
+    "ashm_region_fd": (c_int, [_R]),
+    "ashm_region_get_size": (c_int, [_R, POINTER(c_uint64)]),
+    "ashm_region_name": (c_char_p, [_R]),
+    "ashm_region_get_prot": (c_int, [_R]),
+    "ashm_region_set_prot": (c_int, [_R, c_int]),
+    "ashm_region_map": (c_int, [_R, c_uint64, c_size_t, c_int, POINTER(c_void_p)]),
+    "ashm_region_unmap": (c_int, [_R, c_void_p, c_size_t]),
+    "ashm_region_read": (c_int, [_R, c_uint64, c_void_p, c_size_t]),
+    "ashm_region_write": (c_int, [_R, c_uint64, c_void_p, c_size_t]),
+    "ashm_region_freeze": (c_int, [_R]),
+    "ashm_region_is_frozen": (c_int, [_R]),
+    "ashm_region_create_from_file": (c_int, [c_char_p, c_char_p, c_uint, POINTER(_R)]),
+    "ashm_region_pin": (c_int, [_R, c_uint64, c_uint64]),
+    "ashm_region_unpin": (c_int, [_R, c_uint64, c_uint64]),
+    "ashm_region_get_pin_status": (c_int, [_R, c_uint64, c_uint64]),
+    "ashm_purge": (c_int, [c_uint64, c_uint, POINTER(c_uint64)]),
+    "ashm_publish": (c_int, [_R, c_char_p, c_uint, c_uint]),
+    "ashm_lookup": (c_int, [c_char_p, c_uint, POINTER(_R)]),
+    "ashm_unpublish": (c_int, [c_char_p]),
+    "ashm_names": (c_int, [POINTER(POINTER(NameInfo)), POINTER(c_size_t)]),
+    "ashm_region_send": (c_int, [c_int, _R, c_void_p, c_size_t]),
+    "ashm_region_recv": (c_int, [c_int, c_uint, c_void_p, c_size_t, POINTER(c_size_t), POINTER(_R)]),
+    "ashm_kv_error_detail": (c_char_p, []),
+    "ashm_kv_type_name": (c_char_p, [c_int]),
+    "ashm_kv_type_from_name": (c_int, [c_char_p]),
+    "ashm_kv_open": (c_int, [c_char_p, c_uint, POINTER(_K)]),
+    "ashm_kv_open_region": (c_int, [_R, c_uint, POINTER(_K)]),
+    "ashm_kv_close": (None, [_K]),
+    "ashm_kv_fd": (c_int, [_K]),
+    "ashm_kv_set": (c_int, [_K, c_char_p, c_int, c_void_p, c_size_t]),
+    "ashm_kv_remove": (c_int, [_K, c_char_p]),
+    "ashm_kv_clear": (c_int, [_K]),
+    "ashm_kv_get": (c_int, [_K, c_char_p, POINTER(c_int), c_void_p, c_size_t, POINTER(c_size_t)]),
+    "ashm_kv_contains": (c_int, [_K, c_char_p]),
+    "ashm_kv_count": (c_int, [_K, POINTER(c_uint64)]),
+    "ashm_kv_foreach": (c_int, [_K, KV_FOREACH_FN, c_void_p]),
+    "ashm_kv_sync": (c_int, [_K]),
+    "ashm_kv_compact": (c_int, [_K]),
+    "ashm_kv_stats_get": (c_int, [_K, POINTER(KVStats)]),
+    "ashm_kv_check_fd": (c_int, [c_int, KV_DAMAGE_FN, c_void_p, POINTER(KVReport)]),
+}
+
+
+def _candidates() -> list[str]:
+    env = os.environ.get("ASHM_LIBRARY")
+    if env:
+        return [env]
+    found = [SONAME]
+    try:
+        from . import _paths  # written by meson install
+        found.append(os.path.join(_paths.LIBDIR, SONAME))
+    except ImportError:
+        pass
+    return found
+
+
+def _load() -> ctypes.CDLL:
+    errors = []
+    for path in _candidates():
+        try:
+            dll = ctypes.CDLL(path, use_errno=False)
+            break
+        except OSError as e:
+            errors.append(f"{path}: {e}")
+    else:
+        raise ImportError("ashm: cannot load libashm (" + "; ".join(errors) +
+                          "); install ashm, or set ASHM_LIBRARY to the path of libashm.so.0")
+    for name, (restype, argtypes) in _PROTOTYPES.items():
+        fn = getattr(dll, name)
+        fn.restype = restype
+        fn.argtypes = argtypes
+    return dll
+
+
+lib = _load()
+libc = ctypes.CDLL(None, use_errno=True)
+libc.munmap.restype = c_int
+libc.munmap.argtypes = [c_void_p, c_size_t]
+libc.free.restype = None
+libc.free.argtypes = [c_void_p]
+
+
+def raise_errno(err: int, what: str, detail: Optional[str] = None, filename: Optional[str] = None) -> NoReturn:
+    """Raise ``OSError(err, ...)``: Python picks the subclass from the
+    errno (FileNotFoundError for ENOENT, PermissionError for EPERM and
+    EACCES, FileExistsError for EEXIST, ...). The message names the call
+    and, where the library had more to say, its detail text, which is
+    also kept as the exception's ``detail`` attribute."""
+    msg = f"{os.strerror(err)} ({what}" + (f": {detail})" if detail else ")")
+    exc = OSError(err, msg, filename) if filename is not None else OSError(err, msg)
+    exc.detail = detail or ""  # type: ignore[attr-defined]
+    raise exc
+
+
+def check(r: int, what: str, filename: Optional[str] = None) -> int:
+    """Return r if it is >= 0, else raise the OSError of errno -r."""
+    if r < 0:
+        raise_errno(-r, what, None, filename)
+    return r
+
+
+def check_kv(r: int, what: str, key: Optional[str] = None) -> int:
+    """check() for ashm_kv_*() calls, with ashm_kv_error_detail()."""
+    if r < 0:
+        d = lib.ashm_kv_error_detail()
+        raise_errno(-r, what, d.decode("utf-8", "replace") if d else None, key)
+    return r
+
+
+def encode(s: "str | bytes | os.PathLike[str]", what: str = "name") -> bytes:
+    """A str, bytes or path as the C string the library expects."""
+    b = os.fsencode(s)
+    if b"\0" in b:
+        raise ValueError(f"{what} contains a NUL byte")
+    return b
+
+
+__all__ = ["lib", "libc", "check", "check_kv", "encode", "raise_errno", "NameInfo", "KVStats", "KVReport",
+           "KV_FOREACH_FN", "KV_DAMAGE_FN", "c_char", "c_double", "c_float", "c_int32", "c_int64"]
