@@ -27,8 +27,23 @@ struct verb {
 static int verb_help(int argc, char *argv[]);
 
 static const struct verb verbs[] = {
-        { "ls", verb_ls, "[--json]", "List the memfd regions of every process you may see",
-          "      --json         Print a JSON array, sizes in bytes\n" },
+        { "ls", verb_ls, "[--regions] [OPTIONS...]", "List the memfd regions of every process you may see",
+          "      --regions      One row per region, with its holders, rather than one\n"
+          "                     per process and region\n"
+          "      --pid PID[,PID...]  Only the regions these processes hold\n"
+          "  -u, --user USER    Only processes of USER (with --regions: regions USER owns)\n"
+          "      --name GLOB    Only regions whose name matches GLOB (as in the shell)\n"
+          "      --sort [-]COLUMN  Sort by COLUMN, decreasing with '-' (e.g. --sort -pss)\n"
+          "  -o, --output COLUMNS  The columns to show, comma-separated (see below)\n"
+          "      --no-headings  Leave out the header line\n"
+          "  -t, --total        End with a line of totals, each region counted once\n"
+          "  -b, --bytes        Sizes in exact bytes\n"
+          "      --json         Print a JSON array, sizes in bytes\n",
+          "\nColumns: PID USER COMM HOLD INODE HOLDERS SIZE RESIDENT PSS PINNED UNPINNED\n"
+          "PURGED NAME (by default all but HOLDERS); with --regions: INODE USER HOLDERS\n"
+          "PIDS SIZE RESIDENT PSS PINNED UNPINNED PURGED NAME. PSS is a holder's share\n"
+          "of RESIDENT (RESIDENT / HOLDERS), so that shares add up without counting a\n"
+          "region twice.\n" },
         { "cat", verb_cat, "NAME | PID:FD", "Write the bytes of a region to standard output",
           "      --name NAME    The region published as NAME, even if NAME reads\n"
           "                     as PID:FD (without it, DIGITS:DIGITS is PID:FD)\n" },
