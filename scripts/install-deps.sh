@@ -7,6 +7,8 @@ set -eu
 # npm (scripts/fetch-mmkv.sh: npm, cmake, make, zlib1g-dev) and compare
 # with LMDB and SQLite.
 packages="meson ninja-build gcc g++ pkg-config libcriterion-dev python3 binutils clang llvm libclang-rt-14-dev man-db groff-base cmake make zlib1g-dev openssl liblmdb-dev libsqlite3-dev"
+# ashm top draws with ncurses, and its test runs it in tmux (issue 13).
+packages="$packages libncurses-dev tmux"
 # npm may come with a Node.js that is not Debian's (nodesource ships it in
 # its nodejs package, which conflicts with Debian's npm): any npm will do.
 command -v npm >/dev/null 2>&1 || packages="$packages npm"

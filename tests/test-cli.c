@@ -835,6 +835,59 @@ ASHM_TEST(cli, ls_shows_pin_state) {
         daemon_stop(&d);
 }
 
+/* ashm top in batch mode: frames of the region view with the totals of
+ * the pin states; the second frame has the purge rate. */
+ASHM_TEST(cli, top_batch_text_and_json) {
+        char line[2048], want[128], name[64], *lines[4];
+        ashm_region *region;
+        struct test_daemon d;
+        uint64_t inode;
+        struct run r;
+        int64_t page = (int64_t) page_size();
+
+        daemon_start(&d);
+        region = pinned_region("top", &inode);
+        unpin_pages(region, 1, 2);
+        snprintf(name, sizeof(name), "cli-top-%d", (int) getpid());
+
+        run_cli(&r, "top", "-n", "2", "-d", "0.1", "--json");
+        assert_run(&r, 0, "{\"time\":", "");
+        cr_assert_eq(split_lines(r.out, lines, 4), 2, "two frames, one per line:\n%s", r.out);
+        snprintf(want, sizeof(want), ",\"ashmd\":{\"pid\":%d,", (int) d.pid);
+        cr_assert_not_null(strstr(lines[0], want), "%s", lines[0]);
+        cr_assert_not_null(strstr(lines[0], ",\"purges_per_s\":null,"), "%s", lines[0]);
+        cr_assert_null(strstr(lines[1], ",\"purges_per_s\":null,"), "%s", lines[1]);
+        snprintf(want, sizeof(want), "{\"inode\":%" PRIu64 ",", inode);
+        cr_assert_not_null(strstr(lines[1], want), "%s", lines[1]);
+        /* Only ours are tracked by this daemon: the totals are ours. */
+        snprintf(want, sizeof(want), ",\"pinned\":%" PRIi64 ",\"unpinned\":%" PRIi64 ",\"purged\":0,", 2 * page,
+                 2 * page);
+        cr_assert_not_null(strstr(lines[1], want), "%s\nlacks %s", lines[1], want);
+        run_done(&r);
+
+        /* Not a terminal: one frame of text. */
+        run_cli(&r, "top");
+        assert_run(&r, 0, "ashm top - ", "");
+        snprintf(want, sizeof(want), "ashmd: pid %d, up ", (int) d.pid);
+        cr_assert_not_null(strstr(r.out, want), "%s", r.out);
+        cr_assert_not_null(strstr(r.out, "\npurges: -, 0 since start  pressure: "), "%s", r.out);
+        line_with(r.out, name, line, sizeof(line));
+        cr_assert_null(strstr(r.out + 1, "ashm top - "), "one frame:\n%s", r.out);
+        run_done(&r);
+
+        run_cli(&r, "top", "-n", "0");
+        assert_run(&r, 2, "", "invalid number of iterations '0'");
+        run_done(&r);
+        run_cli(&r, "top", "--sort", "name");
+        assert_run(&r, 2, "", "cannot sort by 'name'");
+        run_done(&r);
+        run_cli(&r, "top", "-d", "0");
+        assert_run(&r, 2, "", "invalid delay '0'");
+        run_done(&r);
+        ashm_region_close(region);
+        daemon_stop(&d);
+}
+
 /* The done-when of issue 3, from the command line: purge, and the
  * holder's pin says so; pinned pages keep their bytes. */
 ASHM_TEST(cli, purge_all) {

@@ -44,6 +44,15 @@ static const struct verb verbs[] = {
           "PIDS SIZE RESIDENT PSS PINNED UNPINNED PURGED NAME. PSS is a holder's share\n"
           "of RESIDENT (RESIDENT / HOLDERS), so that shares add up without counting a\n"
           "region twice.\n" },
+        { "top", verb_top, "[-n N] [-d SECONDS] [--json] [--sort KEY]",
+          "Show the regions and their holders, refreshed, with purges and pressure",
+          "  -n, --iterations N Print N frames as text (or JSON) and exit\n"
+          "  -d, --delay SECONDS  Between frames (default 2, at least 0.1)\n"
+          "  -b, --batch        Print frames as text until interrupted\n"
+          "      --json         One JSON object per frame and line, sizes in bytes\n"
+          "      --sort KEY     resident (the default), size, unpinned, purged, pinned\n"
+          "                     or holders, largest first\n",
+          "\nKeys: q quits, s changes the order, space refreshes now.\n" },
         { "cat", verb_cat, "NAME | PID:FD", "Write the bytes of a region to standard output",
           "      --name NAME    The region published as NAME, even if NAME reads\n"
           "                     as PID:FD (without it, DIGITS:DIGITS is PID:FD)\n" },

@@ -21,6 +21,7 @@ struct proto_status_rep;
 /* A command gets argv[0] = its own name, as getopt_long() expects, and
  * returns an exit status, having printed whatever went wrong. */
 int verb_ls(int argc, char *argv[]);
+int verb_top(int argc, char *argv[]);
 int verb_cat(int argc, char *argv[]);
 int verb_purge(int argc, char *argv[]);
 int verb_status(int argc, char *argv[]);

@@ -754,17 +754,22 @@ static void total_cell(const struct ls_options *o, const struct totals *t, size_
                 snprintf(buf, len, k == 0 ? "TOTAL" : "");
 }
 
-static void print_line(const struct ls_options *o, char cells[][CELL_MAX], const size_t *widths) {
+static void print_line(FILE *f, const struct ls_options *o, char cells[][CELL_MAX], const size_t *widths) {
         for (size_t k = 0; k < o->n_cols; k++) {
-                /* The last column goes unpadded: no trailing blanks. */
+                int pad = (int) (widths[k] - text_width(cells[k]));
+
+                /* The last column goes unpadded: no trailing blanks.
+                 * Numbers align right, text left, as in ps(1). */
                 if (k + 1 == o->n_cols)
-                        puts(cells[k]);
+                        fprintf(f, "%s\n", cells[k]);
+                else if (o->cols[k]->kind != K_TEXT)
+                        fprintf(f, "%*s%s ", pad, "", cells[k]);
                 else
-                        print_cell(cells[k], widths[k], o->cols[k]->kind != K_TEXT);
+                        fprintf(f, "%s%*s ", cells[k], pad, "");
         }
 }
 
-static int print_table(const struct ls_options *o, const struct ls_scan *s) {
+static int print_table(FILE *f, const struct ls_options *o, const struct ls_scan *s) {
         _cleanup_free_ char (*cells)[CELL_MAX] = calloc(o->n_cols, CELL_MAX);
         size_t widths[MAX_COLUMNS];
         struct totals t;
@@ -787,18 +792,18 @@ static int print_table(const struct ls_options *o, const struct ls_scan *s) {
         if (o->headings) {
                 for (size_t k = 0; k < o->n_cols; k++)
                         snprintf(cells[k], CELL_MAX, "%s", o->cols[k]->name);
-                print_line(o, cells, widths);
+                print_line(f, o, cells, widths);
         }
-        for (size_t i = 0; i < s->n && !ferror(stdout); i++) {
+        for (size_t i = 0; i < s->n && !ferror(f); i++) {
                 for (size_t k = 0; k < o->n_cols; k++)
                         if (cell(o, o->cols[k], &s->rows[i], cells[k], CELL_MAX) < 0)
                                 return -ENOMEM;
-                print_line(o, cells, widths);
+                print_line(f, o, cells, widths);
         }
         if (o->total) {
                 for (size_t k = 0; k < o->n_cols; k++)
                         total_cell(o, &t, k, cells[k], CELL_MAX);
-                print_line(o, cells, widths);
+                print_line(f, o, cells, widths);
         }
         return 0;
 }
@@ -849,7 +854,7 @@ static void json_put_row(const struct ls_row *r) {
         json_put_sizes(r);
 }
 
-static void json_put_region(const struct ls_row *r) {
+void ls_json_put_region(const struct ls_row *r) {
         printf("{\"inode\":%" PRIu64, r->inode);
         json_put_uid(r->region_uid);
         fputs(",\"pids\":[", stdout);
@@ -865,7 +870,7 @@ static void print_json(const struct ls_scan *s) {
         for (size_t i = 0; i < s->n && !ferror(stdout); i++) {
                 fputs(i == 0 ? "\n  " : ",\n  ", stdout);
                 if (s->rows[i].hold == LS_HOLD_REGION)
-                        json_put_region(&s->rows[i]);
+                        ls_json_put_region(&s->rows[i]);
                 else
                         json_put_row(&s->rows[i]);
         }
@@ -1148,7 +1153,7 @@ int verb_ls(int argc, char *argv[]) {
         if (r >= 0)
                 r = select_rows(&o, &s);
         if (r >= 0 && !o.json)
-                r = print_table(&o, &s);
+                r = print_table(stdout, &o, &s);
         else if (r >= 0)
                 print_json(&s);
         free(o.pids);
@@ -1169,4 +1174,16 @@ int verb_ls(int argc, char *argv[]) {
                 return cli_stdout_error(errno > 0 ? errno : EIO);
         print_hints(&s);
         return EXIT_SUCCESS;
+}
+
+int ls_table(FILE *f, struct ls_scan *s, bool regions, const char *cols, const char *sort, bool bytes, bool total) {
+        struct ls_options o = { .view = regions ? V_REGION : V_HOLDER, .headings = true, .bytes = bytes,
+                                .total = total };
+
+        if (parse_columns(&o, cols ? cols : regions ? default_region_columns : default_holder_columns) < 0 ||
+            (sort && parse_sort(&o, sort) < 0))
+                return -EINVAL;
+        if (s->n > 1)
+                qsort_r(s->rows, s->n, sizeof(*s->rows), row_order, &o);
+        return f ? print_table(f, &o, s) : 0;
 }

@@ -10,6 +10,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -68,3 +69,12 @@ int64_t ls_pin_bytes(uint64_t v);
 /* The name of uid into buf, or its number when it has none; "-" for
  * (uid_t) -1. Names are cached: a table asks for the same few often. */
 void ls_user_name(uid_t uid, char *buf, size_t len);
+
+/* The rows of s as ls prints them, to f: the region view or the holder
+ * view, with the columns cols (NULL: ls's), sorted by sort (as --sort
+ * takes it; NULL: ls's order), which reorders s. bytes and total as -b
+ * and -t. With f NULL, only sorts. -EINVAL for an unknown column (said on stderr), -ENOMEM. */
+int ls_table(FILE *f, struct ls_scan *s, bool regions, const char *cols, const char *sort, bool bytes, bool total);
+
+/* One row of the region view as a JSON object, on stdout. */
+void ls_json_put_region(const struct ls_row *r);
