@@ -8,6 +8,7 @@
 #include <pwd.h>
 #include <inttypes.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/prctl.h>
@@ -1176,6 +1177,81 @@ ASHM_TEST(cli, ls_shows_regions_only_ashmd_holds) {
         run_done(&r);
         ashm_region_close(region);
         daemon_stop(&d);
+}
+
+/* ---- starting the daemon on demand ---------------------------------- */
+
+/* When the start fails, the tool says why in the daemon's own words, or
+ * why it could not be run at all. */
+ASHM_TEST(cli, autostart_failure_names_the_cause) {
+        char dir[64], sock[128], want[256], file[128];
+        struct run r;
+        int fd;
+
+        snprintf(dir, sizeof(dir), "/tmp/ashm-test-XXXXXX");
+        cr_assert_not_null(mkdtemp(dir));
+        snprintf(file, sizeof(file), "%s/config", dir);
+        fd = open(file, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+        cr_assert(fd >= 0 && write(fd, "x", 1) == 1);
+        close(fd);
+        unsetenv("ASHM_NO_AUTOSTART");
+        setenv("ASHMD", ASHMD, 1);
+        /* The directory of the socket does not exist. */
+        snprintf(sock, sizeof(sock), "%s/missing/ashmd.sock", dir);
+        setenv("ASHM_SOCKET", sock, 1);
+        run_cli(&r, "publish", "--file", file, "cli-autostart");
+        snprintf(want, sizeof(want), "starting one failed: ashmd: error: cannot lock the pid file beside %s: %s\n",
+                 sock, strerror(ENOENT));
+        assert_run(&r, 1, "", want);
+        run_done(&r);
+
+        setenv("ASHMD", "/nonexistent/ashmd", 1);
+        snprintf(sock, sizeof(sock), "%s/ashmd.sock", dir);
+        setenv("ASHM_SOCKET", sock, 1);
+        run_cli(&r, "publish", "--file", file, "cli-autostart");
+        assert_run(&r, 1, "", "starting one failed: cannot run /nonexistent/ashmd: No such file or directory");
+        run_done(&r);
+        cr_assert(unlink(file) == 0 && rmdir(dir) == 0);
+}
+
+/* Run from the build tree with no $ASHMD, the tool starts the ashmd
+ * built beside it. */
+ASHM_TEST(cli, autostart_from_build_tree) {
+        char dir[64], sock[128], file[128], pidfile[128], buf[32] = {};
+        struct run r;
+        int fd;
+        pid_t pid;
+
+        snprintf(dir, sizeof(dir), "/tmp/ashm-test-XXXXXX");
+        cr_assert_not_null(mkdtemp(dir));
+        snprintf(file, sizeof(file), "%s/config", dir);
+        fd = open(file, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+        cr_assert(fd >= 0 && write(fd, "x", 1) == 1);
+        close(fd);
+        unsetenv("ASHM_NO_AUTOSTART");
+        unsetenv("ASHMD");
+        snprintf(sock, sizeof(sock), "%s/ashmd.sock", dir);
+        setenv("ASHM_SOCKET", sock, 1);
+        run_cli(&r, "publish", "--file", file, "cli-autostart");
+        assert_run(&r, 0, "published cli-autostart", "");
+        run_done(&r);
+
+        /* Stop the daemon it started, by its pid file. */
+        snprintf(pidfile, sizeof(pidfile), "%s/ashmd.pid", dir);
+        fd = open(pidfile, O_RDONLY | O_CLOEXEC);
+        cr_assert(fd >= 0);
+        cr_assert(read(fd, buf, sizeof(buf) - 1) > 0);
+        close(fd);
+        pid = atoi(buf);
+        cr_assert_gt(pid, 1);
+        cr_assert(kill(pid, SIGTERM) == 0);
+        /* Not our child: poll until it is gone, with a bound. */
+        for (int i = 0; i < 1000 && kill(pid, 0) == 0; i++)
+                usleep(10000);
+        cr_assert(kill(pid, 0) < 0, "ashmd %d did not exit on SIGTERM", (int) pid);
+        unlink(pidfile);
+        unlink(file);
+        cr_assert(rmdir(dir) == 0, "rmdir %s: %s", dir, strerror(errno));
 }
 
 /* ---- sharing by name: publish, cat NAME, unpublish, names ------------ */

@@ -238,6 +238,7 @@ int main(int argc, char *argv[]) {
          * EPIPE from write(), which ends the command quietly, rather
          * than as a signal in the middle of a write. */
         signal(SIGPIPE, SIG_IGN);
+        cli_find_ashmd();
         opterr = 0;
         /* "+": options after the command belong to the command. */
         while ((c = getopt_long(argc, argv, "+:h", options, NULL)) >= 0)

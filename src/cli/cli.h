@@ -112,6 +112,9 @@ bool cli_parse_target(const char *arg, int *ret_pid, int *ret_fd);
  * cli_list_find(): the entry of dev and inode in a list from
  * cli_daemon_list(), or NULL. */
 void cli_no_autostart(void);
+/* cli_find_ashmd(): from a build tree, have libashm start the ashmd
+ * built beside this ashm (sets $ASHMD, unless it is set). */
+void cli_find_ashmd(void);
 const char *cli_socket_path(void);
 void cli_daemon_error(const char *doing, int r);
 int cli_daemon_status(struct proto_status_rep *ret);
