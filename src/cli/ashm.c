@@ -74,7 +74,8 @@ static const struct verb verbs[] = {
         { "unpublish", verb_unpublish, "NAME", "Remove a published name", NULL },
         { "kv", verb_kv, "STORE COMMAND [ARGUMENTS...]", "Read and change a key-value store",
           "      --type TYPE    (set) bool, int32, int64, uint64, float, double,\n"
-          "                     string (the default) or bytes (VALUE in hex)\n"
+          "                     string (the default) or bytes (VALUE in hex);\n"
+          "                     (get) fail unless KEY holds a TYPE\n"
           "      --file FILE    (set) The value is FILE's contents ('-': standard input)\n"
           "      --raw          (get) Write the value's bytes as stored, no newline\n"
           "      --json         (ls, dump, stats) Print JSON, sizes in bytes\n"
@@ -83,7 +84,7 @@ static const struct verb verbs[] = {
           "\nCommands:\n"
           "  set KEY VALUE [--type TYPE]  Set KEY, creating a file STORE if need be\n"
           "  set KEY --file FILE [--type string|bytes]\n"
-          "  get KEY [--raw]              Print the value of KEY\n"
+          "  get KEY [--raw] [--type TYPE]  Print the value of KEY\n"
           "  del KEY                      Remove KEY\n"
           "  ls [--json]                  List the keys, with their types and sizes\n"
           "  dump --json                  Print every key with its type and value\n"
