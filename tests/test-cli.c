@@ -1254,6 +1254,36 @@ ASHM_TEST(cli, autostart_from_build_tree) {
         cr_assert(rmdir(dir) == 0, "rmdir %s: %s", dir, strerror(errno));
 }
 
+/* With no daemon of the user's, the tool (and libashm) use the system
+ * daemon's socket; never when ASHM_SOCKET is set, as in every test. */
+ASHM_TEST(cli, system_daemon_when_no_user_daemon) {
+        char xdg[64], want[160], user_sock[128];
+        struct test_daemon d;
+        struct run r;
+
+        daemon_start(&d);
+        snprintf(xdg, sizeof(xdg), "/tmp/ashm-test-XXXXXX");
+        cr_assert_not_null(mkdtemp(xdg));
+        setenv("ASHM_SYSTEM_SOCKET", d.sock, 1);
+
+        /* A test's private path is never redirected. */
+        snprintf(user_sock, sizeof(user_sock), "%s/ashm/ashmd.sock", xdg);
+        setenv("ASHM_SOCKET", user_sock, 1);
+        run_cli(&r, "status", "--json");
+        assert_run(&r, 3, "{\"running\":false,", "");
+        run_done(&r);
+
+        /* No ASHM_SOCKET, no socket in XDG_RUNTIME_DIR: the system's. */
+        unsetenv("ASHM_SOCKET");
+        setenv("XDG_RUNTIME_DIR", xdg, 1);
+        run_cli(&r, "status", "--json");
+        snprintf(want, sizeof(want), "{\"running\":true,\"pid\":%d,\"socket\":\"%s\",", (int) d.pid, d.sock);
+        assert_run(&r, 0, want, "");
+        run_done(&r);
+        cr_assert(rmdir(xdg) == 0, "nothing was made in %s", xdg);
+        daemon_stop(&d);
+}
+
 /* ---- sharing by name: publish, cat NAME, unpublish, names ------------ */
 
 /* A config file with what text tools trip on: NUL bytes, no final

@@ -268,6 +268,19 @@ static int activated_socket(void) {
         return 3;
 }
 
+/* The file system path a listening socket is bound to, if it has one. */
+static void socket_path_of(int fd, char *buf, size_t len) {
+        struct sockaddr_un sa = {};
+        socklen_t sl = sizeof(sa);
+
+        if (getsockname(fd, (struct sockaddr *) &sa, &sl) < 0 || sl <= offsetof(struct sockaddr_un, sun_path) ||
+            sa.sun_path[0] != '/')
+                return;
+        sa.sun_path[MIN(sl - offsetof(struct sockaddr_un, sun_path), sizeof(sa.sun_path) - 1)] = '\0';
+        if (strlen(sa.sun_path) < len)
+                strcpy(buf, sa.sun_path);
+}
+
 static int listen_on(const char *path, mode_t mode) {
         struct sockaddr_un sa = { .sun_family = AF_UNIX };
         mode_t old;
@@ -448,7 +461,11 @@ static int start(struct daemon *d, struct options *o, int *ret_lock) {
                 return log_error("socket path too long; set ASHM_SOCKET or --socket"), -ENAMETOOLONG;
         d->listen_fd = activated_socket();
         o->activated = d->listen_fd >= 0;
-        r = o->socket_given ? 0 : ashm__runtime_dir_prepare(o->socket_path);
+        /* Handed a socket and told no path: the pid file goes beside the
+         * socket we serve, not beside the default path. */
+        if (o->activated && !o->socket_given)
+                socket_path_of(d->listen_fd, o->socket_path, sizeof(o->socket_path));
+        r = o->socket_given || o->activated ? 0 : ashm__runtime_dir_prepare(o->socket_path);
         if (r < 0)
                 return log_error("cannot use the directory of %s: %s (it must be ours and mode 0700)",
                                  o->socket_path, strerror(-r)), r;

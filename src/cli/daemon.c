@@ -57,7 +57,7 @@ void cli_find_ashmd(void) {
 const char *cli_socket_path(void) {
         static char path[108];
 
-        if (!path[0] && ashm__socket_path(path, sizeof(path)) < 0)
+        if (!path[0] && ashm__client_socket_path(path, sizeof(path), NULL) < 0)
                 strcpy(path, "(too long)");
         return path;
 }

@@ -192,12 +192,20 @@ static int spawn_daemon(const char *socket_path) {
 /* Connect, starting the daemon if none listens. Called locked. */
 static int conn_open(void) {
         char path[108];
+        bool system;
         int fd, r;
 
-        r = ashm__socket_path(path, sizeof(path));
+        r = ashm__client_socket_path(path, sizeof(path), &system);
         if (r < 0)
                 return r;
         fd = connect_to(path);
+        /* A system daemon that has gone: start the user's own. */
+        if (system && (fd == -ENOENT || fd == -ECONNREFUSED)) {
+                r = ashm__socket_path(path, sizeof(path));
+                if (r < 0)
+                        return r;
+                fd = connect_to(path);
+        }
         if (fd == -ENOENT || fd == -ECONNREFUSED) {
                 if (!autostart_allowed())
                         return -ECONNREFUSED;
