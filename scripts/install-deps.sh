@@ -9,6 +9,8 @@ set -eu
 packages="meson ninja-build gcc g++ pkg-config libcriterion-dev python3 binutils clang llvm libclang-rt-14-dev man-db groff-base cmake make zlib1g-dev openssl liblmdb-dev libsqlite3-dev"
 # ashm top draws with ncurses, and its test runs it in tmux (issue 13).
 packages="$packages libncurses-dev tmux"
+# The unit tests run systemd-analyze and systemd-tmpfiles.
+packages="$packages systemd"
 # npm may come with a Node.js that is not Debian's (nodesource ships it in
 # its nodejs package, which conflicts with Debian's npm): any npm will do.
 command -v npm >/dev/null 2>&1 || packages="$packages npm"
