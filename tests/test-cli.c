@@ -1064,7 +1064,7 @@ ASHM_TEST(cli, purge_without_daemon) {
 }
 
 ASHM_TEST(cli, purge_and_status_usage_errors) {
-        static const char *const bad_sizes[] = { "0", "", "4X", "-1", "1.5M", " 4K", "4 K", "4KK",
+        static const char *const bad_sizes[] = { "0", "", "4X", "-1", "1.5", " 4K", "4 K", "4KK",
                                                   "18446744073709551616", "17179869184G" };
         struct run r;
 
@@ -1093,7 +1093,11 @@ ASHM_TEST(cli, purge_and_status_usage_errors) {
         assert_run(&r, 2, "", "unknown option '--bogus'");
         run_done(&r);
         run_cli(&r, "purge", "--help");
-        assert_run(&r, 0, "Usage: ashm purge --all | --bytes SIZE", "");
+        assert_run(&r, 0, "Usage: ashm purge --all | --bytes SIZE [--all-users]", "");
+        cr_assert_not_null(strstr(r.out, "      --all-users    "), "%s", r.out);
+        run_done(&r);
+        run_cli(&r, "purge", "--bytes", "5X");
+        assert_run(&r, 2, "", "invalid size '5X'; expected bytes, or a number with K, M, G, T or P (powers of 1024)");
         run_done(&r);
         run_cli(&r, "help", "status");
         assert_run(&r, 0, "Usage: ashm status [--json]", "");

@@ -409,3 +409,45 @@ ASHM_TEST(daemon, activated_locks_beside_its_socket) {
         unlink(sa.sun_path);
         cr_assert(rmdir(dir) == 0);
 }
+
+/* The log speaks in sizes people read (the cap given as 1.5G, as the
+ * ashm tool reads sizes), and says why the daemon exits on SIGTERM. */
+ASHM_TEST(daemon, log_human_sizes_and_exit_on_sigterm) {
+        char dir[64], sock[128], log[4096] = {}, pidfile[160];
+        int ready[2], err[2], status;
+        struct pollfd p;
+        size_t used = 0;
+        ssize_t n;
+        pid_t pid;
+        char c;
+
+        snprintf(dir, sizeof(dir), "/tmp/ashm-test-XXXXXX");
+        cr_assert_not_null(mkdtemp(dir));
+        snprintf(sock, sizeof(sock), "%s/ashmd.sock", dir);
+        cr_assert(pipe2(ready, O_CLOEXEC) == 0 && pipe2(err, O_CLOEXEC) == 0);
+        pid = fork();
+        cr_assert(pid >= 0);
+        if (pid == 0) {
+                if (dup2(ready[1], 3) < 0 || dup2(err[1], 2) < 0)
+                        _exit(127);
+                execl(ASHMD, ASHMD, "--socket", sock, "--ready-fd", "3", "--no-pressure", "--max-unpinned", "1.5G",
+                      (char *) NULL);
+                _exit(127);
+        }
+        close(ready[1]);
+        close(err[1]);
+        p = (struct pollfd) { .fd = ready[0], .events = POLLIN };
+        cr_assert(poll(&p, 1, 10000) == 1 && read(ready[0], &c, 1) == 1, "ashmd did not start");
+        close(ready[0]);
+        cr_assert(kill(pid, SIGTERM) == 0);
+        while ((n = read(err[0], log + used, sizeof(log) - 1 - used)) > 0)
+                used += (size_t) n;
+        close(err[0]);
+        cr_assert(waitpid(pid, &status, 0) == pid);
+        cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "status 0x%x:\n%s", status, log);
+        cr_assert_not_null(strstr(log, ", unpinned cap 1.5 GiB)\n"), "%s", log);
+        cr_assert_not_null(strstr(log, "ashmd: exiting on SIGTERM\n"), "%s", log);
+        snprintf(pidfile, sizeof(pidfile), "%s/ashmd.pid", dir);
+        unlink(pidfile);
+        cr_assert(rmdir(dir) == 0, "%s", strerror(errno));
+}

@@ -18,6 +18,7 @@
 #include "pressure.h"
 #include "protocol.h"
 #include "server.h"
+#include "size-util.h"
 #include "socket-util.h"
 
 uint64_t now_usec(void) {
@@ -282,6 +283,7 @@ static void handle_purge(struct daemon *d, struct client *c, const struct proto_
         struct proto_purge_req req;
         struct proto_purge_rep out;
         struct registry_totals t;
+        char size[SIZE_FORMAT_MAX];
         uid_t scope = c->uid;
 
         memcpy(&req, m->body, sizeof(req));
@@ -299,8 +301,8 @@ static void handle_purge(struct daemon *d, struct client *c, const struct proto_
         registry_totals(&d->registry, scope, &t);
         out.lru_pages = t.unpinned;
         out.purged_bytes = registry_purge(&d->registry, scope, req.bytes ? req.bytes : UINT64_MAX);
-        log_info("pid %d uid %u purged %llu bytes", (int) c->pid, (unsigned) c->uid,
-                 (unsigned long long) out.purged_bytes);
+        size_format(out.purged_bytes, size, sizeof(size));
+        log_info("pid %d uid %u purged %s", (int) c->pid, (unsigned) c->uid, size);
         reply_body(rep, &out, sizeof(out));
 }
 

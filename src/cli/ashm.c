@@ -56,10 +56,10 @@ static const struct verb verbs[] = {
         { "cat", verb_cat, "NAME | PID:FD", "Write the bytes of a region to standard output",
           "      --name NAME    The region published as NAME, even if NAME reads\n"
           "                     as PID:FD (without it, DIGITS:DIGITS is PID:FD)\n" },
-        { "purge", verb_purge, "--all | --bytes SIZE", "Have ashmd discard unpinned memory now",
+        { "purge", verb_purge, "--all | --bytes SIZE [--all-users]", "Have ashmd discard unpinned memory now",
           "      --all          Every unpinned page of your regions\n"
           "      --bytes SIZE   SIZE bytes, in whole pages, least recently unpinned\n"
-          "                     first (e.g. 4096, 4K, 16M, 1G)\n"
+          "                     first (e.g. 4096, 4K, 16M, 1.5G; K to P)\n"
           "      --all-users    Everyone's regions, not only yours (root only)\n" },
         { "status", verb_status, "[--json]", "Show whether ashmd runs, and what it holds",
           "      --json         Print one JSON object, sizes in bytes\n" },

@@ -69,8 +69,9 @@ char *shell_word(const char *s);
 /* Sizes and durations (units.c). format_size() writes "0 B", "512 B",
  * "1.5 MiB" (one decimal, binary units), or "-" for a negative v.
  * parse_size() reads what people type: "4096", "4K", "4KiB", "16M",
- * "1G" (K, M, G, T, P in either case, powers of 1024); -EINVAL for
- * anything else, -ERANGE past 2^64 - 1. format_duration() writes the two
+ * "1.5G" (K, M, G, T, P in either case, powers of 1024; a fraction with
+ * a unit), as ashmd does (src/basic/size-util.h); -EINVAL for anything
+ * else, -ERANGE past 2^64 - 1. format_duration() writes the two
  * largest units of ms, as systemd does: "3d 4h", "2min 5s", "850ms". */
 void format_size(int64_t v, char *buf, size_t len);
 void format_size_u64(uint64_t v, char *buf, size_t len);
