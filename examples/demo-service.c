@@ -16,6 +16,13 @@
  *  3. The service fills a "config" region, freezes it and sends it. The
  *     client checks that it is frozen, reads it, and finds that every way
  *     of writing to it is refused by the kernel.
+ *  4. Ashmem's heart, purging: the service builds an 8 MiB cache in a
+ *     region and unpins it, telling the system it may take the memory
+ *     back. `ashm purge --all` (what memory pressure does) has ashmd
+ *     reclaim it; the next pin reports ASHM_WAS_PURGED and the service
+ *     rebuilds the cache. The region's resident memory is shown at each
+ *     step. The demo runs a private ashmd for this, started on demand by
+ *     libashm in its own directory, and stops it at the end.
  *
  * Each side prints what it sees. The last line is "demo: OK", or
  * "demo: FAILED: <why>" with exit status 1.
@@ -35,6 +42,7 @@
 #define _GNU_SOURCE /* accept4(), struct ucred: Linux, not POSIX */
 #endif
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
 #include <spawn.h>
@@ -42,7 +50,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -57,6 +67,8 @@ extern char **environ;
 #define GREETING "Hello world!"
 #define ANSWER "Hello from the client!" /* what the client writes back */
 #define CLIENT_NAME "ashm-demo-client"
+#define CACHE_NAME "frame-cache"
+#define CACHE_SIZE (8 * 1024 * 1024)
 
 /* A small INI file: the kind of read-only configuration every process of
  * a service wants to share without each keeping a copy. */
@@ -140,9 +152,10 @@ static int listen_on_socket(struct demo *d) {
         return 0;
 }
 
-/* The client is installed next to this program: find it from
- * /proc/self/exe, so that it works from any working directory. */
-static int client_path(char *buf, size_t len) {
+/* A program found relative to this one (from /proc/self/exe), so that
+ * it works from any working directory: the client is installed next to
+ * us, the tool and the daemon are built beside us (../src/...). */
+static int sibling_path(const char *rel, char *buf, size_t len) {
         char self[PATH_MAX];
         ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
         char *slash;
@@ -154,10 +167,14 @@ static int client_path(char *buf, size_t len) {
         slash = strrchr(self, '/');
         if (slash)
                 *slash = '\0';
-        k = snprintf(buf, len, "%s/%s", self, CLIENT_NAME);
+        k = snprintf(buf, len, "%s/%s", self, rel);
         if (k < 0 || (size_t) k >= len)
-                return fail("path of %s is too long", CLIENT_NAME);
+                return fail("path of %s is too long", rel);
         return 0;
+}
+
+static int client_path(char *buf, size_t len) {
+        return sibling_path(CLIENT_NAME, buf, len);
 }
 
 /* posix_spawn() runs a new program image: the client shares nothing with
@@ -396,6 +413,168 @@ static int share_config(struct demo *d) {
         return r;
 }
 
+/* ------------------------------------------------------------------ */
+/* Act 4: a cache that the system may take back                        */
+/* ------------------------------------------------------------------ */
+
+/* What the region costs in memory now: its pages in RAM (or swap). */
+static double resident_mib(const ashm_region *region) {
+        struct stat st;
+
+        if (fstat(ashm_region_fd(region), &st) < 0)
+                return -1;
+        return (double) st.st_blocks * 512 / (1024 * 1024);
+}
+
+/* The cache's contents: what a real service would compute (decoded
+ * images, rendered tiles), cheap to make again, costly to keep. */
+static int build_cache(ashm_region *region) {
+        void *map;
+        int r;
+
+        r = ashm_region_map(region, 0, 0, PROT_READ | PROT_WRITE, &map);
+        if (r < 0)
+                return fail("ashm_region_map: %s", strerror(-r));
+        for (size_t i = 0; i < CACHE_SIZE; i++)
+                ((unsigned char *) map)[i] = (unsigned char) (i * 31 + 7);
+        ashm_region_unmap(region, map, CACHE_SIZE);
+        return 0;
+}
+
+/* A daemon of the demo's own, in its private directory: libashm starts
+ * it on demand at the first pin or unpin (the one built beside us, from
+ * a build tree). Nothing of the user's daemon is touched. */
+static int use_private_daemon(const struct demo *d) {
+        char sock[PATH_MAX], daemon[PATH_MAX];
+
+        snprintf(sock, sizeof(sock), "%s/ashmd.sock", d->dir);
+        setenv("ASHM_SOCKET", sock, 1);
+        unsetenv("ASHM_NO_AUTOSTART");
+        if (!getenv("ASHMD") && sibling_path("../src/ashmd/ashmd", daemon, sizeof(daemon)) == 0 &&
+            access(daemon, X_OK) == 0)
+                setenv("ASHMD", daemon, 1);
+        return 0;
+}
+
+/* What the tool printed, each line labelled as ours are. */
+static void relay(int fd) {
+        char buf[512];
+        FILE *f = fdopen(fd, "r");
+
+        if (!f) {
+                close(fd);
+                return;
+        }
+        while (fgets(buf, sizeof(buf), f))
+                printf("[ashm   ] %s%s", buf, strchr(buf, '\n') ? "" : "\n");
+        fclose(f);
+}
+
+/* `ashm purge --all`, the command an operator types, when the tool is
+ * built beside us; else the same request through the library. */
+static int purge_all(void) {
+        char tool[PATH_MAX];
+        char *argv[] = { tool, "purge", "--all", NULL };
+        posix_spawn_file_actions_t fa;
+        uint64_t purged = 0;
+        int r, status, out[2];
+        pid_t pid;
+
+        printf("[service] $ ashm purge --all          (what memory pressure does, now)\n");
+        if (sibling_path("../src/cli/ashm", tool, sizeof(tool)) == 0 && access(tool, X_OK) == 0) {
+                if (pipe2(out, O_CLOEXEC) < 0)
+                        return fail("pipe: %s", strerror(errno));
+                posix_spawn_file_actions_init(&fa);
+                posix_spawn_file_actions_adddup2(&fa, out[1], STDOUT_FILENO);
+                r = posix_spawn(&pid, tool, &fa, NULL, argv, environ);
+                posix_spawn_file_actions_destroy(&fa);
+                close(out[1]);
+                if (r != 0) {
+                        close(out[0]);
+                        return fail("cannot run %s: %s", tool, strerror(r));
+                }
+                relay(out[0]);
+                while (waitpid(pid, &status, 0) < 0)
+                        if (errno != EINTR)
+                                return fail("waitpid: %s", strerror(errno));
+                if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+                        return fail("ashm purge --all failed (status 0x%x)", status);
+                return 0;
+        }
+        r = ashm_purge(0, 0, &purged);
+        if (r < 0)
+                return fail("ashm_purge: %s", strerror(-r));
+        printf("[service] ashmd purged %.1f MiB\n", (double) purged / (1024 * 1024));
+        return 0;
+}
+
+/* Stop the private daemon (its pid file is beside its socket) and wait,
+ * with a bound, until it is gone, so its directory can go too. */
+static int stop_private_daemon(const struct demo *d) {
+        char path[PATH_MAX + 16], buf[32] = "";
+        FILE *f;
+        pid_t pid = 0;
+
+        snprintf(path, sizeof(path), "%s/ashmd.pid", d->dir);
+        f = fopen(path, "re");
+        if (!f)
+                return 0; /* none was started */
+        if (fgets(buf, sizeof(buf), f))
+                pid = (pid_t) atoi(buf);
+        fclose(f);
+        if (pid > 1 && kill(pid, SIGTERM) == 0)
+                for (int i = 0; i < 500 && kill(pid, 0) == 0; i++)
+                        usleep(10000);
+        unlink(path);
+        snprintf(path, sizeof(path), "%s/ashmd.sock", d->dir);
+        unlink(path);
+        return 0;
+}
+
+static int purge_cache(ashm_region *region) {
+        double before, after;
+        int r;
+
+        if (build_cache(region) < 0)
+                return -1;
+        printf("[service] built an %d MiB cache in region '%s': %.1f MiB resident\n", CACHE_SIZE >> 20,
+               CACHE_NAME, resident_mib(region));
+        r = ashm_region_unpin(region, 0, 0);
+        if (r < 0)
+                return fail("ashm_region_unpin: %s", strerror(-r));
+        before = resident_mib(region);
+        printf("[service] unpinned it: the system may take it back when memory runs low\n");
+        if (purge_all() < 0)
+                return -1;
+        after = resident_mib(region);
+        printf("[service] the region now holds %.1f MiB (%.1f MiB before the purge)\n", after, before);
+        r = ashm_region_pin(region, 0, 0);
+        if (r < 0)
+                return fail("ashm_region_pin: %s", strerror(-r));
+        if (r != ASHM_WAS_PURGED)
+                return fail("the pin after the purge says ASHM_NOT_PURGED: is ashmd running?");
+        printf("[service] pinned it again: ASHM_WAS_PURGED, so the cache is rebuilt\n");
+        if (build_cache(region) < 0)
+                return -1;
+        printf("[service] rebuilt: %.1f MiB resident\n", resident_mib(region));
+        return 0;
+}
+
+static int purgeable_cache(struct demo *d) {
+        ashm_region *region = NULL;
+        int r;
+
+        use_private_daemon(d);
+        r = ashm_region_create(CACHE_NAME, CACHE_SIZE, 0, &region);
+        if (r < 0)
+                r = fail("ashm_region_create: %s", strerror(-r));
+        else
+                r = purge_cache(region);
+        ashm_region_close(region);
+        stop_private_daemon(d);
+        return r;
+}
+
 int main(void) {
         struct demo d = { .listen_fd = -1, .conn_fd = -1 };
         int r;
@@ -409,6 +588,8 @@ int main(void) {
                 r = share_greeting(&d);
         if (r == 0)
                 r = share_config(&d);
+        if (r == 0)
+                r = purgeable_cache(&d);
         r = stop_client(&d, r);
 
         if (r < 0) {

@@ -1,6 +1,7 @@
 #!/bin/sh
 # Install, from Debian's archive, whatever the build and the tests need and
-# the machine lacks. Safe to run again: it installs only what is missing.
+# the machine lacks (with --demo, what the demo needs). Safe to run again:
+# it installs only what is missing.
 set -eu
 
 # The KV store's benchmark and MMKV interop tests build MMKV v1.3.3 from
@@ -10,9 +11,24 @@ packages="meson ninja-build gcc g++ pkg-config libcriterion-dev python3 binutils
 # The Python package (python/): its tests run under Debian's python3 with
 # pytest, and numpy for the zero-copy test and the benchmark.
 packages="$packages python3-pytest python3-numpy"
+# ashm top draws with ncurses, and its test runs it in tmux (issue 13).
+packages="$packages libncurses-dev tmux"
+# The unit tests run systemd-analyze and systemd-tmpfiles.
+packages="$packages systemd"
+# Debian packages (scripts/build-debs.sh, tests/test-debs.sh).
+packages="$packages debhelper dpkg-dev lintian fakeroot"
 # npm may come with a Node.js that is not Debian's (nodesource ships it in
 # its nodejs package, which conflicts with Debian's npm): any npm will do.
 command -v npm >/dev/null 2>&1 || packages="$packages npm"
+
+# --demo: only what the demo needs (scripts/demo.sh): a compiler, meson,
+# ninja, pkg-config. The rest above is for the tests and benchmarks.
+if [ "${1:-}" = "--demo" ]; then
+        packages="gcc libc6-dev meson ninja-build pkg-config"
+elif [ $# -gt 0 ]; then
+        echo "usage: install-deps.sh [--demo]" >&2
+        exit 2
+fi
 
 missing=""
 for p in $packages; do

@@ -6,6 +6,7 @@
 
 #include "fd-util.h"
 #include "memfd-util.h"
+#include "size-util.h"
 #include "tests.h"
 
 ASHM_SUITE(basic);
@@ -73,4 +74,40 @@ ASHM_TEST(basic, fd_count_sees_new_fds) {
         close(fd);
         cr_assert_eq(fd_count(), before);
         cr_assert_eq(page_size(), (size_t) sysconf(_SC_PAGESIZE));
+}
+
+/* One parser for the tool and the daemon: K to P, fractions with a unit. */
+ASHM_TEST(basic, size_parse_and_format) {
+        static const struct {
+                const char *in;
+                uint64_t want;
+        } good[] = {
+                { "0", 0 },           { "4096", 4096 },         { "4K", 4096 },
+                { "4KiB", 4096 },     { "4kB", 4096 },          { "4096B", 4096 },
+                { "16M", 16 << 20 },  { "1.5G", 3ull << 29 },   { "0.5k", 512 },
+                { "2T", 2ull << 40 }, { "1P", 1ull << 50 },     { "1.0009765625K", 1025 },
+                { "0.1K", 102 },      { "16383P", 16383ull << 50 },
+        };
+        static const char *const bad[] = { "", "-1", " 1", "1.5", "1.", ".5K", "1X", "1KiBB", "1 K", "16384P",
+                                           "18446744073709551616", "1E" };
+        char buf[SIZE_FORMAT_MAX];
+
+        for (size_t i = 0; i < ELEMENTSOF(good); i++) {
+                uint64_t v = 1;
+
+                cr_assert_eq(size_parse(good[i].in, &v), 0, "%s", good[i].in);
+                cr_assert_eq(v, good[i].want, "%s: %llu", good[i].in, (unsigned long long) v);
+        }
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+                uint64_t v = 7;
+
+                cr_assert_lt(size_parse(bad[i], &v), 0, "%s", bad[i]);
+                cr_assert_eq(v, 7, "%s changed the output", bad[i]);
+        }
+        size_format(0, buf, sizeof(buf));
+        cr_assert_str_eq(buf, "0 B");
+        size_format(1536ull << 20, buf, sizeof(buf));
+        cr_assert_str_eq(buf, "1.5 GiB");
+        size_format(UINT64_MAX, buf, sizeof(buf));
+        cr_assert_str_eq(buf, "16.0 EiB");
 }

@@ -8,6 +8,7 @@
 #include <pwd.h>
 #include <inttypes.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/prctl.h>
@@ -148,12 +149,12 @@ ASHM_TEST(cli, ls_shows_region_held_by_fd) {
         unique_name(name, sizeof(name), "fd");
         holder_start(&h, name, "abc", 3, 12388, HOLD_FD);
         run_cli(&r, "ls");
-        assert_run(&r, 0, "PID COMM", "");
-        cr_assert(strncmp(r.out + strcspn(r.out, "P"), "PID COMM ", 9) == 0 &&
+        assert_run(&r, 0, "PID USER COMM", "");
+        cr_assert(strncmp(r.out + strcspn(r.out, "P"), "PID USER COMM ", 14) == 0 &&
                           strncmp(r.out + strcspn(r.out, "\n") - 5, " NAME", 5) == 0,
                   "the header comes first:\n%s", r.out);
         line_with(r.out, name, line, sizeof(line));
-        cr_assert_eq(sscanf(line, "%d " HOLDER_COMM " fd %d %llu %15s %15s", &pid, &fd, &inode, size, unit), 5,
+        cr_assert_eq(sscanf(line, "%d %*s " HOLDER_COMM " fd %d %llu %15s %15s", &pid, &fd, &inode, size, unit), 5,
                      "unexpected row: %s", line);
         cr_assert_eq(pid, h.pid);
         cr_assert_eq(fd, h.rep.fd);
@@ -166,10 +167,11 @@ ASHM_TEST(cli, ls_shows_region_held_by_fd) {
         assert_run(&r, 0, "[", "");
         line_with(r.out, name, line, sizeof(line));
         snprintf(want, sizeof(want),
-                 "{\"pid\":%d,\"comm\":\"" HOLDER_COMM "\",\"fd\":%d,\"map\":null,\"inode\":%" PRIu64
-                 ",\"size\":12388,\"resident\":%" PRIi64
-                 ",\"pinned\":null,\"unpinned\":null,\"purged\":null,\"name\":\"%s\"}",
-                 h.pid, h.rep.fd, h.rep.inode, h.rep.resident, name);
+                 "{\"pid\":%d,\"comm\":\"" HOLDER_COMM "\",\"uid\":%u,\"user\":\"%s\",\"fd\":%d,\"map\":null,"
+                 "\"inode\":%" PRIu64 ",\"size\":12388,\"resident\":%" PRIi64 ",\"pss\":%" PRIi64
+                 ",\"holders\":1,\"pinned\":null,\"unpinned\":null,\"purged\":null,\"name\":\"%s\"}",
+                 h.pid, (unsigned) geteuid(), getpwuid(geteuid())->pw_name, h.rep.fd, h.rep.inode, h.rep.resident,
+                 h.rep.resident, name);
         cr_assert_not_null(strstr(line, want), "json row\n  %s\nexpected\n  %s", line, want);
         run_done(&r);
         holder_stop(&h);
@@ -282,6 +284,157 @@ ASHM_TEST(cli, ls_usage_errors) {
         run_done(&r);
         run_cli(&r, "ls", "--help");
         assert_run(&r, 0, "--json", "");
+        run_done(&r);
+        run_cli(&r, "ls", "-o", "pid,bogus");
+        assert_run(&r, 2, "", "unknown column 'bogus'");
+        run_done(&r);
+        run_cli(&r, "ls", "--regions", "-o", "comm");
+        assert_run(&r, 2, "", "unknown column 'comm' with --regions");
+        run_done(&r);
+        run_cli(&r, "ls", "--sort", "-nope");
+        assert_run(&r, 2, "", "cannot sort by 'nope'");
+        run_done(&r);
+        run_cli(&r, "ls", "--user", "no-such-user-here");
+        assert_run(&r, 2, "", "no user 'no-such-user-here'");
+        run_done(&r);
+        run_cli(&r, "ls", "--pid", "12x");
+        assert_run(&r, 2, "", "invalid process ID");
+        run_done(&r);
+}
+
+/* The lines of text, NUL-separated in place; returns how many. */
+static size_t split_lines(char *text, char **lines, size_t max) {
+        size_t n = 0;
+
+        for (char *l = text; *l && n < max; n++) {
+                char *end = strchrnul(l, '\n');
+
+                lines[n] = l;
+                l = *end ? end + 1 : end;
+                *end = '\0';
+        }
+        return n;
+}
+
+ASHM_TEST(cli, ls_filters_columns_sort_and_totals) {
+        char glob[64], a_name[80], b_name[80], pid_arg[16], *lines[8];
+        struct holder a, b;
+        struct run r;
+
+        unique_name(glob, sizeof(glob), "filt");
+        snprintf(a_name, sizeof(a_name), "%s-a", glob);
+        snprintf(b_name, sizeof(b_name), "%s-b", glob);
+        strcat(glob, "-?");
+        holder_start(&a, a_name, "abc", 3, 12388, HOLD_FD);
+        holder_start(&b, b_name, NULL, 0, 1, HOLD_FD);
+
+        /* --name, -o, --no-headings, --sort with "-": b before a. */
+        run_cli(&r, "ls", "--name", glob, "-o", "pid,name", "--no-headings", "--sort", "-name");
+        assert_run(&r, 0, "", "");
+        cr_assert_eq(split_lines(r.out, lines, 8), 2, "%s", r.out);
+        cr_assert_eq(atoi(lines[0]), b.pid, "%s", lines[0]);
+        cr_assert(strstr(lines[0], b_name) && strstr(lines[1], a_name), "%s\n%s", lines[0], lines[1]);
+        run_done(&r);
+
+        /* --pid and exact bytes. */
+        snprintf(pid_arg, sizeof(pid_arg), "%d", (int) a.pid);
+        run_cli(&r, "ls", "--pid", pid_arg, "-b", "-o", "pid,size,name");
+        assert_run(&r, 0, " SIZE NAME\n", "");
+        cr_assert_eq(split_lines(r.out, lines, 8), 2, "%s", r.out);
+        cr_assert_eq(atoi(lines[1]), a.pid);
+        cr_assert_not_null(strstr(lines[1], " 12388 "), "%s", lines[1]);
+        run_done(&r);
+
+        /* --user: nobody holds none of them. */
+        run_cli(&r, "ls", "--user", "nobody", "--name", glob, "--no-headings");
+        assert_run(&r, 0, "", "");
+        cr_assert_eq(r.out_len, 0, "%s", r.out);
+        run_done(&r);
+
+        /* The totals line: sizes added up. */
+        run_cli(&r, "ls", "--name", glob, "-t", "-b", "-o", "name,size");
+        assert_run(&r, 0, "TOTAL", "");
+        cr_assert_eq(split_lines(r.out, lines, 8), 4, "%s", r.out);
+        cr_assert(strncmp(lines[3], "TOTAL", 5) == 0 && strstr(lines[3], " 12389"), "%s", lines[3]);
+        run_done(&r);
+        holder_stop(&a);
+        holder_stop(&b);
+}
+
+/* One region, two holders: each is charged half of it (PSS), the
+ * region view shows it once with both, and totals count it once. */
+ASHM_TEST(cli, ls_regions_shares_and_totals) {
+        char name[64], line[1024], want[256], *lines[8];
+        ashm_region *region;
+        int release[2];
+        struct stat st;
+        struct run r;
+        pid_t child;
+        int64_t page = (int64_t) page_size();
+        char buf[3 * 4096] = {};
+
+        unique_name(name, sizeof(name), "share");
+        assert_ok(ashm_region_create(name, 3 * (uint64_t) page, 0, &region));
+        memset(buf, 'x', sizeof(buf));
+        assert_ok(ashm_region_write(region, 0, buf, (size_t) (3 * page) < sizeof(buf) ? (size_t) (3 * page) : sizeof(buf)));
+        cr_assert(fstat(ashm_region_fd(region), &st) == 0);
+        cr_assert(pipe2(release, O_CLOEXEC) == 0);
+        child = fork();
+        cr_assert(child >= 0);
+        if (child == 0) {
+                char c;
+
+                close(release[1]);
+                while (read(release[0], &c, 1) < 0 && errno == EINTR)
+                        ;
+                _exit(0);
+        }
+        close(release[0]);
+
+        run_cli(&r, "ls", "--regions", "--name", name, "--json");
+        assert_run(&r, 0, "[", "");
+        line_with(r.out, name, line, sizeof(line));
+        snprintf(want, sizeof(want), "{\"inode\":%" PRIu64 ",\"uid\":%u,", (uint64_t) st.st_ino,
+                 (unsigned) geteuid());
+        cr_assert(strncmp(line, "  ", 2) == 0 && strstr(line, want), "%s\nlacks %s", line, want);
+        snprintf(want, sizeof(want), "\"pids\":[%d,%d],", (int) MIN(getpid(), child), (int) MAX(getpid(), child));
+        cr_assert_not_null(strstr(line, want), "%s\nlacks %s", line, want);
+        snprintf(want, sizeof(want), "\"resident\":%" PRIi64 ",\"pss\":%" PRIi64 ",\"holders\":2,",
+                 (int64_t) st.st_blocks * 512, (int64_t) st.st_blocks * 256);
+        cr_assert_not_null(strstr(line, want), "%s\nlacks %s", line, want);
+        run_done(&r);
+
+        /* Holder view: two rows of half each; the total counts the
+         * region's residency once, and the shares add up to it. */
+        run_cli(&r, "ls", "--name", name, "-t", "-b", "-o", "pid,resident,pss");
+        assert_run(&r, 0, "PID RESIDENT", "");
+        cr_assert_eq(split_lines(r.out, lines, 8), 4, "%s", r.out);
+        snprintf(want, sizeof(want), " %" PRIi64 " %" PRIi64, (int64_t) st.st_blocks * 512,
+                 (int64_t) st.st_blocks * 512);
+        cr_assert(strncmp(lines[3], "TOTAL", 5) == 0 && strstr(lines[3], want), "%s\nlacks %s", lines[3], want);
+        run_done(&r);
+
+        /* The region view's table, with its own columns. */
+        run_cli(&r, "ls", "--regions", "--name", name, "-o", "holders,name", "--no-headings");
+        assert_run(&r, 0, "", "");
+        snprintf(want, sizeof(want), "2 %s\n", name);
+        cr_assert_str_eq(r.out, want);
+        run_done(&r);
+
+        close(release[1]);
+        cr_assert(waitpid(child, NULL, 0) == child);
+        ashm_region_close(region);
+}
+
+/* As another user, ls names the processes it could not read. */
+ASHM_TEST(cli, ls_names_unreadable_processes) {
+        struct run r;
+
+        if (geteuid() != 0)
+                cr_skip_test("needs root, to run the tool as another user");
+        run_cli_mode(&r, RUN_AS_NOBODY, "ls");
+        /* PID 1 is root's, and first in /proc. */
+        assert_run(&r, 0, "PID", "could not be read (permission denied): 1 (");
         run_done(&r);
 }
 
@@ -605,15 +758,15 @@ static void no_daemon_socket(char *dir, size_t dir_len) {
 }
 
 /* The PINNED, UNPINNED and PURGED cells of the `ashm ls` row of pid
- * and inode, as "A|B|C". The row reads PID COMM fd N INODE, then SIZE
- * and RESIDENT as "16.0 KiB" (two words). */
+ * and inode, as "A|B|C". The row reads PID USER COMM fd N INODE, then
+ * SIZE, RESIDENT and PSS as "16.0 KiB" (two words). */
 static void table_pin_cells(const char *out, pid_t pid, uint64_t inode, char *buf, size_t len) {
         for (const char *l = out; *l;) {
                 char w[6][16] = {};
                 unsigned long long ino;
                 int row_pid, n, used = 0;
 
-                n = sscanf(l, "%d %*s fd %*d %llu %*s %*s %*s %*s %n", &row_pid, &ino, &used);
+                n = sscanf(l, "%d %*s %*s fd %*d %llu %*s %*s %*s %*s %*s %*s %n", &row_pid, &ino, &used);
                 if (n == 2 && used > 0 && row_pid == pid && ino == inode) {
                         const char *p = l + used;
                         size_t k = 0;
@@ -679,6 +832,59 @@ ASHM_TEST(cli, ls_shows_pin_state) {
         run_done(&r);
 
         ashm_region_close(other);
+        ashm_region_close(region);
+        daemon_stop(&d);
+}
+
+/* ashm top in batch mode: frames of the region view with the totals of
+ * the pin states; the second frame has the purge rate. */
+ASHM_TEST(cli, top_batch_text_and_json) {
+        char line[2048], want[128], name[64], *lines[4];
+        ashm_region *region;
+        struct test_daemon d;
+        uint64_t inode;
+        struct run r;
+        int64_t page = (int64_t) page_size();
+
+        daemon_start(&d);
+        region = pinned_region("top", &inode);
+        unpin_pages(region, 1, 2);
+        snprintf(name, sizeof(name), "cli-top-%d", (int) getpid());
+
+        run_cli(&r, "top", "-n", "2", "-d", "0.1", "--json");
+        assert_run(&r, 0, "{\"time\":", "");
+        cr_assert_eq(split_lines(r.out, lines, 4), 2, "two frames, one per line:\n%s", r.out);
+        snprintf(want, sizeof(want), ",\"ashmd\":{\"pid\":%d,", (int) d.pid);
+        cr_assert_not_null(strstr(lines[0], want), "%s", lines[0]);
+        cr_assert_not_null(strstr(lines[0], ",\"purges_per_s\":null,"), "%s", lines[0]);
+        cr_assert_null(strstr(lines[1], ",\"purges_per_s\":null,"), "%s", lines[1]);
+        snprintf(want, sizeof(want), "{\"inode\":%" PRIu64 ",", inode);
+        cr_assert_not_null(strstr(lines[1], want), "%s", lines[1]);
+        /* Only ours are tracked by this daemon: the totals are ours. */
+        snprintf(want, sizeof(want), ",\"pinned\":%" PRIi64 ",\"unpinned\":%" PRIi64 ",\"purged\":0,", 2 * page,
+                 2 * page);
+        cr_assert_not_null(strstr(lines[1], want), "%s\nlacks %s", lines[1], want);
+        run_done(&r);
+
+        /* Not a terminal: one frame of text. */
+        run_cli(&r, "top");
+        assert_run(&r, 0, "ashm top - ", "");
+        snprintf(want, sizeof(want), "ashmd: pid %d, up ", (int) d.pid);
+        cr_assert_not_null(strstr(r.out, want), "%s", r.out);
+        cr_assert_not_null(strstr(r.out, "\npurges: -, 0 since start  pressure: "), "%s", r.out);
+        line_with(r.out, name, line, sizeof(line));
+        cr_assert_null(strstr(r.out + 1, "ashm top - "), "one frame:\n%s", r.out);
+        run_done(&r);
+
+        run_cli(&r, "top", "-n", "0");
+        assert_run(&r, 2, "", "invalid number of iterations '0'");
+        run_done(&r);
+        run_cli(&r, "top", "--sort", "name");
+        assert_run(&r, 2, "", "cannot sort by 'name'");
+        run_done(&r);
+        run_cli(&r, "top", "-d", "0");
+        assert_run(&r, 2, "", "invalid delay '0'");
+        run_done(&r);
         ashm_region_close(region);
         daemon_stop(&d);
 }
@@ -858,7 +1064,7 @@ ASHM_TEST(cli, purge_without_daemon) {
 }
 
 ASHM_TEST(cli, purge_and_status_usage_errors) {
-        static const char *const bad_sizes[] = { "0", "", "4X", "-1", "1.5M", " 4K", "4 K", "4KK",
+        static const char *const bad_sizes[] = { "0", "", "4X", "-1", "1.5", " 4K", "4 K", "4KK",
                                                   "18446744073709551616", "17179869184G" };
         struct run r;
 
@@ -887,7 +1093,11 @@ ASHM_TEST(cli, purge_and_status_usage_errors) {
         assert_run(&r, 2, "", "unknown option '--bogus'");
         run_done(&r);
         run_cli(&r, "purge", "--help");
-        assert_run(&r, 0, "Usage: ashm purge --all | --bytes SIZE", "");
+        assert_run(&r, 0, "Usage: ashm purge --all | --bytes SIZE [--all-users]", "");
+        cr_assert_not_null(strstr(r.out, "      --all-users    "), "%s", r.out);
+        run_done(&r);
+        run_cli(&r, "purge", "--bytes", "5X");
+        assert_run(&r, 2, "", "invalid size '5X'; expected bytes, or a number with K, M, G, T or P (powers of 1024)");
         run_done(&r);
         run_cli(&r, "help", "status");
         assert_run(&r, 0, "Usage: ashm status [--json]", "");
@@ -954,8 +1164,8 @@ ASHM_TEST(cli, ls_shows_regions_only_ashmd_holds) {
         assert_run(&r, 0, "[", "");
         ls_json_row(r.out, d.pid, inode, line, sizeof(line));
         snprintf(want, sizeof(want),
-                 "{\"pid\":%d,\"comm\":\"ashmd\",\"fd\":null,\"map\":null,\"inode\":%" PRIu64
-                 ",\"size\":%" PRIi64 ",\"resident\":null,",
+                 "{\"pid\":%d,\"comm\":\"ashmd\",\"uid\":0,\"user\":\"root\",\"fd\":null,\"map\":null,"
+                 "\"inode\":%" PRIu64 ",\"size\":%" PRIi64 ",\"resident\":null,\"pss\":null,",
                  (int) d.pid, inode, NPAGES * page);
         cr_assert_not_null(strstr(line, want), "row\n  %s\nexpected\n  %s", line, want);
         check_pin_columns(line, (NPAGES - 1) * page, page, 0);
@@ -970,6 +1180,111 @@ ASHM_TEST(cli, ls_shows_regions_only_ashmd_holds) {
         cr_assert_not_null(strstr(line, " ashmd "), "%s", line);
         run_done(&r);
         ashm_region_close(region);
+        daemon_stop(&d);
+}
+
+/* ---- starting the daemon on demand ---------------------------------- */
+
+/* When the start fails, the tool says why in the daemon's own words, or
+ * why it could not be run at all. */
+ASHM_TEST(cli, autostart_failure_names_the_cause) {
+        char dir[64], sock[128], want[256], file[128];
+        struct run r;
+        int fd;
+
+        snprintf(dir, sizeof(dir), "/tmp/ashm-test-XXXXXX");
+        cr_assert_not_null(mkdtemp(dir));
+        snprintf(file, sizeof(file), "%s/config", dir);
+        fd = open(file, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+        cr_assert(fd >= 0 && write(fd, "x", 1) == 1);
+        close(fd);
+        unsetenv("ASHM_NO_AUTOSTART");
+        setenv("ASHMD", ASHMD, 1);
+        /* The directory of the socket does not exist. */
+        snprintf(sock, sizeof(sock), "%s/missing/ashmd.sock", dir);
+        setenv("ASHM_SOCKET", sock, 1);
+        run_cli(&r, "publish", "--file", file, "cli-autostart");
+        snprintf(want, sizeof(want), "starting one failed: ashmd: error: cannot lock the pid file beside %s: %s\n",
+                 sock, strerror(ENOENT));
+        assert_run(&r, 1, "", want);
+        run_done(&r);
+
+        setenv("ASHMD", "/nonexistent/ashmd", 1);
+        snprintf(sock, sizeof(sock), "%s/ashmd.sock", dir);
+        setenv("ASHM_SOCKET", sock, 1);
+        run_cli(&r, "publish", "--file", file, "cli-autostart");
+        assert_run(&r, 1, "", "starting one failed: cannot run /nonexistent/ashmd: No such file or directory");
+        run_done(&r);
+        cr_assert(unlink(file) == 0 && rmdir(dir) == 0);
+}
+
+/* Run from the build tree with no $ASHMD, the tool starts the ashmd
+ * built beside it. */
+ASHM_TEST(cli, autostart_from_build_tree) {
+        char dir[64], sock[128], file[128], pidfile[128], buf[32] = {};
+        struct run r;
+        int fd;
+        pid_t pid;
+
+        snprintf(dir, sizeof(dir), "/tmp/ashm-test-XXXXXX");
+        cr_assert_not_null(mkdtemp(dir));
+        snprintf(file, sizeof(file), "%s/config", dir);
+        fd = open(file, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+        cr_assert(fd >= 0 && write(fd, "x", 1) == 1);
+        close(fd);
+        unsetenv("ASHM_NO_AUTOSTART");
+        unsetenv("ASHMD");
+        snprintf(sock, sizeof(sock), "%s/ashmd.sock", dir);
+        setenv("ASHM_SOCKET", sock, 1);
+        run_cli(&r, "publish", "--file", file, "cli-autostart");
+        assert_run(&r, 0, "published cli-autostart", "");
+        run_done(&r);
+
+        /* Stop the daemon it started, by its pid file. */
+        snprintf(pidfile, sizeof(pidfile), "%s/ashmd.pid", dir);
+        fd = open(pidfile, O_RDONLY | O_CLOEXEC);
+        cr_assert(fd >= 0);
+        cr_assert(read(fd, buf, sizeof(buf) - 1) > 0);
+        close(fd);
+        pid = atoi(buf);
+        cr_assert_gt(pid, 1);
+        cr_assert(kill(pid, SIGTERM) == 0);
+        /* Not our child: poll until it is gone, with a bound. */
+        for (int i = 0; i < 1000 && kill(pid, 0) == 0; i++)
+                usleep(10000);
+        cr_assert(kill(pid, 0) < 0, "ashmd %d did not exit on SIGTERM", (int) pid);
+        unlink(pidfile);
+        unlink(file);
+        cr_assert(rmdir(dir) == 0, "rmdir %s: %s", dir, strerror(errno));
+}
+
+/* With no daemon of the user's, the tool (and libashm) use the system
+ * daemon's socket; never when ASHM_SOCKET is set, as in every test. */
+ASHM_TEST(cli, system_daemon_when_no_user_daemon) {
+        char xdg[64], want[160], user_sock[128];
+        struct test_daemon d;
+        struct run r;
+
+        daemon_start(&d);
+        snprintf(xdg, sizeof(xdg), "/tmp/ashm-test-XXXXXX");
+        cr_assert_not_null(mkdtemp(xdg));
+        setenv("ASHM_SYSTEM_SOCKET", d.sock, 1);
+
+        /* A test's private path is never redirected. */
+        snprintf(user_sock, sizeof(user_sock), "%s/ashm/ashmd.sock", xdg);
+        setenv("ASHM_SOCKET", user_sock, 1);
+        run_cli(&r, "status", "--json");
+        assert_run(&r, 3, "{\"running\":false,", "");
+        run_done(&r);
+
+        /* No ASHM_SOCKET, no socket in XDG_RUNTIME_DIR: the system's. */
+        unsetenv("ASHM_SOCKET");
+        setenv("XDG_RUNTIME_DIR", xdg, 1);
+        run_cli(&r, "status", "--json");
+        snprintf(want, sizeof(want), "{\"running\":true,\"pid\":%d,\"socket\":\"%s\",", (int) d.pid, d.sock);
+        assert_run(&r, 0, want, "");
+        run_done(&r);
+        cr_assert(rmdir(xdg) == 0, "nothing was made in %s", xdg);
         daemon_stop(&d);
 }
 

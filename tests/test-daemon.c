@@ -360,3 +360,96 @@ ASHM_TEST(daemon, let_go_region_remembers_purges) {
         close(sv[0]);
         daemon_stop(&d);
 }
+
+/* Socket activation with no --socket (the user unit): the pid file is
+ * locked beside the socket the daemon was handed, not beside the path
+ * it would have chosen (here one whose directory does not exist). */
+ASHM_TEST(daemon, activated_locks_beside_its_socket) {
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        char dir[64], pidfile[128], buf[32] = {};
+        int lfd, ready[2], status, fd;
+        struct pollfd p;
+        pid_t pid;
+        char c;
+
+        snprintf(dir, sizeof(dir), "/tmp/ashm-test-XXXXXX");
+        cr_assert_not_null(mkdtemp(dir));
+        snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/activated.sock", dir);
+        lfd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+        cr_assert(lfd >= 0 && bind(lfd, (struct sockaddr *) &sa, sizeof(sa)) == 0 && listen(lfd, 16) == 0);
+        cr_assert(pipe2(ready, O_CLOEXEC) == 0);
+        pid = fork();
+        cr_assert(pid >= 0);
+        if (pid == 0) {
+                char pid_s[16];
+
+                /* As systemd hands it over: fd 3, and LISTEN_PID ours. */
+                if (dup2(ready[1], 4) < 0 || dup2(lfd, 3) < 0)
+                        _exit(127);
+                snprintf(pid_s, sizeof(pid_s), "%d", (int) getpid());
+                setenv("LISTEN_PID", pid_s, 1);
+                setenv("LISTEN_FDS", "1", 1);
+                setenv("ASHM_SOCKET", "/nonexistent/ashm-tests/ashmd.sock", 1);
+                execl(ASHMD, ASHMD, "--ready-fd", "4", "--no-pressure", (char *) NULL);
+                _exit(127);
+        }
+        close(ready[1]);
+        p = (struct pollfd) { .fd = ready[0], .events = POLLIN };
+        cr_assert(poll(&p, 1, 10000) == 1 && read(ready[0], &c, 1) == 1, "ashmd did not start");
+        close(ready[0]);
+        snprintf(pidfile, sizeof(pidfile), "%s/ashmd.pid", dir);
+        fd = open(pidfile, O_RDONLY | O_CLOEXEC);
+        cr_assert(fd >= 0, "no pid file beside the socket: %s", strerror(errno));
+        cr_assert(read(fd, buf, sizeof(buf) - 1) > 0);
+        close(fd);
+        cr_assert_eq(atoi(buf), pid);
+        cr_assert(kill(pid, SIGTERM) == 0);
+        cr_assert(waitpid(pid, &status, 0) == pid);
+        cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "status 0x%x", status);
+        close(lfd);
+        unlink(pidfile);
+        unlink(sa.sun_path);
+        cr_assert(rmdir(dir) == 0);
+}
+
+/* The log speaks in sizes people read (the cap given as 1.5G, as the
+ * ashm tool reads sizes), and says why the daemon exits on SIGTERM. */
+ASHM_TEST(daemon, log_human_sizes_and_exit_on_sigterm) {
+        char dir[64], sock[128], log[4096] = {}, pidfile[160];
+        int ready[2], err[2], status;
+        struct pollfd p;
+        size_t used = 0;
+        ssize_t n;
+        pid_t pid;
+        char c;
+
+        snprintf(dir, sizeof(dir), "/tmp/ashm-test-XXXXXX");
+        cr_assert_not_null(mkdtemp(dir));
+        snprintf(sock, sizeof(sock), "%s/ashmd.sock", dir);
+        cr_assert(pipe2(ready, O_CLOEXEC) == 0 && pipe2(err, O_CLOEXEC) == 0);
+        pid = fork();
+        cr_assert(pid >= 0);
+        if (pid == 0) {
+                if (dup2(ready[1], 3) < 0 || dup2(err[1], 2) < 0)
+                        _exit(127);
+                execl(ASHMD, ASHMD, "--socket", sock, "--ready-fd", "3", "--no-pressure", "--max-unpinned", "1.5G",
+                      (char *) NULL);
+                _exit(127);
+        }
+        close(ready[1]);
+        close(err[1]);
+        p = (struct pollfd) { .fd = ready[0], .events = POLLIN };
+        cr_assert(poll(&p, 1, 10000) == 1 && read(ready[0], &c, 1) == 1, "ashmd did not start");
+        close(ready[0]);
+        cr_assert(kill(pid, SIGTERM) == 0);
+        while ((n = read(err[0], log + used, sizeof(log) - 1 - used)) > 0)
+                used += (size_t) n;
+        close(err[0]);
+        cr_assert(waitpid(pid, &status, 0) == pid);
+        cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "status 0x%x:\n%s", status, log);
+        cr_assert_not_null(strstr(log, ", unpinned cap 1.5 GiB)\n"), "%s", log);
+        cr_assert_not_null(strstr(log, "ashmd: exiting on SIGTERM\n"), "%s", log);
+        snprintf(pidfile, sizeof(pidfile), "%s/ashmd.pid", dir);
+        unlink(pidfile);
+        cr_assert(rmdir(dir) == 0, "%s", strerror(errno));
+}

@@ -147,6 +147,27 @@ ASHM_TEST(demo, frozen_config_refuses_every_write) {
         assert_in_order(run.out, lines, ELEMENTSOF(lines));
 }
 
+/* Act 4, the heart of Ashmem: an unpinned cache is purged by
+ * `ashm purge --all` (a private ashmd), the next pin says so, and the
+ * memory figures show it go and come back. */
+ASHM_TEST(demo, unpinned_cache_is_purged_and_rebuilt) {
+        static const char *const lines[] = {
+                "[service] config unchanged\n",
+                "[service] built an 8 MiB cache in region 'frame-cache': 8.0 MiB resident\n",
+                "[service] unpinned it: the system may take it back when memory runs low\n",
+                "[service] $ ashm purge --all ",
+                "[ashm   ] purged 8.0 MiB\n",
+                "[service] the region now holds 0.0 MiB (8.0 MiB before the purge)\n",
+                "[service] pinned it again: ASHM_WAS_PURGED, so the cache is rebuilt\n",
+                "[service] rebuilt: 8.0 MiB resident\n",
+                "demo: OK\n",
+        };
+        static struct demo_run run;
+
+        run_demo_ok(&run);
+        assert_in_order(run.out, lines, ELEMENTSOF(lines));
+}
+
 /* Line buffering on both sides: no line is split or merged with another
  * process's, and each says who is speaking. */
 ASHM_TEST(demo, every_line_says_who_speaks) {
@@ -157,7 +178,7 @@ ASHM_TEST(demo, every_line_says_who_speaks) {
         run_demo_ok(&run);
         for (line = strtok_r(run.out, "\n", &save); line; line = strtok_r(NULL, "\n", &save), n++)
                 cr_assert(strncmp(line, "[service] ", 10) == 0 || strncmp(line, "[client ] ", 10) == 0 ||
-                                  strncmp(line, "demo: ", 6) == 0,
+                                  strncmp(line, "[ashm   ] ", 10) == 0 || strncmp(line, "demo: ", 6) == 0,
                           "unlabelled line %d: \"%s\"", n + 1, line);
         cr_assert_gt(n, 10);
 }

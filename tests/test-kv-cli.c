@@ -212,6 +212,32 @@ ASHM_TEST(kv_cli, get_raw) {
         dir_remove(&d);
 }
 
+/* get --type: a value of another type is an error that names both. */
+ASHM_TEST(kv_cli, get_type_mismatch) {
+        char store[128];
+        struct dir d;
+        struct run r;
+
+        dir_make(&d);
+        in_dir(store, sizeof(store), &d, "s.kv");
+        assert_kv_ok(store, "set", "s", "text");
+        assert_kv_ok(store, "set", "n", "258", "--type", "int32");
+        assert_kv_out("text\n", store, "get", "s", "--type", "string");
+        assert_kv_out("258\n", store, "get", "n", "--type", "int32");
+        run_kv(&r, store, "get", "s", "--type", "int32");
+        assert_run(&r, 1, "", "ashm: key s in ");
+        cr_assert_not_null(strstr(r.err, " holds a string, not an int32\n"), "%s", r.err);
+        cr_assert_eq(r.out_len, 0, "%s", r.out);
+        run_done(&r);
+        run_kv(&r, store, "get", "n", "--type", "bytes");
+        assert_run(&r, 1, "", " holds an int32, not a bytes\n");
+        run_done(&r);
+        run_kv(&r, store, "get", "n", "--type", "int8");
+        assert_run(&r, 2, "", "ashm kv get: unknown type 'int8'");
+        run_done(&r);
+        dir_remove(&d);
+}
+
 /* Values are read strictly; a bad one writes nothing and creates no
  * store, and the message names the type and what it takes. */
 ASHM_TEST(kv_cli, bad_values) {

@@ -171,7 +171,7 @@ ASHM_TEST(kv, errors_are_clear) {
         kv = open_new(path);
         assert_ok(ashm_kv_set_string(kv, "s", "text"));
         cr_assert_eq(ashm_kv_get_int32(kv, "s", &i32), -EPROTOTYPE);
-        cr_assert(strstr(ashm_kv_error_detail(), "holds a string, not a int32"), "%s", ashm_kv_error_detail());
+        cr_assert(strstr(ashm_kv_error_detail(), "holds a string, not an int32"), "%s", ashm_kv_error_detail());
         assert_ok(ashm_kv_get(kv, "s", &type, NULL, 0, &len));
         cr_assert_eq(type, ASHM_KV_STRING);
         cr_assert_eq(len, 4);

@@ -30,6 +30,7 @@
 #include "quota.h"
 #include "runtime.h"
 #include "server.h"
+#include "size-util.h"
 
 struct options {
         char socket_path[108];
@@ -75,39 +76,21 @@ static void usage(FILE *f) {
                 (unsigned long long) (QUOTA_MEMORY_DEFAULT >> 20));
 }
 
-/* "256M", "1G", "4096", "5%" (of physical memory). */
+/* "256M", "1.5G", "4096", "5%" (of physical memory): sizes as the ashm
+ * tool reads them (size_parse(): K to P, fractions), or a percentage. */
 static int parse_size(const char *s, uint64_t *ret) {
-        unsigned shift = 0;
         char *end;
         unsigned long long v;
 
         errno = 0;
         v = strtoull(s, &end, 10);
-        if (errno || end == s || *s == '-')
-                return -EINVAL;
-        if (*end == '%' && end[1] == '\0') {
+        if (!errno && end != s && *s != '-' && *end == '%' && end[1] == '\0') {
                 if (v > 100)
                         return -EINVAL;
                 *ret = (uint64_t) sysconf(_SC_PHYS_PAGES) * (uint64_t) sysconf(_SC_PAGESIZE) / 100 * v;
                 return 0;
         }
-        switch (*end) {
-        case 'G': case 'g': shift = 30; break;
-        case 'M': case 'm': shift = 20; break;
-        case 'K': case 'k': shift = 10; break;
-        }
-        if (shift) {
-                end++;
-                if (end[0] == 'i' && end[1] == 'B')
-                        end += 2;
-                else if (end[0] == 'B')
-                        end++;
-        } else if (end[0] == 'B')
-                end++;
-        if (*end != '\0' || v > (UINT64_MAX >> shift))
-                return -EINVAL;
-        *ret = (uint64_t) v << shift;
-        return 0;
+        return size_parse(s, ret) < 0 ? -EINVAL : 0;
 }
 
 static int parse_uint(const char *s, uint64_t *ret) {
@@ -303,6 +286,19 @@ static int activated_socket(void) {
         return 3;
 }
 
+/* The file system path a listening socket is bound to, if it has one. */
+static void socket_path_of(int fd, char *buf, size_t len) {
+        struct sockaddr_un sa = {};
+        socklen_t sl = sizeof(sa);
+
+        if (getsockname(fd, (struct sockaddr *) &sa, &sl) < 0 || sl <= offsetof(struct sockaddr_un, sun_path) ||
+            sa.sun_path[0] != '/')
+                return;
+        sa.sun_path[MIN(sl - offsetof(struct sockaddr_un, sun_path), sizeof(sa.sun_path) - 1)] = '\0';
+        if (strlen(sa.sun_path) < len)
+                strcpy(buf, sa.sun_path);
+}
+
 static int listen_on(const char *path, mode_t mode) {
         struct sockaddr_un sa = { .sun_family = AF_UNIX };
         mode_t old;
@@ -396,8 +392,10 @@ static void on_pressure(struct daemon *d, uint32_t revents) {
         registry_totals(&d->registry, (uid_t) -1, &t);
         if (t.unpinned > 0) {
                 uint64_t got = registry_purge(&d->registry, (uid_t) -1, (t.unpinned + 1) / 2 * page_size());
+                char size[SIZE_FORMAT_MAX];
 
-                log_info("memory pressure: purged %llu bytes", (unsigned long long) got);
+                size_format(got, size, sizeof(size));
+                log_info("memory pressure: purged %s", size);
         }
 }
 
@@ -413,6 +411,17 @@ static void on_timer(struct daemon *d) {
                 log_info("idle: no clients, regions or names; exiting");
                 d->quit = true;
         }
+}
+
+/* SIGTERM or SIGINT: say so, and leave the loop. */
+static void on_signal(struct daemon *d) {
+        struct signalfd_siginfo si = {};
+
+        if (read(d->signal_fd, &si, sizeof(si)) == (ssize_t) sizeof(si))
+                log_info("exiting on SIG%s", sigabbrev_np((int) si.ssi_signo) ?: "?");
+        else
+                log_info("exiting on a signal");
+        d->quit = true;
 }
 
 static void run(struct daemon *d) {
@@ -433,7 +442,7 @@ static void run(struct daemon *d) {
                         else if (tag == EV_TIMER)
                                 on_timer(d);
                         else if (tag == EV_SIGNAL)
-                                d->quit = true;
+                                on_signal(d);
                         else if (tag == EV_PRESSURE)
                                 on_pressure(d, evs[i].events);
                         else
@@ -501,7 +510,11 @@ static int start(struct daemon *d, struct options *o, int *ret_lock) {
                 return log_error("socket path too long; set ASHM_SOCKET or --socket"), -ENAMETOOLONG;
         d->listen_fd = activated_socket();
         o->activated = d->listen_fd >= 0;
-        r = o->socket_given ? 0 : ashm__runtime_dir_prepare(o->socket_path);
+        /* Handed a socket and told no path: the pid file goes beside the
+         * socket we serve, not beside the default path. */
+        if (o->activated && !o->socket_given)
+                socket_path_of(d->listen_fd, o->socket_path, sizeof(o->socket_path));
+        r = o->socket_given || o->activated ? 0 : ashm__runtime_dir_prepare(o->socket_path);
         if (r < 0)
                 return log_error("cannot use the directory of %s: %s (it must be ours and mode 0700)",
                                  o->socket_path, strerror(-r)), r;
@@ -542,7 +555,7 @@ int main(int argc, char **argv) {
         struct daemon d = { .listen_fd = -1, .epoll_fd = -1, .timer_fd = -1, .signal_fd = -1,
                             .registry.clock_fd = -1, .cgroup_limit = UINT64_MAX,
                             .cgroup_usage = UINT64_MAX };
-        char pid_path[128];
+        char pid_path[128], cap[SIZE_FORMAT_MAX];
         int lock = -1, r;
 
         defaults(&o);
@@ -565,11 +578,12 @@ int main(int argc, char **argv) {
                 safe_close(o.ready_fd);
                 return r < 0 ? 1 : 0;
         }
-        log_info("listening on %s (pid %d, unpinned cap %llu bytes)", o.socket_path, (int) getpid(),
-                 (unsigned long long) d.max_unpinned);
-        log_info("quotas per uid: %llu connections, %llu regions, %llu names, %llu bytes of daemon memory",
+        size_format(d.max_unpinned, cap, sizeof(cap));
+        log_info("listening on %s (pid %d, unpinned cap %s)", o.socket_path, (int) getpid(), cap);
+        size_format(quota_limit(QUOTA_MEMORY), cap, sizeof(cap));
+        log_info("quotas per uid: %llu connections, %llu regions, %llu names, %s of daemon memory",
                  (unsigned long long) quota_limit(QUOTA_CONNECTIONS), (unsigned long long) quota_limit(QUOTA_REGIONS),
-                 (unsigned long long) quota_limit(QUOTA_NAMES), (unsigned long long) quota_limit(QUOTA_MEMORY));
+                 (unsigned long long) quota_limit(QUOTA_NAMES), cap);
         server_enforce_limits(&d); /* reads the cgroup once before the first tick */
         notify_ready(&o);
         run(&d);

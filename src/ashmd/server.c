@@ -20,6 +20,7 @@
 #include "protocol.h"
 #include "quota.h"
 #include "server.h"
+#include "size-util.h"
 #include "socket-util.h"
 
 uint64_t now_usec(void) {
@@ -308,6 +309,7 @@ static void handle_purge(struct daemon *d, struct client *c, const struct proto_
         struct proto_purge_req req;
         struct proto_purge_rep out;
         struct registry_totals t;
+        char size[SIZE_FORMAT_MAX];
         uid_t scope = c->uid;
 
         memcpy(&req, m->body, sizeof(req));
@@ -325,8 +327,8 @@ static void handle_purge(struct daemon *d, struct client *c, const struct proto_
         registry_totals(&d->registry, scope, &t);
         out.lru_pages = t.unpinned;
         out.purged_bytes = registry_purge(&d->registry, scope, req.bytes ? req.bytes : UINT64_MAX);
-        log_ratelimited(LOG_LEVEL_INFO, "pid %d uid %u purged %llu bytes", (int) c->pid, (unsigned) c->uid,
-                        (unsigned long long) out.purged_bytes);
+        size_format(out.purged_bytes, size, sizeof(size));
+        log_ratelimited(LOG_LEVEL_INFO, "pid %d uid %u purged %s", (int) c->pid, (unsigned) c->uid, size);
         reply_body(rep, &out, sizeof(out));
 }
 

@@ -27,15 +27,39 @@ struct verb {
 static int verb_help(int argc, char *argv[]);
 
 static const struct verb verbs[] = {
-        { "ls", verb_ls, "[--json]", "List the memfd regions of every process you may see",
-          "      --json         Print a JSON array, sizes in bytes\n" },
+        { "ls", verb_ls, "[--regions] [OPTIONS...]", "List the memfd regions of every process you may see",
+          "      --regions      One row per region, with its holders, rather than one\n"
+          "                     per process and region\n"
+          "      --pid PID[,PID...]  Only the regions these processes hold\n"
+          "  -u, --user USER    Only processes of USER (with --regions: regions USER owns)\n"
+          "      --name GLOB    Only regions whose name matches GLOB (as in the shell)\n"
+          "      --sort [-]COLUMN  Sort by COLUMN, decreasing with '-' (e.g. --sort -pss)\n"
+          "  -o, --output COLUMNS  The columns to show, comma-separated (see below)\n"
+          "      --no-headings  Leave out the header line\n"
+          "  -t, --total        End with a line of totals, each region counted once\n"
+          "  -b, --bytes        Sizes in exact bytes\n"
+          "      --json         Print a JSON array, sizes in bytes\n",
+          "\nColumns: PID USER COMM HOLD INODE HOLDERS SIZE RESIDENT PSS PINNED UNPINNED\n"
+          "PURGED NAME (by default all but HOLDERS); with --regions: INODE USER HOLDERS\n"
+          "PIDS SIZE RESIDENT PSS PINNED UNPINNED PURGED NAME. PSS is a holder's share\n"
+          "of RESIDENT (RESIDENT / HOLDERS), so that shares add up without counting a\n"
+          "region twice.\n" },
+        { "top", verb_top, "[-n N] [-d SECONDS] [--json] [--sort KEY]",
+          "Show the regions and their holders, refreshed, with purges and pressure",
+          "  -n, --iterations N Print N frames as text (or JSON) and exit\n"
+          "  -d, --delay SECONDS  Between frames (default 2, at least 0.1)\n"
+          "  -b, --batch        Print frames as text until interrupted\n"
+          "      --json         One JSON object per frame and line, sizes in bytes\n"
+          "      --sort KEY     resident (the default), size, unpinned, purged, pinned\n"
+          "                     or holders, largest first\n",
+          "\nKeys: q quits, s changes the order, space refreshes now.\n" },
         { "cat", verb_cat, "NAME | PID:FD", "Write the bytes of a region to standard output",
           "      --name NAME    The region published as NAME, even if NAME reads\n"
           "                     as PID:FD (without it, DIGITS:DIGITS is PID:FD)\n" },
-        { "purge", verb_purge, "--all | --bytes SIZE", "Have ashmd discard unpinned memory now",
+        { "purge", verb_purge, "--all | --bytes SIZE [--all-users]", "Have ashmd discard unpinned memory now",
           "      --all          Every unpinned page of your regions\n"
           "      --bytes SIZE   SIZE bytes, in whole pages, least recently unpinned\n"
-          "                     first (e.g. 4096, 4K, 16M, 1G)\n"
+          "                     first (e.g. 4096, 4K, 16M, 1.5G; K to P)\n"
           "      --all-users    Everyone's regions, not only yours (root only)\n" },
         { "status", verb_status, "[--json]", "Show whether ashmd runs, and what it holds",
           "      --json         Print one JSON object, sizes in bytes\n" },
@@ -50,7 +74,8 @@ static const struct verb verbs[] = {
         { "unpublish", verb_unpublish, "NAME", "Remove a published name", NULL },
         { "kv", verb_kv, "STORE COMMAND [ARGUMENTS...]", "Read and change a key-value store",
           "      --type TYPE    (set) bool, int32, int64, uint64, float, double,\n"
-          "                     string (the default) or bytes (VALUE in hex)\n"
+          "                     string (the default) or bytes (VALUE in hex);\n"
+          "                     (get) fail unless KEY holds a TYPE\n"
           "      --file FILE    (set) The value is FILE's contents ('-': standard input)\n"
           "      --raw          (get) Write the value's bytes as stored, no newline\n"
           "      --json         (ls, dump, stats) Print JSON, sizes in bytes\n"
@@ -59,7 +84,7 @@ static const struct verb verbs[] = {
           "\nCommands:\n"
           "  set KEY VALUE [--type TYPE]  Set KEY, creating a file STORE if need be\n"
           "  set KEY --file FILE [--type string|bytes]\n"
-          "  get KEY [--raw]              Print the value of KEY\n"
+          "  get KEY [--raw] [--type TYPE]  Print the value of KEY\n"
           "  del KEY                      Remove KEY\n"
           "  ls [--json]                  List the keys, with their types and sizes\n"
           "  dump --json                  Print every key with its type and value\n"
@@ -214,6 +239,7 @@ int main(int argc, char *argv[]) {
          * EPIPE from write(), which ends the command quietly, rather
          * than as a signal in the middle of a write. */
         signal(SIGPIPE, SIG_IGN);
+        cli_find_ashmd();
         opterr = 0;
         /* "+": options after the command belong to the command. */
         while ((c = getopt_long(argc, argv, "+:h", options, NULL)) >= 0)

@@ -21,6 +21,7 @@ struct proto_status_rep;
 /* A command gets argv[0] = its own name, as getopt_long() expects, and
  * returns an exit status, having printed whatever went wrong. */
 int verb_ls(int argc, char *argv[]);
+int verb_top(int argc, char *argv[]);
 int verb_cat(int argc, char *argv[]);
 int verb_purge(int argc, char *argv[]);
 int verb_status(int argc, char *argv[]);
@@ -68,8 +69,9 @@ char *shell_word(const char *s);
 /* Sizes and durations (units.c). format_size() writes "0 B", "512 B",
  * "1.5 MiB" (one decimal, binary units), or "-" for a negative v.
  * parse_size() reads what people type: "4096", "4K", "4KiB", "16M",
- * "1G" (K, M, G, T, P in either case, powers of 1024); -EINVAL for
- * anything else, -ERANGE past 2^64 - 1. format_duration() writes the two
+ * "1.5G" (K, M, G, T, P in either case, powers of 1024; a fraction with
+ * a unit), as ashmd does (src/basic/size-util.h); -EINVAL for anything
+ * else, -ERANGE past 2^64 - 1. format_duration() writes the two
  * largest units of ms, as systemd does: "3d 4h", "2min 5s", "850ms". */
 void format_size(int64_t v, char *buf, size_t len);
 void format_size_u64(uint64_t v, char *buf, size_t len);
@@ -111,6 +113,9 @@ bool cli_parse_target(const char *arg, int *ret_pid, int *ret_fd);
  * cli_list_find(): the entry of dev and inode in a list from
  * cli_daemon_list(), or NULL. */
 void cli_no_autostart(void);
+/* cli_find_ashmd(): from a build tree, have libashm start the ashmd
+ * built beside this ashm (sets $ASHMD, unless it is set). */
+void cli_find_ashmd(void);
 const char *cli_socket_path(void);
 void cli_daemon_error(const char *doing, int r);
 int cli_daemon_status(struct proto_status_rep *ret);

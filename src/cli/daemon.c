@@ -2,10 +2,13 @@
 /* What the ashm tool asks ashmd, through libashm's own connection, and
  * why that failed, in words a user can act on. */
 #include <errno.h>
+#include <limits.h>
+#include <stdio.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "client.h"
@@ -29,30 +32,59 @@ static bool autostart_allowed(void) {
         return !e || !*e || strcmp(e, "0") == 0;
 }
 
+/* Run from a build tree (build/src/cli/ashm), the daemon to start on
+ * demand is the one built beside us (build/src/ashmd/ashmd), not an
+ * installed one of another version, or none. */
+void cli_find_ashmd(void) {
+        char exe[PATH_MAX], *slash;
+        ssize_t n;
+        const char *tail = "/src/cli";
+
+        if (getenv("ASHMD") && *getenv("ASHMD"))
+                return;
+        n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+        if (n <= 0 || (size_t) n >= sizeof(exe) - 32)
+                return;
+        exe[n] = '\0';
+        slash = strrchr(exe, '/');
+        if (!slash || (size_t) (slash - exe) < strlen(tail) || strncmp(slash - strlen(tail), tail, strlen(tail)) != 0)
+                return;
+        strcpy(slash, "/../ashmd/ashmd");
+        if (access(exe, X_OK) == 0 && access(exe, F_OK) == 0)
+                setenv("ASHMD", exe, 1);
+}
+
 const char *cli_socket_path(void) {
         static char path[108];
 
-        if (!path[0] && ashm__socket_path(path, sizeof(path)) < 0)
+        if (!path[0] && ashm__client_socket_path(path, sizeof(path), NULL) < 0)
                 strcpy(path, "(too long)");
         return path;
 }
 
 void cli_daemon_error(const char *doing, int r) {
         const char *sock = cli_socket_path();
+        char why[512];
 
         switch (r) {
         case -ECONNREFUSED:
-                if (autostart_allowed())
+        case -ETIMEDOUT:
+                if (autostart_allowed() && ashm__autostart_error(why, sizeof(why)) >= 0) {
+                        _cleanup_free_ char *e = cescape(why);
+
+                        fprintf(stderr, "ashm: cannot %s: no ashmd was running at %s, and starting one failed: %s\n",
+                                doing, sock, e ? e : why);
+                } else if (r == -ETIMEDOUT)
+                        fprintf(stderr,
+                                "ashm: cannot %s: ashmd at %s did not answer in time (stopped or stuck? see its log)\n",
+                                doing, sock);
+                else if (autostart_allowed())
                         fprintf(stderr,
                                 "ashm: no ashmd is running and none could be started (is ashmd installed? "
                                 "$ASHMD names the program to start)\n");
                 else
                         fputs("ashm: no ashmd is running (start it with 'ashmd', or unset ASHM_NO_AUTOSTART)\n",
                               stderr);
-                break;
-        case -ETIMEDOUT:
-                fprintf(stderr, "ashm: cannot %s: ashmd at %s did not answer in time (stopped or stuck? see its log)\n",
-                        doing, sock);
                 break;
         case -EACCES:
                 fprintf(stderr, "ashm: cannot %s: permission denied on %s (another user's daemon? set ASHM_SOCKET)\n",

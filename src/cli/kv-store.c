@@ -160,6 +160,9 @@ int kv_failed(const struct kv_cmd *c, const char *doing, const char *key, int r)
                         c->shown, kv_detail(d, sizeof(d)), c->shown);
         else if (r == -EROFS)
                 fprintf(stderr, "ashm: cannot %s: %s is read-only\n", doing, c->shown);
+        else if (r == -EPROTOTYPE && key && *kv_detail(d, sizeof(d)))
+                /* libashm's words: "key "K" holds a string, not an int32". */
+                fprintf(stderr, "ashm: cannot %s %s in %s%s\n", doing, k, c->shown, d);
         else if (key)
                 fprintf(stderr, "ashm: cannot %s %s in %s: %s\n", doing, k, c->shown, strerror(-r));
         else

@@ -108,9 +108,8 @@ static int prepare_key(struct kv_cmd *c) {
         return check_key(c, c->args[0]);
 }
 
-static int prepare_set(struct kv_cmd *c) {
-        int r;
-
+/* --type TYPE, for set and get: -1 to go on, or EXIT_USAGE. */
+static int parse_type(struct kv_cmd *c) {
         c->type = ASHM_KV_STRING;
         if (c->type_name) {
                 c->type = ashm_kv_type_from_name(c->type_name);
@@ -118,12 +117,27 @@ static int prepare_set(struct kv_cmd *c) {
                         _cleanup_free_ char *t = cescape(c->type_name);
 
                         fprintf(stderr,
-                                "ashm kv set: unknown type '%s'; expected bool, int32, int64, uint64, float, double, "
+                                "ashm kv %s: unknown type '%s'; expected bool, int32, int64, uint64, float, double, "
                                 "string or bytes\n",
-                                t ? t : "?");
+                                c->verb->name, t ? t : "?");
                         return EXIT_USAGE;
                 }
         }
+        return -1;
+}
+
+static int prepare_get(struct kv_cmd *c) {
+        int r = parse_type(c);
+
+        return r >= 0 ? r : prepare_key(c);
+}
+
+static int prepare_set(struct kv_cmd *c) {
+        int r;
+
+        r = parse_type(c);
+        if (r >= 0)
+                return r;
         if (c->file && c->nargs != 1) {
                 fputs("ashm kv set: expected KEY --file FILE: the file holds the value\n", stderr);
                 return EXIT_USAGE;
@@ -140,6 +154,11 @@ static int prepare_set(struct kv_cmd *c) {
         if (r >= 0)
                 return r;
         return c->file ? value_from_file(c) : value_from_text(c, c->args[1]);
+}
+
+/* "an" before int32 and int64, as one says them, else "a". */
+static const char *article(int type) {
+        return type == ASHM_KV_INT32 || type == ASHM_KV_INT64 ? "an" : "a";
 }
 
 /* ---- set, get, del, count, compact ---------------------------------- */
@@ -165,6 +184,18 @@ static int kv_get(struct kv_cmd *c) {
                 return kv_oom();
         if (r < 0)
                 return kv_failed(c, "read", c->args[0], r);
+        /* --type: a script that expects an int32 must not get a string
+         * it would misread. Said as libashm's typed getters say it. */
+        if (c->type_name && v.type != c->type) {
+                _cleanup_free_ char *k = NULL;
+
+                free(v.data);
+                if (kv_with_word(c->args[0], &k) < 0)
+                        return kv_oom();
+                fprintf(stderr, "ashm: key %s in %s holds %s %s, not %s %s\n", k, c->shown, article(v.type),
+                        ashm_kv_type_name(v.type) ?: "?", article(c->type), ashm_kv_type_name(c->type));
+                return EXIT_FAILURE;
+        }
         kv_print_value(&v, c->raw);
         free(v.data);
         return EXIT_SUCCESS;
@@ -223,7 +254,7 @@ static int kv_export(struct kv_cmd *c) {
 
 static const struct kv_verb kv_verbs[] = {
         { "set", kv_set, prepare_set, ASHM_KV_CREATE, OPT_TYPE | OPT_FILE, 1, 2, "KEY VALUE, or KEY --file FILE" },
-        { "get", kv_get, prepare_key, ASHM_KV_RDONLY, OPT_RAW, 1, 1, "KEY" },
+        { "get", kv_get, prepare_get, ASHM_KV_RDONLY, OPT_RAW | OPT_TYPE, 1, 1, "KEY" },
         { "del", kv_del, prepare_key, 0, 0, 1, 1, "KEY" },
         { "ls", kv_ls, NULL, ASHM_KV_RDONLY, OPT_JSON, 0, 0, NULL },
         { "dump", kv_dump, prepare_dump, ASHM_KV_RDONLY, OPT_JSON, 0, 0, NULL },

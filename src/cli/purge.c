@@ -24,7 +24,8 @@ static int bad_size(const char *arg, int r) {
         else if (r == 0)
                 fputs("ashm purge: --bytes needs at least 1 byte; for everything use --all\n", stderr);
         else
-                fprintf(stderr, "ashm purge: invalid size '%s'; expected bytes, or a number with K, M or G, e.g. 4K\n",
+                fprintf(stderr, "ashm purge: invalid size '%s'; expected bytes, or a number with K, M, G, T or P (powers of 1024), "
+                        "e.g. 4096, 4K or 1.5G\n",
                         arg);
         return EXIT_USAGE;
 }

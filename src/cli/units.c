@@ -9,20 +9,10 @@
 
 #include "cli.h"
 #include "macro.h"
+#include "size-util.h"
 
 void format_size_u64(uint64_t v, char *buf, size_t len) {
-        static const char *const units[] = { "KiB", "MiB", "GiB", "TiB", "PiB", "EiB" };
-        double d = (double) v / 1024;
-        size_t u = 0;
-
-        if (v < 1024) {
-                snprintf(buf, len, "%" PRIu64 " B", v);
-                return;
-        }
-        /* 1023.96 KiB would print as "1024.0 KiB": move up first. */
-        for (; d >= 1023.95 && u + 1 < ELEMENTSOF(units); u++)
-                d /= 1024;
-        snprintf(buf, len, "%.1f %s", d, units[u]);
+        size_format(v, buf, len);
 }
 
 void format_size(int64_t v, char *buf, size_t len) {
@@ -32,43 +22,8 @@ void format_size(int64_t v, char *buf, size_t len) {
                 format_size_u64((uint64_t) v, buf, len);
 }
 
-/* The shift of a unit letter, either case, or 0. */
-static int unit_shift(char c) {
-        switch (c) {
-        case 'K': case 'k': return 10;
-        case 'M': case 'm': return 20;
-        case 'G': case 'g': return 30;
-        case 'T': case 't': return 40;
-        case 'P': case 'p': return 50;
-        default: return 0;
-        }
-}
-
 int parse_size(const char *s, uint64_t *ret) {
-        uint64_t v = 0;
-        int shift = 0;
-
-        if (*s < '0' || *s > '9')
-                return -EINVAL; /* no sign, no space, no empty string */
-        for (; *s >= '0' && *s <= '9'; s++) {
-                if (v > (UINT64_MAX - (uint64_t) (*s - '0')) / 10)
-                        return -ERANGE;
-                v = v * 10 + (uint64_t) (*s - '0');
-        }
-        shift = unit_shift(*s);
-        if (shift)
-                s++;
-        /* "4K", "4KiB", "4KB" and "4096B" all mean what they say. */
-        if (shift && strcmp(s, "iB") == 0)
-                s += 2;
-        else if (*s == 'B')
-                s++;
-        if (*s)
-                return -EINVAL;
-        if (shift && v > UINT64_MAX >> shift)
-                return -ERANGE;
-        *ret = v << shift;
-        return 0;
+        return size_parse(s, ret);
 }
 
 void format_duration(uint64_t ms, char *buf, size_t len) {

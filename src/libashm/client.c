@@ -4,6 +4,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <spawn.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -27,6 +28,10 @@
 #define START_TIMEOUT_MS 5000
 
 extern char **environ;
+
+/* Why the last start of the daemon failed, in the daemon's own words
+ * when it said any (ashm__autostart_error()). Under conn.lock. */
+static char start_error[512];
 
 static struct {
         pthread_mutex_t lock;
@@ -69,6 +74,39 @@ static bool autostart_allowed(void) {
         return !e || !*e || strcmp(e, "0") == 0;
 }
 
+/* The daemon's own words, from its stderr (a pipe we hold the read
+ * end of): it has exited, or is stuck, so what it said is there to read
+ * without waiting. Its last line is its reason; keep that one. */
+static void keep_daemon_error(int err_fd, const char *exe, int r) {
+        char buf[sizeof(start_error)], *line = NULL, *save = NULL;
+        ssize_t n;
+
+        (void) fcntl(err_fd, F_SETFL, O_NONBLOCK);
+        n = read(err_fd, buf, sizeof(buf) - 1);
+        buf[n > 0 ? n : 0] = '\0';
+        for (char *l = strtok_r(buf, "\n", &save); l; l = strtok_r(NULL, "\n", &save))
+                line = l;
+        if (r == -ETIMEDOUT)
+                snprintf(start_error, sizeof(start_error), "%s did not say it was ready in %d s%s%s", exe,
+                         START_TIMEOUT_MS / 1000, line ? "; it said: " : "", line ? line : "");
+        else if (line)
+                snprintf(start_error, sizeof(start_error), "%s", line);
+        else
+                snprintf(start_error, sizeof(start_error), "%s exited without saying why", exe);
+}
+
+int ashm__autostart_error(char *buf, size_t len) {
+        int r = -ENOENT;
+
+        pthread_mutex_lock(&conn.lock);
+        if (start_error[0]) {
+                snprintf(buf, len, "%s", start_error);
+                r = 0;
+        }
+        pthread_mutex_unlock(&conn.lock);
+        return r;
+}
+
 /* Wait for the daemon's one-byte "listening" note on the pipe. */
 static int wait_ready(int fd) {
         struct pollfd p = { .fd = fd, .events = POLLIN };
@@ -93,17 +131,26 @@ static int spawn_daemon(const char *socket_path) {
         const char *exe = getenv("ASHMD");
         char *argv[] = { "ashmd", "--autostarted", "--ready-fd", "3", "--socket", (char *) socket_path, NULL };
         posix_spawn_file_actions_t fa;
-        _cleanup_close_ int rd = -1;
+        _cleanup_close_ int rd = -1, err_rd = -1;
         char **env = NULL;
         size_t n = 0, k = 0;
-        int p[2], r, status;
+        int p[2], e[2], r, status;
         pid_t pid;
 
+        start_error[0] = '\0';
         if (!exe || !*exe)
                 exe = ASHMD_PATH;
         if (pipe2(p, O_CLOEXEC) < 0)
                 return negative_errno();
         rd = p[0];
+        /* The daemon's stderr, read only if it fails to start: after
+         * that it writes into a pipe nobody reads (EPIPE, which it
+         * ignores), as it wrote to /dev/null before. */
+        if (pipe2(e, O_CLOEXEC) < 0) {
+                safe_close(p[1]);
+                return negative_errno();
+        }
+        err_rd = e[0];
         /* Not LD_PRELOAD: a program under the /dev/ashmem shim would hand
          * the shim to the daemon too. */
         while (environ[n])
@@ -111,6 +158,7 @@ static int spawn_daemon(const char *socket_path) {
         env = calloc(n + 1, sizeof(char *));
         if (!env) {
                 safe_close(p[1]);
+                safe_close(e[1]);
                 return -ENOMEM;
         }
         for (size_t i = 0; i < n; i++)
@@ -121,28 +169,43 @@ static int spawn_daemon(const char *socket_path) {
          * "prog | cat" waiting until the daemon's idle exit. */
         posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
         posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
-        posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+        posix_spawn_file_actions_adddup2(&fa, e[1], 2);
         posix_spawn_file_actions_adddup2(&fa, p[1], 3);
         r = -posix_spawn(&pid, exe, &fa, NULL, argv, env);
         posix_spawn_file_actions_destroy(&fa);
         free(env);
         safe_close(p[1]);
-        if (r < 0)
+        safe_close(e[1]);
+        if (r < 0) {
+                snprintf(start_error, sizeof(start_error), "cannot run %s: %s%s", exe, strerror(-r),
+                         r == -ENOENT ? " (is ashmd installed? $ASHMD names the program to start)" : "");
                 return r == -ENOENT ? -ECONNREFUSED : r;
+        }
         while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
                 ;
-        return wait_ready(rd);
+        r = wait_ready(rd);
+        if (r < 0)
+                keep_daemon_error(err_rd, exe, r);
+        return r;
 }
 
 /* Connect, starting the daemon if none listens. Called locked. */
 static int conn_open(void) {
         char path[108];
+        bool system;
         int fd, r;
 
-        r = ashm__socket_path(path, sizeof(path));
+        r = ashm__client_socket_path(path, sizeof(path), &system);
         if (r < 0)
                 return r;
         fd = connect_to(path);
+        /* A system daemon that has gone: start the user's own. */
+        if (system && (fd == -ENOENT || fd == -ECONNREFUSED)) {
+                r = ashm__socket_path(path, sizeof(path));
+                if (r < 0)
+                        return r;
+                fd = connect_to(path);
+        }
         if (fd == -ENOENT || fd == -ECONNREFUSED) {
                 if (!autostart_allowed())
                         return -ECONNREFUSED;

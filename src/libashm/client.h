@@ -29,3 +29,11 @@ const uint64_t *ashm__client_generation_word(void);
 /* If the connection has broken (the daemon died), drop it, so that the
  * next request connects anew and bumps the generation. One poll(). */
 void ashm__client_check(void);
+
+/* Why the last start of the daemon on demand failed: the last line the
+ * daemon wrote to stderr (its own error, e.g. "ashmd: error: cannot lock
+ * the pid file beside /x/ashmd.sock: No such file or directory"), or why
+ * it could not be run. 0 with the text in buf, -ENOENT when the last
+ * start did not fail (or none was tried). For the tool's messages: the
+ * library never prints. */
+int ashm__autostart_error(char *buf, size_t len);

@@ -378,6 +378,11 @@ _public_ int ashm_kv_get(ashm_kv *kv, const char *key, int *ret_type, void *buf,
 }
 
 /* A value of a fixed-size type. */
+/* "an int32", "a string": the article of a type's name, for messages. */
+static const char *type_article(int type) {
+        return type == ASHM_KV_INT32 || type == ASHM_KV_INT64 ? "an" : "a";
+}
+
 static int get_fixed(ashm_kv *kv, const char *key, int type, void *ret, size_t len) {
         uint8_t tmp[8];
         size_t klen = 0;
@@ -394,8 +399,8 @@ static int get_fixed(ashm_kv *kv, const char *key, int type, void *ret, size_t l
         if (r < 0)
                 return r;
         if (f.type != type || f.len != len)
-                return kv_fail(-EPROTOTYPE, "key \"%.64s\" holds a %s, not a %s", key,
-                               ashm_kv_type_name(f.type), ashm_kv_type_name(type));
+                return kv_fail(-EPROTOTYPE, "key \"%.64s\" holds %s %s, not %s %s", key, type_article(f.type),
+                               ashm_kv_type_name(f.type), type_article(type), ashm_kv_type_name(type));
         memcpy(ret, tmp, len);
         return 0;
 }
@@ -451,8 +456,9 @@ static int get_var(ashm_kv *kv, const char *key, int type, void *buf, size_t siz
                 if (r < 0)
                         break;
                 if (f.type != type) {
-                        r = kv_fail(-EPROTOTYPE, "key \"%.64s\" holds a %s, not a %s", key,
-                                    ashm_kv_type_name(f.type), ashm_kv_type_name(type));
+                        r = kv_fail(-EPROTOTYPE, "key \"%.64s\" holds %s %s, not %s %s", key,
+                                    type_article(f.type), ashm_kv_type_name(f.type), type_article(type),
+                                    ashm_kv_type_name(type));
                         break;
                 }
                 if (f.len + extra <= cap || !ret_buf) {

@@ -29,6 +29,26 @@ int ashm__socket_path(char *buf, size_t len) {
         return 0;
 }
 
+int ashm__client_socket_path(char *buf, size_t len, bool *ret_system) {
+        const char *env = getenv("ASHM_SOCKET"), *sys = getenv("ASHM_SYSTEM_SOCKET");
+        struct stat st;
+        int r;
+
+        if (ret_system)
+                *ret_system = false;
+        r = ashm__socket_path(buf, len);
+        if (r < 0 || (env && *env) || lstat(buf, &st) == 0)
+                return r;
+        if (!sys || !*sys)
+                sys = ASHM_SYSTEM_SOCKET;
+        if (lstat(sys, &st) < 0 || !S_ISSOCK(st.st_mode) || strlen(sys) >= len || strlen(sys) >= sun_path_max())
+                return r;
+        strcpy(buf, sys);
+        if (ret_system)
+                *ret_system = true;
+        return 0;
+}
+
 int ashm__pid_path(const char *socket_path, char *buf, size_t len) {
         const char *slash = strrchr(socket_path, '/');
         int dir = slash ? (int) (slash - socket_path) : 1;
