@@ -30,11 +30,11 @@ extern "C" {
 #endif
 
 #define ASHM_VERSION_MAJOR 0
-#define ASHM_VERSION_MINOR 2
+#define ASHM_VERSION_MINOR 3
 #define ASHM_VERSION_PATCH 0
-#define ASHM_VERSION_STRING "0.2.0"
+#define ASHM_VERSION_STRING "0.3.0"
 
-/** The library's version at run time, e.g. "0.2.0". Static storage. */
+/** The library's version at run time, e.g. "0.3.0". Static storage. */
 const char *ashm_version(void);
 
 /* ------------------------------------------------------------------ */

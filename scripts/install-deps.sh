@@ -16,7 +16,7 @@ packages="$packages libncurses-dev tmux"
 # The unit tests run systemd-analyze and systemd-tmpfiles.
 packages="$packages systemd"
 # Debian packages (scripts/build-debs.sh, tests/test-debs.sh).
-packages="$packages debhelper dpkg-dev lintian fakeroot"
+packages="$packages debhelper dpkg-dev dh-python lintian fakeroot"
 # npm may come with a Node.js that is not Debian's (nodesource ships it in
 # its nodejs package, which conflicts with Debian's npm): any npm will do.
 command -v npm >/dev/null 2>&1 || packages="$packages npm"

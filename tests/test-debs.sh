@@ -14,7 +14,7 @@ set -eu
 TAP_NAME=debs
 . "$ASHM_SOURCE_ROOT/tests/tap.sh"
 
-echo "1..6"
+echo "1..7"
 skip_all() {
         for i in 1 2 3 4 5 6; do skip "Debian packages" "$1"; done
         exit 0
@@ -48,8 +48,14 @@ for p in libashm0 libashm-dev ashm; do
                 missing="$missing $p"
         fi
 done
+deb=$tmp/debs/python3-ashm_${version}_all.deb
+if [ -f "$deb" ]; then
+        dpkg -x "$deb" "$root"
+else
+        missing="$missing python3-ashm"
+fi
 if [ -z "$missing" ]; then
-        ok "libashm0, libashm-dev and ashm $version unpack into a throwaway root"
+        ok "libashm0, libashm-dev, ashm and python3-ashm $version unpack into a throwaway root"
 else
         not_ok "packages missing:$missing"
         ls "$tmp/debs" | diag
@@ -95,6 +101,16 @@ if "$ashm" ls --regions >"$tmp/ls.out" 2>&1 && grep -q "^ *INODE USER HOLDERS" "
 else
         not_ok "ashm ls --regions runs from the throwaway root"
         diag "$tmp/ls.out"
+fi
+
+# Debian's python3 imports the packaged module, which loads libashm0.
+py=$(PYTHONPATH="$root/usr/lib/python3/dist-packages" /usr/bin/python3 -c \
+        'import ashm; print(ashm.__version__, ashm.library_version(), ashm.__file__)' 2>&1 || true)
+if [ "$py" = "$version $version $root/usr/lib/python3/dist-packages/ashm/__init__.py" ]; then
+        ok "python3-ashm imports from the throwaway root, on libashm0 $version"
+else
+        not_ok "python3-ashm imports from the throwaway root, on libashm0 $version"
+        echo "$py" | diag
 fi
 
 # publish starts the packaged daemon on demand, on a private socket.

@@ -3,7 +3,8 @@
 #
 # One version everywhere: meson's project version is the one of
 # ASHM_VERSION_* in <ashm.h>, of ashm_version() and `ashm --version`, of
-# the pkg-config file, of debian/changelog (the packages) and of the man
+# the pkg-config file, of the Python package, of debian/changelog (the
+# packages) and of the man
 # pages, which also share one date; and the newest symbol node of
 # libashm.sym is LIBASHM_MAJOR.MINOR of that version (a release that adds
 # a node bumps the version). Prints TAP.
@@ -17,7 +18,7 @@ src=$ASHM_SOURCE_ROOT
 
 version=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["version"])' \
         "$ASHM_BUILD_ROOT/meson-info/intro-projectinfo.json")
-echo "1..6"
+echo "1..7"
 echo "# meson project version: $version"
 
 # same WHAT GOT: ok when GOT is $version.
@@ -42,6 +43,9 @@ same "ashm --version and ashm_version()" "$(echo "$out" | sed -n 's/^ashm \([^ ]
         awk '$1 == $2 { print $1 }')"
 
 same "the pkg-config file" "$(sed -n 's/^Version: //p' "$ASHM_BUILD_ROOT/meson-private/ashm.pc")"
+
+same "the Python package (ashm.__version__)" \
+        "$(sed -n 's/^__version__ = "\(.*\)"$/\1/p' "$src/python/ashm/__init__.py")"
 
 same "debian/changelog" "$(sed -n '1s/^ashm (\([^)]*\)).*/\1/p' "$src/debian/changelog")"
 

@@ -36,11 +36,11 @@ from ._region import (PROT_EXEC, PROT_READ, PROT_WRITE, REGION_EXEC, Name, Regio
 
 
 def library_version() -> str:
-    """The version of the libashm loaded, e.g. "0.1.0"."""
+    """The version of the libashm loaded, e.g. "0.3.0"."""
     return _cdll.ashm_version().decode()
 
 
-__version__ = "0.1.0"
+__version__ = "0.3.0"
 
 __all__ = [
     "Region", "REGION_EXEC", "PROT_READ", "PROT_WRITE", "PROT_EXEC",
