@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cgroup.h"
 #include "fd-util.h"
 #include "internal.h"
 #include "log.h"
@@ -92,6 +93,7 @@ static void accept_one(struct daemon *d, int fd) {
         }
         *c = (struct client) { .fd = fd, .pid = cred.pid, .uid = cred.uid, .gid = cred.gid };
         peer_groups(c);
+        c->cgroup = cgroups_client(d->cgroups, fd, c->pid);
         ev.data.ptr = c;
         if (epoll_ctl(d->epoll_fd, EPOLL_CTL_ADD, fd, &ev) < 0) {
                 log_warning("dropping a connection: epoll: %m");
@@ -237,6 +239,7 @@ static void handle_register(struct daemon *d, struct client *c, const struct pro
         /* registry_register() counted a holder: keep the count only for a
          * connection that did not hold the region yet. */
         held = client_hold(c, r);
+        cgroups_charge(d->cgroups, r, c->cgroup);
         if (held <= 0)
                 registry_unhold(&d->registry, r);
         if (held < 0) {
