@@ -36,6 +36,11 @@ LOG=${ASHM_SCENARIO_LOG:-/dev/null}
 LIMIT=$((512 << 20))
 
 scenarios="max-paced max-burst high-paced high-burst max-paced-pinned high-paced-pinned"
+# Whole-machine pressure, no cgroup limit (the guest, with 1 GiB of RAM):
+# the app allocates ASHM_SCENARIO_MACHINE_MIB (default 700) on top of its
+# cache. Never on a developer's machine by default.
+MACHINE_MIB=${ASHM_SCENARIO_MACHINE_MIB:-700}
+[ -n "${ASHM_SCENARIO_MACHINE:-}" ] && scenarios="$scenarios none-paced none-paced-pinned"
 total=0
 for s in $scenarios; do
         case "$s" in *$ONLY*) total=$((total + 1)) ;; esac
@@ -153,7 +158,7 @@ run_app() {
         (
                 enter app || exit 3
                 export ASHM_SOCKET=$sock ASHM_NO_AUTOSTART=1
-                exec "$APP" $pinned 300 32 400 "$2"
+                exec "$APP" $pinned 300 32 "$([ "$1" = none ] && echo "$MACHINE_MIB" || echo 400)" "$2"
         ) >"$tmp/app.out" 2>"$tmp/app.err" &
         wait $! 2>/dev/null
         status=$?
@@ -198,11 +203,11 @@ scenario() {
                 desc="$desc $result/$purged/${stall_ms}ms"
                 if [ -n "$pinned" ]; then
                         # The baseline must show what is prevented.
-                        if [ "$kind" = max ] && [ "$result" = killed ]; then okruns=$((okruns + 1)); fi
+                        if [ "$kind" != high ] && [ "$result" = killed ]; then okruns=$((okruns + 1)); fi
                         if [ "$kind" = high ] && [ "$stall_ms" -gt 1000 ]; then okruns=$((okruns + 1)); fi
                 else
                         if [ "$result" = survived ] && [ "$purged" = yes ] &&
-                                { [ "$kind" = max ] || [ "$stall_ms" -le 1000 ]; }; then
+                                { [ "$kind" != high ] || [ "$stall_ms" -le 1000 ]; }; then
                                 okruns=$((okruns + 1))
                         else
                                 cp "$tmp/ashmd.log" "$tmp/failed-ashmd.log"

@@ -33,6 +33,8 @@
 #define RATE_DECAY_USEC 2000000
 /* Until a purge was timed: the reaction time assumed (wake-up + purge). */
 #define REACTION_DEFAULT_USEC 20000
+/* How often a watched cgroup's limits are read again. */
+#define LIMIT_RECHECK_USEC 4000000
 /* One purge line per cgroup per this long; the rest are counted. */
 #define LOG_INTERVAL_USEC 1000000
 
@@ -55,6 +57,9 @@ struct watch {
         const char *lim_file;     /* which file set that limit */
         uint64_t limit;           /* UINT64_MAX: none */
         char v2_dir[PATH_MAX];    /* the client's v2 cgroup (PSI); "" none */
+        char base[PATH_MAX];      /* the memory hierarchy's mount */
+        char cgpath[PATH_MAX];    /* the client's cgroup in it */
+        uint64_t limit_checked;   /* when find_limit() last ran */
         uint64_t armed;           /* v1 threshold armed at, bytes; 0 none */
         uint64_t usage, sampled_usec, rate; /* last sample; bytes per second */
         uint64_t events_high, events_max;
@@ -326,17 +331,33 @@ static int threshold_arm(struct cgroups *cgs, struct watch *w, uint64_t at) {
         return r;
 }
 
-/* v2 memory.events: "high N" and "max N" lines. */
+/* v2 memory.events: "high N" and "max N" lines. Read through the fd that
+ * epoll watches when there is one: kernfs counts an event as seen only
+ * once it was read through the same open file, or poll reports it on. */
 static int read_events(const struct watch *w, uint64_t *ret_high, uint64_t *ret_max) {
         char path[PATH_MAX + 32], buf[512], *p;
-        int r;
+        int fd = w->src[SRC_EVENTS].fd;
+        ssize_t n;
 
-        snprintf(path, sizeof(path), "%s/memory.events", w->lim_dir);
-        r = read_text(path, buf, sizeof(buf));
-        if (r < 0)
-                return r;
-        if (strncmp(buf, "high ", 5) == 0 || (p = strstr(buf, "\nhigh ")))
-                *ret_high = strtoull(strncmp(buf, "high ", 5) == 0 ? buf + 5 : p + 6, NULL, 10);
+        if (fd >= 0) {
+                do
+                        n = pread(fd, buf, sizeof(buf) - 1, 0);
+                while (n < 0 && errno == EINTR);
+                if (n < 0)
+                        return -errno;
+                buf[n] = '\0';
+        } else {
+                int r;
+
+                snprintf(path, sizeof(path), "%s/memory.events", w->lim_dir);
+                r = read_text(path, buf, sizeof(buf));
+                if (r < 0)
+                        return r;
+        }
+        if (strncmp(buf, "high ", 5) == 0)
+                *ret_high = strtoull(buf + 5, NULL, 10);
+        else if ((p = strstr(buf, "\nhigh ")))
+                *ret_high = strtoull(p + 6, NULL, 10);
         if ((p = strstr(buf, "\nmax ")))
                 *ret_max = strtoull(p + 5, NULL, 10);
         return 0;
@@ -480,8 +501,8 @@ static struct watch *watch_new(struct cgroups *cgs, const struct proc_cgroup *pc
         if (pc->v2[0] && strcmp(pc->v2, "/") != 0 &&
             snprintf(w->v2_dir, sizeof(w->v2_dir), "%s%s", v2base, pc->v2) >= (int) sizeof(w->v2_dir))
                 goto fail;
-        find_limit(w, base, cg);
-        w->id = ++cgs->next_id;
+        snprintf(w->base, sizeof(w->base), "%s", base);
+        snprintf(w->cgpath, sizeof(w->cgpath), "%s", cg);
         return w;
 fail:
         free(w);
@@ -491,6 +512,9 @@ fail:
 static void watch_start(struct cgroups *cgs, struct watch *w) {
         int r;
 
+        w->id = ++cgs->next_id;
+        find_limit(w, w->base, w->cgpath);
+        w->limit_checked = now_usec();
         r = psi_watch(cgs, w, SRC_PSI, w->v2_dir);
         if (r < 0)
                 log_debug("cgroup %s: no PSI trigger on %s: %s", w->mem_dir, w->v2_dir, strerror(-r));
@@ -528,12 +552,10 @@ uint32_t cgroups_client(struct cgroups *cgs, int sock, pid_t pid) {
         snprintf(dir, sizeof(dir), "%s", w->mem_dir);
         for (struct watch *o = cgs->watches; o; o = o->next)
                 if (strcmp(o->mem_dir, dir) == 0) {
-                        cgs->next_id--;
                         free(w);
                         return o->id;
                 }
         if (cgs->n_watches >= WATCHES_MAX) {
-                cgs->next_id--;
                 free(w);
                 return 0;
         }
@@ -639,11 +661,33 @@ static uint64_t mem_available(const struct cgroups *cgs) {
         return strtoull(p + 13, NULL, 10) * 1024;
 }
 
+/* Limits change (systemctl set-property, a container manager): follow. */
+static void recheck_limit(struct cgroups *cgs, struct watch *w, uint64_t now) {
+        char old[PATH_MAX];
+        uint64_t old_limit = w->limit;
+
+        snprintf(old, sizeof(old), "%s", w->lim_dir);
+        find_limit(w, w->base, w->cgpath);
+        w->limit_checked = now;
+        if (strcmp(old, w->lim_dir) == 0 && old_limit == w->limit)
+                return;
+        source_drop(cgs, &w->src[SRC_THRESHOLD]);
+        source_drop(cgs, &w->src[SRC_EVENTS]);
+        w->armed = 0;
+        if (w->version == 2 && w->lim_dir[0] && events_watch(cgs, w) >= 0)
+                (void) read_events(w, &w->events_high, &w->events_max);
+        log_info("cgroup %s: now %s%s%s%s", w->mem_dir, w->lim_dir[0] ? "limited by " : "without a memory limit",
+                 w->lim_dir, w->lim_dir[0] ? "/" : "", w->lim_dir[0] ? w->lim_file : "");
+}
+
 void cgroups_tick(struct cgroups *cgs) {
         uint64_t now = now_usec(), avail;
 
-        for (struct watch *w = cgs->watches; w; w = w->next)
+        for (struct watch *w = cgs->watches; w; w = w->next) {
+                if (now - w->limit_checked >= LIMIT_RECHECK_USEC)
+                        recheck_limit(cgs, w, now);
                 evaluate(cgs, w, "checked on the timer", false, now);
+        }
         /* No limit anywhere, and yet the machine runs short. */
         avail = mem_available(cgs);
         if (avail != UINT64_MAX && avail < cgs->cfg.margin * 2 && cgs->mem_total > cgs->cfg.margin * 8)
