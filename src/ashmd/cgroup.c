@@ -76,7 +76,8 @@ struct cgroups {
         unsigned n_watches;
         uint32_t next_id;
         struct source global;
-        uint64_t reaction_usec;
+        uint64_t reaction_usec;   /* wake-up lag + purge time, averaged */
+        uint64_t lag_usec, purge_usec;
         uint64_t mem_total;
         bool warned_limit;
         struct cgroups_stats stats;
@@ -421,7 +422,8 @@ static void purge_for(struct cgroups *cgs, struct watch *w, uint64_t want, const
         now = now_usec();
         if (got > 0) {
                 /* The reaction time feeds the headroom: slow purges ask for more. */
-                cgs->reaction_usec = (cgs->reaction_usec * 3 + (now - woke) + 5000) / 4;
+                cgs->purge_usec = (cgs->purge_usec * 3 + (now - woke)) / 4;
+                cgs->reaction_usec = MAX(REACTION_DEFAULT_USEC, cgs->lag_usec + cgs->purge_usec + 5000);
                 cgs->stats.purges++;
                 cgs->stats.purged_bytes += got;
                 cgs->stats.last_latency_usec = now - woke;
@@ -452,6 +454,15 @@ static void evaluate(struct cgroups *cgs, struct watch *w, const char *why, bool
         if (usage == UINT64_MAX)
                 return;
         sample(w, usage, woke);
+        /* How late we woke: what was allocated past the threshold, at
+         * the rate seen. A loaded machine wakes us late; the headroom
+         * must cover that too. */
+        if (w->armed && usage > w->armed && w->rate > 0 && !forced) {
+                uint64_t lag = MIN((uint64_t) ((double) (usage - w->armed) * 1e6 / w->rate), 500000);
+
+                cgs->lag_usec = (cgs->lag_usec * 3 + lag) / 4;
+                cgs->reaction_usec = MAX(REACTION_DEFAULT_USEC, cgs->lag_usec + cgs->purge_usec + 5000);
+        }
         h = headroom(cgs, w);
         floor = w->limit > 2 * h ? w->limit - 2 * h : 0;
         if (usage + h >= w->limit || forced)
