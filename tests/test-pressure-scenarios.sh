@@ -41,15 +41,25 @@ scenarios="max-paced max-burst high-paced high-burst max-paced-pinned high-paced
 # cache. Never on a developer's machine by default.
 MACHINE_MIB=${ASHM_SCENARIO_MACHINE_MIB:-700}
 [ -n "${ASHM_SCENARIO_MACHINE:-}" ] && scenarios="$scenarios none-paced none-paced-pinned"
+# wanted NAME: whether ASHM_SCENARIO_ONLY (words, any of which may match
+# part of the name) selects it.
+wanted() {
+        local w
+        [ -z "$ONLY" ] && return 0
+        for w in $ONLY; do
+                case "$1" in *"$w"*) return 0 ;; esac
+        done
+        return 1
+}
 total=0
 for s in $scenarios; do
-        case "$s" in *$ONLY*) total=$((total + 1)) ;; esac
+        wanted "$s" && total=$((total + 1))
 done
 echo "1..$total"
 
 skip_all() {
         for s in $scenarios; do
-                case "$s" in *$ONLY*) skip "$s" "$1" ;; esac
+                wanted "$s" && skip "$s" "$1"
         done
         exit 0
 }
@@ -151,10 +161,22 @@ stop_daemon() {
         daemon_pid=""
 }
 
+# The app cgroup's memory stall so far, in us ("some" total of its v2
+# memory.pressure: time any of its tasks waited on memory, throttling
+# under memory.high included); empty without PSI.
+psi_total() {
+        local f
+        for f in "$v2top/app/memory.pressure" "$top/app/memory.pressure"; do
+                [ -r "$f" ] && sed -n 's/^some .*total=\([0-9]*\)$/\1/p' "$f" && return
+        done
+}
+
 # run_app KIND PAUSE_MS PINNED → sets result (survived|killed|failed),
-# purged (yes|no), stall_ms (longest gap between two steps).
+# purged (yes|no), gap_ms (longest gap between two steps), stall_ms (the
+# memory stall PSI measured in the app's cgroup; the gap without PSI).
 run_app() {
-        local pinned=$3 status
+        local pinned=$3 status psi0 psi1
+        psi0=$(psi_total)
         (
                 enter app || exit 3
                 export ASHM_SOCKET=$sock ASHM_NO_AUTOSTART=1
@@ -169,14 +191,17 @@ run_app() {
         esac
         purged=no
         grep -q '^pin=WAS_PURGED' "$tmp/app.out" && purged=yes
-        stall_ms=$(awk '/^(cache|step)/ { t = $(NF-1); if (p && t - p > m) m = t - p; p = t }
+        gap_ms=$(awk '/^(cache|step)/ { t = $(NF-1); if (p && t - p > m) m = t - p; p = t }
                         END { printf "%d", m / 1000 }' "$tmp/app.out")
+        psi1=$(psi_total)
+        stall_ms=$gap_ms
+        [ -n "$psi0" ] && [ -n "$psi1" ] && stall_ms=$(((psi1 - psi0) / 1000))
 }
 
 # scenario NAME: one TAP line from RUNS runs.
 scenario() {
         local name=$1 kind pause pinned want lim okruns=0 desc="" i
-        case "$name" in *$ONLY*) ;; *) return ;; esac
+        wanted "$name" || return
         kind=${name%%-*}
         case "$name" in *burst*) pause=0 ;; *) pause=500 ;; esac
         case "$name" in *pinned) pinned=--pinned ;; *) pinned="" ;; esac
@@ -199,7 +224,7 @@ scenario() {
                 stop_daemon
                 [ -n "${ASHM_SCENARIO_KEEP:-}" ] && cp "$tmp/ashmd.log" "$ASHM_SCENARIO_KEEP/$name-$i.ashmd.log" &&
                         cp "$tmp/app.out" "$ASHM_SCENARIO_KEEP/$name-$i.app.out"
-                echo "$name run $i: $result purged=$purged longest-step-gap=${stall_ms}ms" >>"$LOG"
+                echo "$name run $i: $result purged=$purged memory-stall=${stall_ms}ms longest-step-gap=${gap_ms}ms" >>"$LOG"
                 desc="$desc $result/$purged/${stall_ms}ms"
                 if [ -n "$pinned" ]; then
                         # The baseline must show what is prevented.
@@ -221,9 +246,9 @@ scenario() {
         need=$RUNS
         case "$name" in *burst) [ "$RUNS" -ge 5 ] && need=$((RUNS * 4 / 5)) ;; esac
         if [ "$okruns" -ge "$need" ]; then
-                ok "$name: $okruns/$RUNS as expected (result/WAS_PURGED/longest gap:$desc)"
+                ok "$name: $okruns/$RUNS as expected (result/WAS_PURGED/memory stall:$desc)"
         else
-                not_ok "$name: $okruns/$RUNS as expected (result/WAS_PURGED/longest gap:$desc)"
+                not_ok "$name: $okruns/$RUNS as expected (result/WAS_PURGED/memory stall:$desc)"
                 [ -e "$tmp/failed-ashmd.log" ] && tail -n 20 "$tmp/failed-ashmd.log" | diag
                 [ -e "$tmp/failed-app.err" ] && diag "$tmp/failed-app.err"
         fi

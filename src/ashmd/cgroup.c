@@ -691,10 +691,26 @@ static void recheck_limit(struct cgroups *cgs, struct watch *w, uint64_t now) {
                  w->lim_dir, w->lim_dir[0] ? "/" : "", w->lim_dir[0] ? w->lim_file : "");
 }
 
+static void watch_free(struct cgroups *cgs, struct watch *w) {
+        for (size_t i = 0; i < SRC_MAX; i++)
+                source_drop(cgs, &w->src[i]);
+        free(w);
+}
+
 void cgroups_tick(struct cgroups *cgs) {
         uint64_t now = now_usec(), avail;
 
-        for (struct watch *w = cgs->watches; w; w = w->next) {
+        for (struct watch **wp = &cgs->watches, *w; (w = *wp);) {
+                /* A cgroup removed (a scope that ended): its regions'
+                 * charge ids now match nothing, and the slot is free. */
+                if (now - w->limit_checked >= LIMIT_RECHECK_USEC && !is_dir(w->mem_dir)) {
+                        log_debug("cgroup %s: gone; no longer watched", w->mem_dir);
+                        *wp = w->next;
+                        cgs->n_watches--;
+                        watch_free(cgs, w);
+                        continue;
+                }
+                wp = &w->next;
                 if (now - w->limit_checked >= LIMIT_RECHECK_USEC)
                         recheck_limit(cgs, w, now);
                 evaluate(cgs, w, "checked on the timer", false, now);
@@ -750,9 +766,7 @@ void cgroups_free(struct cgroups *cgs) {
                 struct watch *w = cgs->watches;
 
                 cgs->watches = w->next;
-                for (size_t i = 0; i < SRC_MAX; i++)
-                        safe_close(w->src[i].fd);
-                free(w);
+                watch_free(cgs, w);
         }
         safe_close(cgs->global.fd);
         safe_close(cgs->epoll_fd);
