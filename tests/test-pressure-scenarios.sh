@@ -200,7 +200,7 @@ run_app() {
 
 # scenario NAME: one TAP line from RUNS runs.
 scenario() {
-        local name=$1 kind pause pinned want lim okruns=0 desc="" i
+        local name=$1 kind pause pinned want lim okruns=0 desc="" i runs=$RUNS
         wanted "$name" || return
         kind=${name%%-*}
         case "$name" in *burst*) pause=0 ;; *) pause=500 ;; esac
@@ -213,7 +213,10 @@ scenario() {
                 skip "$name" "cannot limit a cgroup: $(tail -n 1 "$tmp/cg.err")"
                 return
         fi
-        for i in $(seq "$RUNS"); do
+        # A burst's survival is a race with the app (issue 9 asks 4 of 5):
+        # judged over 5 runs at least, never on one.
+        case "$name" in *burst) [ "$runs" -lt 5 ] && runs=5 ;; esac
+        for i in $(seq "$runs"); do
                 if ! start_daemon; then
                         not_ok "$name: ashmd did not start"
                         diag "$tmp/ashmd.log"
@@ -243,12 +246,12 @@ scenario() {
         rmdir "$top/app" "$top/daemon" 2>/dev/null
         [ -n "$v2top" ] && rmdir "$v2top/app" "$v2top/daemon" 2>/dev/null
         # Bursts: at least 4 of 5 (issue 9's target); everything else every run.
-        need=$RUNS
-        case "$name" in *burst) [ "$RUNS" -ge 5 ] && need=$((RUNS * 4 / 5)) ;; esac
+        need=$runs
+        case "$name" in *burst) need=$((runs * 4 / 5)) ;; esac
         if [ "$okruns" -ge "$need" ]; then
-                ok "$name: $okruns/$RUNS as expected (result/WAS_PURGED/memory stall:$desc)"
+                ok "$name: $okruns/$runs as expected (result/WAS_PURGED/memory stall:$desc)"
         else
-                not_ok "$name: $okruns/$RUNS as expected (result/WAS_PURGED/memory stall:$desc)"
+                not_ok "$name: $okruns/$runs as expected (result/WAS_PURGED/memory stall:$desc)"
                 [ -e "$tmp/failed-ashmd.log" ] && tail -n 20 "$tmp/failed-ashmd.log" | diag
                 [ -e "$tmp/failed-app.err" ] && diag "$tmp/failed-app.err"
         fi

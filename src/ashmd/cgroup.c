@@ -31,8 +31,9 @@
 #define LIMIT_UNLIMITED (UINT64_C(1) << 62)
 /* A rate seen decays with this time constant once allocation stops. */
 #define RATE_DECAY_USEC 2000000
-/* Until a purge was timed: the reaction time assumed (wake-up + purge). */
-#define REACTION_DEFAULT_USEC 20000
+/* Until a purge was timed: the reaction time assumed (wake-up + purge;
+ * 10-40 ms were measured on a loaded 2-core machine). */
+#define REACTION_DEFAULT_USEC 40000
 /* How often a watched cgroup's limits are read again. */
 #define LIMIT_RECHECK_USEC 4000000
 /* One purge line per cgroup per this long; the rest are counted. */
@@ -414,12 +415,14 @@ static bool same_limit(const struct region *r, void *userdata) {
 }
 
 static void purge_for(struct cgroups *cgs, struct watch *w, uint64_t want, const char *why, uint64_t woke) {
-        uint64_t got, now;
+        uint64_t got, now, before = w->usage;
 
         if (want == 0)
                 return;
         got = registry_purge_filtered(cgs->reg, same_limit, w, want);
         now = now_usec();
+        /* The next sample's rate counts from what is left. */
+        w->usage -= MIN(got, w->usage);
         if (got > 0) {
                 /* The reaction time feeds the headroom: slow purges ask for more. */
                 cgs->purge_usec = (cgs->purge_usec * 3 + (now - woke)) / 4;
@@ -435,7 +438,7 @@ static void purge_for(struct cgroups *cgs, struct watch *w, uint64_t want, const
         log_info("cgroup %s: %s: usage %" PRIu64 " MiB of %s %" PRIu64 " MiB, allocating %" PRIu64
                  " MiB/s: purged %" PRIu64 " of %" PRIu64 " MiB asked in %" PRIu64 " us (%" PRIu64
                  " more purges since the last line)",
-                 w->mem_dir, why, w->usage >> 20, w->lim_file ? w->lim_file : "no limit",
+                 w->mem_dir, why, before >> 20, w->lim_file ? w->lim_file : "no limit",
                  w->limit == UINT64_MAX ? 0 : w->limit >> 20, w->rate >> 20, got >> 20, want >> 20, now - woke,
                  w->unlogged);
         w->last_log_usec = now;
@@ -465,7 +468,10 @@ static void evaluate(struct cgroups *cgs, struct watch *w, const char *why, bool
         }
         h = headroom(cgs, w);
         floor = w->limit > 2 * h ? w->limit - 2 * h : 0;
-        if (usage + h >= w->limit || forced)
+        /* At or past the armed threshold purge, whatever the headroom
+         * says now: it was the headroom when armed, and a decayed rate
+         * must not leave usage above a threshold that fires no more. */
+        if (usage + h >= w->limit || forced || (w->armed && usage >= w->armed))
                 purge_for(cgs, w, usage > floor ? usage - floor : h, why, woke);
         /* A threshold off by more than an eighth of the headroom: move it. */
         if (w->version == 1) {
