@@ -8,7 +8,7 @@
  * to 512 MiB with no swap. Each round forks a child into "app" that makes
  * a 300 MiB region, touches and unpins it, then allocates anonymous
  * memory 1 MiB at a time (a pause of --pause-us between steps, default
- * 3000: about 300 MiB/s, slow enough that the daemon's headroom stays at
+ * 10000: about 100 MiB/s, slow enough that the daemon's headroom stays at
  * its 64 MiB margin, so its threshold sits at limit - 64 MiB), reading
  * its cgroup's usage after each step. A thread of the child watches the
  * region's allocated blocks (fstat every 100 us). The sample is the time
@@ -223,7 +223,7 @@ static void round_child(int out, unsigned pause_us) {
 }
 
 int main(int argc, char **argv) {
-        unsigned rounds = 5, pause_us = 3000, got = 0, early = 0;
+        unsigned rounds = 5, pause_us = 10000, got = 0, early = 0;
         bool strict = false;
         const char *why = NULL;
         double samples[64];
