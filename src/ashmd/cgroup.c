@@ -605,8 +605,11 @@ static void on_events(struct cgroups *cgs, struct watch *w, uint64_t woke) {
         uint64_t high = 0, max = 0;
         const char *why;
 
-        if (read_events(w, &high, &max) < 0)
+        /* A removed cgroup's file polls as ready for ever: let it go. */
+        if (read_events(w, &high, &max) < 0) {
+                source_drop(cgs, &w->src[SRC_EVENTS]);
                 return;
+        }
         why = max > w->events_max ? "memory.events max" : "memory.events high";
         if (high > w->events_high || max > w->events_max)
                 evaluate(cgs, w, why, true, woke);
@@ -649,8 +652,8 @@ static void handle(struct cgroups *cgs, struct source *s, uint32_t revents) {
                         evaluate(cgs, w, "PSI stall in the cgroup", false, woke);
                         break;
                 }
-                /* Stalls with no limit: the machine is short. Half of
-                 * this cgroup's unpinned pages; more if it lasts. */
+                /* Stalls with no limit: the machine is short. A margin's
+                 * worth of this cgroup's unpinned pages; more if it lasts. */
                 purge_for(cgs, w, cgs->cfg.margin, "PSI stall in the cgroup", woke);
                 break;
         case SRC_GLOBAL_PSI:
