@@ -35,7 +35,7 @@ ONLY=${ASHM_SCENARIO_ONLY:-}
 LOG=${ASHM_SCENARIO_LOG:-/dev/null}
 LIMIT=$((512 << 20))
 
-scenarios="max-paced max-burst high-paced high-burst max-paced-pinned high-paced-pinned"
+scenarios="max-paced max-burst high-paced high-burst max-paced-pinned high-paced-pinned max-paced-autostart"
 # Whole-machine pressure, no cgroup limit (the guest, with 1 GiB of RAM):
 # the app allocates ASHM_SCENARIO_MACHINE_MIB (default 700) on top of its
 # cache. Never on a developer's machine by default.
@@ -198,6 +198,42 @@ run_app() {
         [ -n "$psi0" ] && [ -n "$psi1" ] && stall_ms=$(((psi1 - psi0) / 1000))
 }
 
+# The app starts the daemon itself (src/libashm/client.c), so ashmd is
+# born in the app's limited cgroup: it must move out (to a sibling
+# "ashmd" cgroup) and still save the app.
+autostart_scenario() {
+        local name=max-paced-autostart pid cg
+        wanted "$name" || return
+        if ! make_cgroup app max >/dev/null 2>"$tmp/cg.err"; then
+                skip "$name" "cannot limit a cgroup: $(tail -n 1 "$tmp/cg.err")"
+                return
+        fi
+        mkdir -p "$tmp/auto"
+        (
+                enter app || exit 3
+                export ASHM_SOCKET=$tmp/auto/ashmd.sock ASHMD ASHM_NO_AUTOSTART=
+                exec "$APP" 300 32 400 500
+        ) >"$tmp/app.out" 2>"$tmp/app.err" &
+        wait $! 2>/dev/null
+        result=$?
+        pid=$(cat "$tmp/auto/ashmd.pid" 2>/dev/null)
+        cg=""
+        [ -n "$pid" ] && cg=$(grep -E '^[0-9]+:([^:]*,)?memory(,[^:]*)?:' "/proc/$pid/cgroup" 2>/dev/null ||
+                grep '^0::' "/proc/$pid/cgroup" 2>/dev/null)
+        [ -n "$pid" ] && kill "$pid" 2>/dev/null
+        for _ in $(seq 200); do [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || break; sleep 0.01; done
+        echo "$name run 1: exit $result daemon cgroup ${cg##*:}" >>"$LOG"
+        rmdir "$top/app" "$top/ashmd" 2>/dev/null
+        [ -n "$v2top" ] && rmdir "$v2top/app" "$v2top/ashmd" 2>/dev/null
+        if [ "$result" = 0 ] && grep -q '^pin=WAS_PURGED' "$tmp/app.out" && [ -n "$cg" ] &&
+                [ "${cg%/app}" = "$cg" ]; then
+                ok "$name: survived, WAS_PURGED; the autostarted daemon left for ${cg##*:}"
+        else
+                not_ok "$name: exit $result, daemon pid ${pid:-none} in ${cg:-an unknown cgroup}"
+                diag "$tmp/app.out" "$tmp/app.err"
+        fi
+}
+
 # scenario NAME: one TAP line from RUNS runs.
 scenario() {
         local name=$1 kind pause pinned want lim okruns=0 desc="" i runs=$RUNS
@@ -259,6 +295,9 @@ scenario() {
 }
 
 for s in $scenarios; do
-        scenario "$s"
+        case "$s" in
+        *autostart) autostart_scenario ;;
+        *) scenario "$s" ;;
+        esac
 done
 [ "$failed" -eq 0 ]
