@@ -15,7 +15,8 @@
 # scenario script, ashmd and ashm-pressure-app with the libraries they
 # link. Needs Debian's qemu-system-x86, linux-image-amd64 and
 # busybox-static: installed with apt-get if missing (we are root).
-# ASHM_GUEST_ONLY picks scenarios (see ASHM_SCENARIO_ONLY).
+# ASHM_GUEST_ONLY and ASHM_GUEST_SKIP pick scenarios (ASHM_SCENARIO_ONLY,
+# ASHM_SCENARIO_SKIP).
 # Prints the scenarios' TAP and a closing "N passed, N failed" line; the
 # full console log stays in $ASHM_GUEST_LOG (default
 # BUILD_DIR/pressure-guest.log).
@@ -71,7 +72,7 @@ echo +memory >/sys/fs/cgroup/cgroup.subtree_control
 echo "guest: kernel \$(uname -r), \$(grep MemTotal /proc/meminfo), cgroup2 controllers: \$(cat /sys/fs/cgroup/cgroup.controllers)"
 echo "guest: swap: \$(tail -n +2 /proc/swaps | wc -l) devices"
 ASHM_BUILD_ROOT=$build ASHMD=$build/src/ashmd/ashmd ASHM_PRESSURE_APP=$build/tests/ashm-pressure-app \
-ASHM_SCENARIO_RUNS=$runs ASHM_SCENARIO_MACHINE=1 ASHM_SCENARIO_LOG=/dev/console ASHM_SCENARIO_ONLY="${ASHM_GUEST_ONLY:-}" \
+ASHM_SCENARIO_RUNS=$runs ASHM_SCENARIO_MACHINE=1 ASHM_SCENARIO_LOG=/dev/console ASHM_SCENARIO_ONLY="${ASHM_GUEST_ONLY:-}" ASHM_SCENARIO_SKIP="${ASHM_GUEST_SKIP:-}" \
         /bin/bash /ashm/test-pressure-scenarios.sh
 echo "guest: done"
 poweroff -f

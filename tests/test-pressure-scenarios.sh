@@ -17,8 +17,9 @@
 # the exact reason; none passes without running.
 #
 # Environment: ASHM_BUILD_ROOT (set by tests/meson.build);
-# ASHM_SCENARIO_RUNS (default 1) runs of each; ASHM_SCENARIO_ONLY a
-# pattern of scenario names to run; ASHM_SCENARIO_LOG a file that gets
+# ASHM_SCENARIO_RUNS (default 1) runs of each; ASHM_SCENARIO_ONLY
+# patterns (words) of the scenario names to run, ASHM_SCENARIO_SKIP of
+# those not to run (not even as skipped); ASHM_SCENARIO_LOG a file that gets
 # one line per run ("name run N: survived|killed|throttled ...");
 # ASHM_SCENARIO_KEEP a directory that keeps each run's daemon log and
 # app output.
@@ -45,6 +46,9 @@ MACHINE_MIB=${ASHM_SCENARIO_MACHINE_MIB:-700}
 # part of the name) selects it.
 wanted() {
         local w
+        for w in ${ASHM_SCENARIO_SKIP:-}; do
+                case "$1" in *"$w"*) return 1 ;; esac
+        done
         [ -z "$ONLY" ] && return 0
         for w in $ONLY; do
                 case "$1" in *"$w"*) return 0 ;; esac
