@@ -167,6 +167,15 @@ struct proc_cgroup {
         char v2[PATH_MAX];
 };
 
+static bool has_memory(const char *list) {
+        size_t n = strlen("memory");
+
+        for (const char *p = list; (p = strstr(p, "memory")); p += n)
+                if ((p == list || p[-1] == ',') && (p[n] == '\0' || p[n] == ','))
+                        return true;
+        return false;
+}
+
 static int parse_proc_cgroup(char *text, struct proc_cgroup *ret) {
         *ret = (struct proc_cgroup) {};
         for (char *save = NULL, *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
@@ -179,11 +188,12 @@ static int parse_proc_cgroup(char *text, struct proc_cgroup *ret) {
                         strcpy(ret->v2, c2 + 1);
                         continue;
                 }
-                for (char *s2 = NULL, *ctl = strtok_r(c1 + 1, ",", &s2); ctl; ctl = strtok_r(NULL, ",", &s2))
-                        if (strcmp(ctl, "memory") == 0) {
-                                strcpy(ret->v1_memory, c2 + 1);
-                                snprintf(ret->v1_mount, sizeof(ret->v1_mount), "memory");
-                        }
+                /* Co-mounted controllers ("cpu,memory") are mounted under
+                 * that name; watch_new() tries "memory" first. */
+                if (has_memory(c1 + 1)) {
+                        snprintf(ret->v1_mount, sizeof(ret->v1_mount), "%s", c1 + 1);
+                        strcpy(ret->v1_memory, c2 + 1);
+                }
         }
         return ret->v1_memory[0] || ret->v2[0] ? 0 : -ENOENT;
 }
@@ -507,8 +517,11 @@ static struct watch *watch_new(struct cgroups *cgs, const struct proc_cgroup *pc
                 snprintf(v2base, sizeof(v2base), "%s/sys/fs/cgroup", pre(cgs));
         w->version = pc->v1_memory[0] ? 1 : 2;
         cg = w->version == 1 ? pc->v1_memory : pc->v2;
-        if (w->version == 1)
-                snprintf(base, sizeof(base), "%s/sys/fs/cgroup/%s", pre(cgs), pc->v1_mount);
+        if (w->version == 1) {
+                snprintf(base, sizeof(base), "%s/sys/fs/cgroup/memory", pre(cgs));
+                if (!is_dir(base))
+                        snprintf(base, sizeof(base), "%s/sys/fs/cgroup/%s", pre(cgs), pc->v1_mount);
+        }
         else
                 snprintf(base, sizeof(base), "%s", v2base);
         if (snprintf(w->mem_dir, sizeof(w->mem_dir), "%s%s", base, strcmp(cg, "/") == 0 ? "" : cg) >=
