@@ -498,10 +498,16 @@ static uint64_t batch_flush(struct batch *b) {
         return bytes;
 }
 
+/* Set only during registry_purge_filtered(). */
+static bool (*purge_keep)(const struct region *r, void *userdata);
+static void *purge_keep_userdata;
+
 static bool purgeable(const struct region *r, uid_t uid) {
         int seals;
 
         if (!r->ps || !r->punchable || (uid != (uid_t) -1 && r->uid != uid))
+                return false;
+        if (purge_keep && !purge_keep(r, purge_keep_userdata))
                 return false;
         seals = fcntl(r->fd, F_GET_SEALS);
         return seals >= 0 && !(seals & (F_SEAL_WRITE | F_SEAL_FUTURE_WRITE));
@@ -629,6 +635,18 @@ uint64_t registry_purge(struct registry *reg, uid_t uid, uint64_t bytes) {
                 log_debug("purged %llu bytes", (unsigned long long) total);
         }
         return total;
+}
+
+uint64_t registry_purge_filtered(struct registry *reg, bool (*keep)(const struct region *r, void *userdata),
+                                 void *userdata, uint64_t bytes) {
+        uint64_t got;
+
+        purge_keep = keep;
+        purge_keep_userdata = userdata;
+        got = registry_purge(reg, (uid_t) -1, bytes);
+        purge_keep = NULL;
+        purge_keep_userdata = NULL;
+        return got;
 }
 
 /* ---- letting go --------------------------------------------------------- */

@@ -11,6 +11,8 @@
 
 #include "pinstate.h"
 
+#define REGION_CHARGED_MAX 4
+
 struct region {
         uint64_t dev, ino;
         int fd;             /* the daemon's, read-write where it could get one */
@@ -24,6 +26,9 @@ struct region {
         uid_t charge_uid;   /* whose memory quota pays for the record and block */
         uint64_t born_ns;   /* the memfd's birth (wall clock), 0 if unknown */
         unsigned holders;   /* connections that registered it */
+        /* The memory cgroups its pages are charged to, as ids of cgroup.c
+         * (0: free slot): those of the clients that registered it. */
+        uint32_t charged[REGION_CHARGED_MAX];
         char name[256];
         struct region *next;
 };
@@ -85,5 +90,10 @@ void registry_totals(struct registry *reg, uid_t uid, struct registry_totals *re
  * bytes are gone (UINT64_MAX: all of them), in the regions of uid (or of
  * everyone with (uid_t)-1). Returns the bytes purged. */
 uint64_t registry_purge(struct registry *reg, uid_t uid, uint64_t bytes);
+
+/* registry_purge() limited to the regions keep() accepts (cgroup.c:
+ * the regions charged to one memory cgroup). */
+uint64_t registry_purge_filtered(struct registry *reg, bool (*keep)(const struct region *r, void *userdata),
+                                 void *userdata, uint64_t bytes);
 
 void registry_free(struct registry *reg);

@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cgroup.h"
 #include "fd-util.h"
 #include "internal.h"
 #include "log.h"
@@ -108,6 +109,7 @@ static void accept_one(struct daemon *d, int fd) {
         }
         *c = (struct client) { .fd = fd, .pid = cred.pid, .uid = cred.uid, .gid = cred.gid };
         peer_groups(c);
+        c->cgroup = cgroups_client(d->cgroups, fd, c->pid, c->uid);
         ev.data.ptr = c;
         if (epoll_ctl(d->epoll_fd, EPOLL_CTL_ADD, fd, &ev) < 0) {
                 log_warning_ratelimited("dropping a connection: epoll: %m");
@@ -262,6 +264,7 @@ static void handle_register(struct daemon *d, struct client *c, const struct pro
         /* registry_register() counted a holder: keep the count only for a
          * connection that did not hold the region yet. */
         held = client_hold(c, r);
+        cgroups_charge(d->cgroups, r, c->cgroup);
         if (held <= 0) {
                 registry_unhold(&d->registry, r);
                 quota_uncharge(c->uid, QUOTA_REGIONS, 1);

@@ -19,6 +19,7 @@ struct client {
         gid_t gid;
         gid_t *groups;           /* supplementary, from SO_PEERGROUPS */
         size_t n_groups;
+        uint32_t cgroup;         /* its memory cgroup (cgroup.c id), 0: unknown */
         struct region **regions; /* registered through this connection */
         size_t n_regions, cap_regions;
         struct client *next;
@@ -30,6 +31,7 @@ struct daemon {
         int timer_fd;
         int signal_fd;
         struct pressure *pressure;
+        struct cgroups *cgroups;    /* the clients' memory cgroups (cgroup.c) */
         struct registry registry;
         struct broker broker;
         struct client *clients;
@@ -51,6 +53,7 @@ enum {
         EV_TIMER,
         EV_SIGNAL,
         EV_PRESSURE,
+        EV_CGROUPS,
         EV_CLIENT_MIN = 16, /* below this: one of the above */
 };
 
