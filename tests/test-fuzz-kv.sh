@@ -63,6 +63,10 @@ run() {
         fi
         mkdir "$tmp/$name.corpus"
         "$tmp/$name" --seed "$tmp/$name.corpus"
+        # Inputs that once found a bug (tests/corpus/NAME/) run first, every time.
+        if [ -d "tests/corpus/$name" ]; then
+                cp "tests/corpus/$name"/* "$tmp/$name.corpus/"
+        fi
         rc=0
         (cd "$tmp" && timeout -k 5 $((seconds + 60)) "./$name" -max_total_time="$seconds" -timeout=10 \
                 -rss_limit_mb=2048 -max_len="$max_len" -print_final_stats=1 -artifact_prefix="$tmp/$name-" \

@@ -202,8 +202,11 @@ struct arena_view {
 };
 
 bool kv_arena_bounds_ok(uint64_t off, uint64_t slots, uint64_t log_off, uint64_t log_cap, uint64_t file_size) {
+        /* Each sum is formed only once its terms are known to fit below
+         * file_size: a peer's off near 2^64 must not wrap past the test. */
         return off >= KV_HEADER_SIZE && slots >= KV_MIN_SLOTS && (slots & (slots - 1)) == 0 &&
-               slots <= KV_LOG_MAX / 8 && off % 8 == 0 && log_off % 8 == 0 && log_off >= off + slots * 8 &&
+               slots <= KV_LOG_MAX / 8 && off % 8 == 0 && log_off % 8 == 0 && off <= file_size &&
+               slots * 8 <= file_size - off && log_off >= off + slots * 8 &&
                log_cap <= KV_LOG_MAX && log_off <= file_size && log_cap <= file_size - log_off &&
                file_size <= KV_MAP_MAX;
 }
