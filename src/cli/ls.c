@@ -18,6 +18,7 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include "ashm.h"
 #include "cli.h"
 #include "fd-util.h"
 #include "memfd-util.h"
@@ -39,6 +40,7 @@ struct row {
         /* From ashmd: NULL when it does not track the region. */
         const struct proto_list_entry *pins;
         char *name;
+        bool channel; /* holds an ashm channel (ashm_chan_is_channel) */
 };
 
 /* What ashmd told us, and what of it the scan matched. */
@@ -128,6 +130,28 @@ static int read_comm(int pid_fd, char *buf, size_t len) {
         return 0;
 }
 
+/* Whether the memfd behind /proc/PID/fd/ENTRY holds a channel: its
+ * header says so (a process of ours, or root, may open it). */
+static bool is_channel(int dir_fd, const char *entry) {
+        ashm_region *region;
+        int fd = openat(dir_fd, entry, O_RDONLY | O_CLOEXEC), r;
+
+        if (fd < 0 || ashm_region_adopt(fd, 0, &region) < 0)
+                return false;
+        r = ashm_chan_is_channel(region);
+        ashm_region_close(region);
+        return r > 0;
+}
+
+/* A region is a channel in every row if it is in one. */
+static void channels_mark(struct scan *s) {
+        for (size_t i = 0; i < s->n; i++)
+                for (size_t j = 0; j < s->n && !s->rows[i].channel; j++)
+                        if (s->rows[j].channel && s->rows[j].dev == s->rows[i].dev &&
+                            s->rows[j].inode == s->rows[i].inode)
+                                s->rows[i].channel = true;
+}
+
 /* One fd of the process: a row if it is a memfd we have not seen yet.
  * Entries read in increasing fd order, so a region held twice shows its
  * lowest fd. Returns -errno only when the process as a whole is lost. */
@@ -158,6 +182,7 @@ static int scan_fd(struct scan *s, size_t first, struct row *r, int dir_fd, cons
         r->name = name_from_link(link);
         if (!r->name)
                 return -ENOMEM;
+        r->channel = is_channel(dir_fd, entry);
         ret = add_row(s, r);
         if (ret < 0)
                 free(r->name);
@@ -462,7 +487,7 @@ static int print_table(const struct scan *s) {
                 if (!name || row_cells(&s->rows[i], cells) < 0)
                         return -ENOMEM;
                 print_cells(cells, widths);
-                puts(name);
+                printf("%s%s\n", name, s->rows[i].channel ? " (channel)" : "");
         }
         return 0;
 }
@@ -489,6 +514,7 @@ static void json_put_row(const struct row *r) {
         json_put_size("pinned", r->pins ? pin_bytes(r->pins->pinned) : -1);
         json_put_size("unpinned", r->pins ? pin_bytes(r->pins->unpinned) : -1);
         json_put_size("purged", r->pins ? pin_bytes(r->pins->purged) : -1);
+        printf(",\"kind\":\"%s\"", r->channel ? "channel" : "region");
         fputs(",\"name\":", stdout);
         json_put_string(r->name, stdout);
         putchar('}');
@@ -546,6 +572,7 @@ int verb_ls(int argc, char *argv[]) {
                 fputs("ashm: out of memory\n", stderr);
                 return EXIT_FAILURE;
         }
+        channels_mark(&s);
         if (s.n > 1) /* with no row, s.rows is NULL: not for qsort() */
                 qsort(s.rows, s.n, sizeof(*s.rows), row_cmp);
         if (json)
