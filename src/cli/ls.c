@@ -514,7 +514,10 @@ static void json_put_row(const struct row *r) {
         json_put_size("pinned", r->pins ? pin_bytes(r->pins->pinned) : -1);
         json_put_size("unpinned", r->pins ? pin_bytes(r->pins->unpinned) : -1);
         json_put_size("purged", r->pins ? pin_bytes(r->pins->purged) : -1);
-        printf(",\"kind\":\"%s\"", r->channel ? "channel" : "region");
+        /* Only on channels: rows of plain regions keep the shape they
+         * always had. */
+        if (r->channel)
+                fputs(",\"kind\":\"channel\"", stdout);
         fputs(",\"name\":", stdout);
         json_put_string(r->name, stdout);
         putchar('}');
