@@ -7,6 +7,9 @@ set -eu
 # npm (scripts/fetch-mmkv.sh: npm, cmake, make, zlib1g-dev) and compare
 # with LMDB and SQLite.
 packages="meson ninja-build gcc g++ pkg-config libcriterion-dev python3 binutils clang llvm libclang-rt-14-dev man-db groff-base cmake make zlib1g-dev openssl liblmdb-dev libsqlite3-dev"
+# bench-chan compares channels with ZeroMQ, nng and iceoryx (RouDi and
+# its C binding), each optional in meson.
+packages="$packages libzmq3-dev libnng-dev iceoryx libiceoryx-binding-c-dev"
 # npm may come with a Node.js that is not Debian's (nodesource ships it in
 # its nodejs package, which conflicts with Debian's npm): any npm will do.
 command -v npm >/dev/null 2>&1 || packages="$packages npm"

@@ -59,7 +59,8 @@ static pid_t spawn_chan_peer_as(ashm_region *chan, ashm_region *log, bool nobody
                 int c = fcntl(ashm_region_fd(chan), F_DUPFD, 10);
                 int l = log ? fcntl(ashm_region_fd(log), F_DUPFD, 10) : -1;
 
-                if (c < 0 || dup2(c, 3) < 0 || (l >= 0 && dup2(l, 4) < 0))
+                /* A peer never outlives a test that failed midway. */
+                if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || c < 0 || dup2(c, 3) < 0 || (l >= 0 && dup2(l, 4) < 0))
                         _exit(127);
                 execv(args[0], (char *const *) args);
                 _exit(127);

@@ -39,6 +39,7 @@
  * peer is the kernel's word (a dropped OFD lock), this is only how soon
  * a sleeper hears it. */
 #define CHAN_SLICE_NS (20 * 1000 * 1000)
+#define CHAN_FIRST_SLICE_NS (2 * 1000 * 1000)
 /* The OFD lock bytes, far past any region: byte LOCK_BASE is the single
  * consumer or publisher, LOCK_BASE + 1 + i producer or subscriber i. */
 #define LOCK_BASE (INT64_C(1) << 40)
@@ -669,7 +670,7 @@ static int wait_step(ashm_chan *ch, int64_t timeout_ns, unsigned *io) {
         now = clock_monotonic_ns();
         deadline = timeout_ns < 0 ? INT64_MAX : now + timeout_ns;
         spin_end = now + (int64_t) MIN(ch->spin_ns, (uint64_t) INT64_MAX / 2);
-        for (unsigned n = 0;; n++) {
+        for (unsigned n = 0; ch->spin_ns > 0; n++) {
                 r = try_step(ch, io);
                 if (r != -EAGAIN)
                         return r;
@@ -680,7 +681,11 @@ static int wait_step(ashm_chan *ch, int64_t timeout_ns, unsigned *io) {
                 }
                 cpu_relax();
         }
-        for (;;) {
+        /* Asking the kernel about the peers costs a syscall: not before
+         * every sleep, only once a sleep ran its slice out with nothing
+         * coming. The first slice is short, so a receiver whose peers are
+         * gone already hears it soon. */
+        for (int64_t slice = CHAN_FIRST_SLICE_NS, woke = 0;; slice = CHAN_SLICE_NS) {
                 uint32_t *sleepers, *ev = wait_word(ch, *io, &sleepers);
                 uint32_t v;
 
@@ -688,20 +693,21 @@ static int wait_step(ashm_chan *ch, int64_t timeout_ns, unsigned *io) {
                         __atomic_fetch_add(sleepers, 1, __ATOMIC_SEQ_CST);
                 v = __atomic_load_n(ev, __ATOMIC_SEQ_CST);
                 r = try_step(ch, io);
+                if (r == -EAGAIN && woke == -ETIMEDOUT) {
+                        int gone = peer_gone(ch);
+
+                        if (gone < 0)
+                                r = gone;
+                }
                 if (r == -EAGAIN) {
-                        r = peer_gone(ch);
-                        if (r < 0) {
-                                int again = try_step(ch, io);
-                                r = again == -EAGAIN ? r : again;
-                        } else {
-                                now = clock_monotonic_ns();
-                                if (now >= deadline)
-                                        r = -ETIMEDOUT;
-                                else {
-                                        futex_wait_until(ev, v, MIN(deadline, now + CHAN_SLICE_NS));
-                                        r = -EAGAIN;
-                                }
-                        }
+                        now = clock_monotonic_ns();
+                        if (now >= deadline)
+                                r = -ETIMEDOUT;
+                        else
+                                woke = futex_wait_until(ev, v, MIN(deadline, now + slice));
+                } else if (r == -EPIPE || r == -ECONNRESET) {
+                        int again = try_step(ch, io);
+                        r = again == -EAGAIN ? r : again;
                 }
                 if (sleepers)
                         __atomic_fetch_sub(sleepers, 1, __ATOMIC_SEQ_CST);
