@@ -775,8 +775,8 @@ void ashm_chan_close(ashm_chan *ch);
 int ashm_chan_send(ashm_chan *ch, const void *data, size_t len, int64_t timeout_ns);
 
 /**
- * Zero-copy sending: a pointer to room for len bytes (at most msg_max)
- * in the channel, valid until ashm_chan_commit(), which publishes the
+ * Zero-copy sending: a pointer to room for len bytes (at most msg_max,
+ * 16-byte aligned) in the channel, valid until ashm_chan_commit(), which publishes the
  * first len bytes written there (len may be less than reserved). One
  * reservation at a time. Errors as ashm_chan_send(); -EINVAL commit
  * without a reservation.

@@ -33,7 +33,8 @@
 #define CHAN_MAGIC UINT64_C(0x314e484341534d41) /* "AMSACHN1" little-endian */
 #define CHAN_VERSION 1
 #define CHAN_PAGE 4096u
-#define CHAN_SLOT_HDR 64u
+/* The slot header and a small message share one cache line. */
+#define CHAN_SLOT_HDR 16u
 #define CHAN_WRITING UINT64_MAX
 /* A sleeping waiter looks at its peers' locks this often: the death of a
  * peer is the kernel's word (a dropped OFD lock), this is only how soon
@@ -76,7 +77,8 @@ struct sub_page {
 };
 
 struct slot_hdr {
-        uint64_t seq; /* the position it holds, CHAN_WRITING while written */
+        uint64_t seq; /* 1 + the position it holds (0: never written),
+                       * CHAN_WRITING while written */
         uint32_t len;
         uint32_t reserved;
 };
@@ -102,6 +104,8 @@ struct ashm_chan {
         void *mine_map;
         /* Positions this handle owns. */
         uint64_t pos;          /* writer: next tail; subscriber: cursor */
+        uint64_t cached;       /* producer: the head last read; publisher: the
+                                * lowest cursor last read */
         uint64_t *heads;       /* consumer: its head per ring */
         unsigned next_ring;    /* consumer: where the next scan starts */
         bool held;             /* a reserve or peek is outstanding */
@@ -143,6 +147,8 @@ static bool forked(const ashm_chan *ch) {
 #define LOADR(p) __atomic_load_n((p), __ATOMIC_RELAXED)
 #define STORE(p, v) __atomic_store_n((p), (v), __ATOMIC_RELEASE)
 #define FENCE() __atomic_thread_fence(__ATOMIC_SEQ_CST)
+#define LOADS(p) __atomic_load_n((p), __ATOMIC_SEQ_CST)
+#define STORES(p, v) __atomic_store_n((p), (v), __ATOMIC_SEQ_CST)
 
 static inline void cpu_relax(void) {
 #if defined(__x86_64__) || defined(__i386__)
@@ -176,7 +182,7 @@ static int layout(uint32_t kind, uint32_t msg_max, uint32_t depth, uint32_t peer
                 .msg_max = msg_max,
                 .depth = depth,
                 .peers = peers,
-                .stride = CHAN_SLOT_HDR + align_up(msg_max, 64),
+                .stride = align_up(CHAN_SLOT_HDR + (uint64_t) msg_max, 64),
                 .ctl_off = CHAN_PAGE,
         };
         h->rings_off = h->ctl_off + align_up(sizeof(struct chan_global) + rings * sizeof(struct ring_ctl), CHAN_PAGE);
@@ -351,7 +357,13 @@ static int attach_producer(ashm_chan *ch) {
          * not behind the tail, so it is simply written over. */
         if (tail - head > ch->depth)
                 return -EBADMSG;
+        /* A producer killed between its commit (the slot's seq) and its
+         * tail store: the message is out, so the tail goes past it. */
+        while (tail - head < ch->depth && LOAD(&slot_at(ch, ch->index, tail)->seq) == tail + 1)
+                tail++;
+        STORE(&rc->tail, tail);
         ch->pos = tail;
+        ch->cached = head;
         __atomic_fetch_add(&ch->g->writer_gen, 1, __ATOMIC_SEQ_CST);
         return 0;
 }
@@ -372,7 +384,12 @@ static int attach_consumer(ashm_chan *ch) {
 }
 
 static int attach_publisher(ashm_chan *ch) {
-        ch->pos = LOAD(&ch->rings[0].tail);
+        uint64_t tail = LOAD(&ch->rings[0].tail);
+
+        /* As for a producer: a commit whose tail store was cut off. */
+        if (LOAD(&slot_at(ch, 0, tail)->seq) == tail + 1)
+                STORE(&ch->rings[0].tail, ++tail);
+        ch->pos = tail;
         __atomic_fetch_add(&ch->g->writer_gen, 1, __ATOMIC_SEQ_CST);
         return 0;
 }
@@ -491,16 +508,18 @@ err:
 /* ------------------------------------------------------------------ */
 /* The non-blocking steps: each returns -EAGAIN when it would wait     */
 
+/* After the seq_cst store of the slot's seq (commit): a sleeper
+ * increments its word (seq_cst) and then looks at the seq, so either it
+ * sees the message or we see it asleep. */
 static void wake_readers(ashm_chan *ch) {
-        FENCE(); /* our tail store before the sleepers' flags we read */
         if (ch->kind == ASHM_CHAN_QUEUE) {
-                if (LOADR(&ch->g->data_sleepers) == 0)
+                if (LOADS(&ch->g->data_sleepers) == 0)
                         return;
         } else {
                 bool any = false;
 
                 for (unsigned i = 0; i < ch->peers && !any; i++)
-                        any = LOADR(&sub_at(ch, i)->sleeping) != 0;
+                        any = LOADS(&sub_at(ch, i)->sleeping) != 0;
                 if (!any)
                         return;
         }
@@ -508,12 +527,18 @@ static void wake_readers(ashm_chan *ch) {
         futex_wake(&ch->g->data_ev, INT32_MAX);
 }
 
-/* Producer: room for one more in our ring? */
+/* Producer: room for one more in our ring? The consumer's head is read
+ * only when the one read last says the ring is full: its cache line
+ * stays where it is on the fast path. */
 static int producer_space(ashm_chan *ch) {
-        uint64_t head = LOAD(&ch->rings[ch->index].head);
+        uint64_t head;
 
+        if (ch->pos - ch->cached < ch->depth)
+                return 0;
+        head = LOADS(&ch->rings[ch->index].head);
         if (ch->pos - head > ch->depth)
                 return -EBADMSG; /* a head that nobody honest wrote */
+        ch->cached = head;
         return ch->pos - head < ch->depth ? 0 : -EAGAIN;
 }
 
@@ -523,17 +548,26 @@ static int producer_space(ashm_chan *ch) {
  * it holds us back too, but we do not wait for the dead: -ECONNRESET.
  * *ret_slow gets the index of a live one we wait for. */
 static int publisher_space(ashm_chan *ch, unsigned *ret_slow) {
+        uint64_t low = ch->pos;
+
         if (ch->flags & ASHM_CHAN_OVERWRITE)
+                return 0;
+        /* Cursors only move forward (a new subscriber starts at the
+         * tail): the lowest one seen last is a safe bound. */
+        if (ch->pos - ch->cached < ch->depth)
                 return 0;
         for (unsigned i = 0; i < ch->peers; i++) {
                 uint64_t cur;
                 int r;
 
-                if (!LOAD(&sub_at(ch, i)->active))
+                if (!LOADS(&sub_at(ch, i)->active))
                         continue;
-                cur = LOAD(&sub_at(ch, i)->cursor);
-                if (ch->pos - cur < ch->depth)
+                cur = LOADS(&sub_at(ch, i)->cursor);
+                if (ch->pos - cur < ch->depth) {
+                        if (ch->pos - cur > ch->pos - low)
+                                low = cur;
                         continue;
+                }
                 if (ch->pos - cur > ch->depth)
                         return -EBADMSG; /* no honest cursor is that far behind */
                 /* Alive or not: the kernel's word, not the page's. */
@@ -545,6 +579,7 @@ static int publisher_space(ashm_chan *ch, unsigned *ret_slow) {
                 *ret_slow = i;
                 return -EAGAIN;
         }
+        ch->cached = low;
         return 0;
 }
 
@@ -552,15 +587,25 @@ static int writer_try(ashm_chan *ch, unsigned *ret_slow) {
         return ch->kind == ASHM_CHAN_QUEUE ? producer_space(ch) : publisher_space(ch, ret_slow);
 }
 
-/* Queue consumer: the next ring with a message, from next_ring on. */
+/* Queue consumer: the next ring with a message, from next_ring on. The
+ * slot's own seq says a message is there: one cache line, shared with
+ * the message itself when it is small. The tail is read only when the
+ * slot says no: if the tail says yes, the slot was written over. */
 static int consumer_find(ashm_chan *ch, unsigned *ret_ring) {
         for (unsigned k = 0; k < ch->peers; k++) {
-                unsigned i = (ch->next_ring + k) % ch->peers;
-                uint64_t tail = LOAD(&ch->rings[i].tail);
+                unsigned i = ch->next_ring + k < ch->peers ? ch->next_ring + k : ch->next_ring + k - ch->peers;
+                uint64_t head = ch->heads[i], tail;
 
-                if (tail == ch->heads[i])
+                if (LOADS(&slot_at(ch, i, head)->seq) == head + 1) {
+                        *ret_ring = i;
+                        return 0;
+                }
+                /* The tail moves just after the seq: we may have taken
+                 * the message a producer has not counted yet. */
+                tail = LOAD(&ch->rings[i].tail);
+                if (tail == head || tail + 1 == head)
                         continue;
-                if (tail - ch->heads[i] > ch->depth)
+                if (tail - head > ch->depth || LOAD(&slot_at(ch, i, head)->seq) != head + 1)
                         return -EBADMSG;
                 *ret_ring = i;
                 return 0;
@@ -570,10 +615,13 @@ static int consumer_find(ashm_chan *ch, unsigned *ret_ring) {
 
 /* Subscriber: is there a message at our cursor? Skips what was lost. */
 static int subscriber_find(ashm_chan *ch) {
-        uint64_t tail = LOAD(&ch->rings[0].tail);
+        uint64_t tail;
 
-        if (tail == ch->pos)
-                return -EAGAIN;
+        if (LOADS(&slot_at(ch, 0, ch->pos)->seq) == ch->pos + 1)
+                return 0;
+        tail = LOAD(&ch->rings[0].tail);
+        if (tail == ch->pos || tail + 1 == ch->pos)
+                return -EAGAIN; /* the tail moves just after the seq */
         if (tail - ch->pos > (uint64_t) INT64_MAX)
                 return -EBADMSG; /* the tail went backwards */
         if (tail - ch->pos > ch->depth) {
@@ -772,7 +820,7 @@ _public_ int ashm_chan_commit(ashm_chan *ch, size_t len) {
          * sees the tail move only once everything before it is written,
          * and a writer that dies before the tail store leaves nothing. */
         s->len = (uint32_t) len;
-        STORE(&s->seq, ch->pos);
+        STORES(&s->seq, ch->pos + 1);
         ch->pos++;
         STORE(&ch->rings[ring].tail, ch->pos);
         ch->held = false;
@@ -797,10 +845,10 @@ _public_ int ashm_chan_send(ashm_chan *ch, const void *data, size_t len, int64_t
 /* ------------------------------------------------------------------ */
 /* Reading                                                             */
 
+/* After the seq_cst store of the head or cursor (see wake_readers). */
 static void wake_writer(ashm_chan *ch, unsigned ring) {
         uint32_t *sleepers, *ev;
 
-        FENCE();
         if (ch->kind == ASHM_CHAN_QUEUE) {
                 sleepers = &ch->rings[ring].space_sleepers;
                 ev = &ch->rings[ring].space_ev;
@@ -810,7 +858,7 @@ static void wake_writer(ashm_chan *ch, unsigned ring) {
                 sleepers = &ch->g->space_sleepers;
                 ev = &ch->mine->cursor_ev;
         }
-        if (LOADR(sleepers) == 0)
+        if (LOADS(sleepers) == 0)
                 return;
         __atomic_fetch_add(ev, 1, __ATOMIC_SEQ_CST);
         futex_wake(ev, INT32_MAX);
@@ -821,7 +869,7 @@ static int slot_check(ashm_chan *ch, struct slot_hdr *s, uint64_t pos, uint32_t 
         uint64_t seq = LOAD(&s->seq);
         uint32_t len = LOADR(&s->len);
 
-        if (seq != pos) {
+        if (seq != pos + 1) {
                 if (ch->kind == ASHM_CHAN_PUBSUB)
                         return -ESTALE; /* written over since the tail said so */
                 return -EBADMSG;
@@ -876,7 +924,7 @@ static void advance(ashm_chan *ch) {
                 unsigned ring = ch->held_ring;
 
                 ch->heads[ring] = ch->held_pos + 1;
-                STORE(&ch->rings[ring].head, ch->heads[ring]);
+                STORES(&ch->rings[ring].head, ch->heads[ring]);
                 /* Fairness: the next scan starts at the next ring. */
                 ch->next_ring = (ring + 1) % ch->peers;
                 wake_writer(ch, ring);
@@ -884,8 +932,8 @@ static void advance(ashm_chan *ch) {
         }
         ch->pos = ch->held_pos + 1;
         if (ch->mine) {
-                STORE(&ch->mine->cursor, ch->pos);
                 STORE(&ch->mine->lost, ch->lost);
+                STORES(&ch->mine->cursor, ch->pos);
                 wake_writer(ch, 0);
         }
 }
@@ -900,7 +948,7 @@ _public_ int ashm_chan_release(ashm_chan *ch) {
                 return -EINVAL;
         if (ch->kind == ASHM_CHAN_PUBSUB) {
                 __atomic_thread_fence(__ATOMIC_ACQUIRE);
-                stale = LOADR(&slot_at(ch, 0, ch->held_pos)->seq) != ch->held_pos;
+                stale = LOADR(&slot_at(ch, 0, ch->held_pos)->seq) != ch->held_pos + 1;
                 if (stale)
                         ch->lost++;
         }
