@@ -542,7 +542,9 @@ ASHM_TEST(chan, kill9_producers, .timeout = 120) {
                 }
                 int victim = rand_r(&seed) % 3;
                 kill(prod[victim], SIGKILL);
-                cr_assert(WIFSIGNALED(reap(prod[victim])), "producer exited by itself");
+                int st = reap(prod[victim]);
+                cr_assert(WIFSIGNALED(st), "round %d: producer exited by itself, status 0x%x (its stderr is above)",
+                          round, st);
                 kills++;
                 prod[victim] = spawn_chan_peer(q, NULL, (const char *[]) { victim % 2 ? "produce-zc" : "produce", "0", NULL });
         }

@@ -354,7 +354,11 @@ static int attach_producer(ashm_chan *ch) {
 
         /* A restarted producer carries on after what the last holder of
          * its ring committed; what it reserved and never committed is
-         * not behind the tail, so it is simply written over. */
+         * not behind the tail, so it is simply written over. A holder
+         * killed between its commit and its tail store may have had that
+         * message consumed already: the head is then one past the tail. */
+        if (head - tail == 1)
+                tail = head;
         if (tail - head > ch->depth)
                 return -EBADMSG;
         /* A producer killed between its commit (the slot's seq) and its
@@ -375,7 +379,8 @@ static int attach_consumer(ashm_chan *ch) {
         for (unsigned i = 0; i < ch->peers; i++) {
                 uint64_t head = LOAD(&ch->rings[i].head), tail = LOAD(&ch->rings[i].tail);
 
-                if (tail - head > ch->depth)
+                /* head == tail + 1: see attach_producer(). */
+                if (tail - head > ch->depth && head - tail != 1)
                         return -EBADMSG;
                 ch->heads[i] = head;
         }
