@@ -415,7 +415,9 @@ ASHM_TEST(chan, processes_queue_two_producers) {
         }
         reap_ok(a);
         reap_ok(b);
-        cr_assert(next[0] == 5000 || next[0] == 300);
+        /* One ring each, or ring 0 for both when the first had gone
+         * before the second came: 5300 either way, in order per ring. */
+        cr_assert_eq(next[0] + next[1], 5300);
         ashm_chan_close(c);
         ashm_region_close(q);
 }
@@ -502,7 +504,7 @@ static void sleep_ms_random(unsigned *seed, unsigned max) {
 /* Producers are killed at random points (half of them inside a slowly
  * written zero-copy message) and restarted; the consumer here checks
  * that each ring's stream is whole, in order, never torn. */
-ASHM_TEST(chan, kill9_producers, .timeout = 120) {
+ASHM_TEST(chan, kill9_producers) {
         unsigned seed = seed_from_env();
         ashm_region *q = make(ASHM_CHAN_QUEUE, TMSG_MAX, 8, 3, 0);
         ashm_chan *c = open_role(q, ASHM_CHAN_CONSUMER);
@@ -600,7 +602,7 @@ static void check_log(ashm_region *log, unsigned rows, const uint64_t *ends, uin
         assert_ok(ashm_region_unmap(log, l, 0));
 }
 
-ASHM_TEST(chan, kill9_consumer, .timeout = 120) {
+ASHM_TEST(chan, kill9_consumer) {
         unsigned seed = seed_from_env();
         ashm_region *q = make(ASHM_CHAN_QUEUE, TMSG_MAX, 8, 2, 0), *log = make_log();
         pid_t prod[2], cons;
@@ -642,7 +644,7 @@ ASHM_TEST(chan, kill9_consumer, .timeout = 120) {
 /* Subscribers (blocking policy) are killed and restarted; a restarted
  * one takes a free page and carries on from its cursor. Every page sees
  * the whole stream: nothing lost, nothing twice beyond the kill window. */
-ASHM_TEST(chan, kill9_subscribers, .timeout = 120) {
+ASHM_TEST(chan, kill9_subscribers) {
         unsigned seed = seed_from_env();
         ashm_region *ps = make(ASHM_CHAN_PUBSUB, TMSG_MAX, 8, 2, 0), *log = make_log();
         ashm_chan_info info;
@@ -722,7 +724,7 @@ static void exercise(ashm_chan *w, ashm_chan *r1, unsigned n, uint64_t *ret_badm
         }
 }
 
-ASHM_TEST(chan, hostile_scribbler_process, .timeout = 120) {
+ASHM_TEST(chan, hostile_scribbler_process) {
         unsigned seed = seed_from_env();
 
         for (int kind = ASHM_CHAN_QUEUE; kind <= ASHM_CHAN_PUBSUB; kind++) {
@@ -748,7 +750,7 @@ ASHM_TEST(chan, hostile_scribbler_process, .timeout = 120) {
 
 /* A bounded fuzz: random words into the control page, the ring's slot
  * headers and the subscriber pages, in this process, between calls. */
-ASHM_TEST(chan, fuzz_control_words, .timeout = 120) {
+ASHM_TEST(chan, fuzz_control_words) {
         unsigned seed = seed_from_env();
 
         for (int iter = 0; iter < 400; iter++) {
