@@ -414,6 +414,11 @@ static int attach_subscriber(ashm_chan *ch, int fd) {
                 return negative_errno();
         ch->mine_map = p;
         ch->mine = p;
+        /* A message committed whose tail store is still to come: it is
+         * the publisher's, before our time (its last scan of the
+         * cursors may not have seen us). */
+        if (LOAD(&slot_at(ch, 0, tail)->seq) == tail + 1)
+                tail++;
         /* A page that was used before belongs to a subscriber that died:
          * carry on from its cursor, as the same subscriber restarted. */
         if (LOAD(&ch->mine->active) && tail - LOAD(&ch->mine->cursor) <= ch->depth)
@@ -1022,7 +1027,9 @@ _public_ int ashm_chan_last(const ashm_chan *ch, unsigned *ret_source, uint64_t 
 _public_ int ashm_chan_index(const ashm_chan *ch) {
         if (!ch)
                 return -EINVAL;
-        return ch->index == UINT32_MAX ? -ENOENT : (int) ch->index;
+        if (ch->role == ASHM_CHAN_CONSUMER || ch->role == ASHM_CHAN_PUBLISHER || ch->index == UINT32_MAX)
+                return -ENOENT;
+        return (int) ch->index;
 }
 
 /* ------------------------------------------------------------------ */
@@ -1137,7 +1144,8 @@ _public_ int ashm_chan_stat(const ashm_region *region, ashm_chan_info *ret_info,
                         p.lag = t - p.position;
                         p.lost = LOAD(&sub_at(&ch, i)->lost);
                         p.active = LOAD(&sub_at(&ch, i)->active);
-                        info.subscribers += p.alive;
+                        /* Subscribed: alive, and its cursor set. */
+                        info.subscribers += p.alive && p.active;
                         info.lost += p.lost;
                 }
                 if (i < n_peers && ret_peers)
