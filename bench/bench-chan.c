@@ -10,27 +10,36 @@
  * Workloads:
  *  rtt-busy     8-byte round trip, both sides busy-polling, cross-core:
  *               raw (two cache lines), ashm (two queue channels, spin
- *               without limit), iceoryx (not built here, see below).
+ *               without limit), iceoryx 2.0.3 (C binding: loan, publish,
+ *               take, release; two services).
  *  rtt-block    8-byte round trip, both sides sleeping in the kernel,
  *               cross-core and same-core: raw futex (two words, a wake
  *               for every message), ashm (spin 0), eventfd, pipe,
  *               AF_UNIX SEQPACKET, ZeroMQ ipc:// PAIR and nng ipc://
  *               pair1 when built with them.
  *  tput-64k     64 KiB messages one way, busy-polling, cross-core: a raw
- *               two-copy ring (memcpy in, memcpy out) and ashm send/recv
- *               (the same two copies); ns per message and GB/s.
+ *               two-copy ring (memcpy in, memcpy out), ashm send/recv and
+ *               iceoryx (loan + memcpy in, take + memcpy out: the same two
+ *               copies; lossless policies); ns per message and GB/s.
  *  zc-1m        round trip on the zero-copy path (reserve/commit,
  *               peek/release, 8 bytes touched), 1 MiB messages against
  *               8-byte ones, busy-polling.
  *  fanout       one publisher, four subscribers (blocking policy), 8-byte
  *               messages; ns per message delivered to all four.
  *  setup        create a channel and open a producer and a consumer on
- *               it, then close all, in one process.
+ *               it, then close all, in one process; iceoryx: a publisher
+ *               and a subscriber until connected, then gone (its runtime
+ *               and RouDi already up: their start is not counted).
  * Targets, ratios of medians: rtt-busy ashm <= 1.3x raw; rtt-block ashm
- * <= 1.1x raw futex, both placements; tput-64k ashm >= 1.0x raw ring;
- * zc-1m 1 MiB <= 1.1x 8 bytes. The iceoryx targets (>= 1.5x its 64 KiB
- * throughput, setup <= 0.1x its setup) print as SKIP: the iceoryx peer
- * is not written yet.
+ * <= 1.1x raw futex, both placements; tput-64k ashm >= 1.0x raw ring
+ * and >= 1.5x iceoryx; zc-1m 1 MiB <= 1.1x 8 bytes; rtt-busy <= 0.1x
+ * iceoryx; setup <= 0.1x iceoryx.
+ *
+ * iceoryx runs against a RouDi this program starts (iox-roudi with a
+ * config file of its own in a temporary directory, mempools of 128 B
+ * and 65 KiB only) and stops by pid at the end. BENCH_CHAN_NO_ICEORYX=1
+ * leaves it out; BENCH_CHAN_ONLY="busy block tput zc fanout setup"
+ * picks workloads.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -55,6 +64,11 @@
 
 #ifdef HAVE_ZMQ
 #include <zmq.h>
+#endif
+#ifdef HAVE_ICEORYX
+#include <iceoryx_binding_c/publisher.h>
+#include <iceoryx_binding_c/runtime.h>
+#include <iceoryx_binding_c/subscriber.h>
 #endif
 #ifdef HAVE_NNG
 #include <nng/nng.h>
@@ -106,6 +120,13 @@ struct peer {
         char path[108];
 #ifdef HAVE_NNG
         nng_socket nng;
+#endif
+#ifdef HAVE_ICEORYX
+        iox_pub_storage_t pub_storage;
+        iox_sub_storage_t sub_storage;
+        iox_pub_t pub;
+        iox_sub_t sub;
+        unsigned iox_id;
 #endif
         int cpu_parent, cpu_child;
 };
@@ -507,6 +528,175 @@ static void nng_echo(struct peer *p, unsigned n) {
 }
 #endif
 
+
+/* ---- iceoryx 2.0.3 (C binding), with a RouDi of our own ------------------ */
+
+#ifdef HAVE_ICEORYX
+static pid_t roudi_pid;
+static char roudi_dir[64];
+static bool iox_parent_ready;
+
+/* RouDi with a config file of ours: mempools for 8-byte and 64 KiB
+ * messages only, process monitoring off; stopped by pid. */
+static void roudi_start(void) {
+        char cfg[128];
+        FILE *f;
+
+        strcpy(roudi_dir, "/tmp/bench-chan-roudi-XXXXXX");
+        if (!mkdtemp(roudi_dir))
+                bench_die("mkdtemp", errno);
+        snprintf(cfg, sizeof(cfg), "%s/roudi.toml", roudi_dir);
+        f = fopen(cfg, "we");
+        if (!f)
+                bench_die("roudi config", errno);
+        fputs("[general]\nversion = 1\n\n[[segment]]\n\n[[segment.mempool]]\nsize = 128\ncount = 1000\n\n"
+              "[[segment.mempool]]\nsize = 66560\ncount = 64\n",
+              f);
+        fclose(f);
+        roudi_pid = fork();
+        if (roudi_pid < 0)
+                bench_die("fork", errno);
+        if (roudi_pid == 0) {
+                int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
+
+                prctl(PR_SET_PDEATHSIG, SIGTERM);
+                dup2(null, 1);
+                execlp("iox-roudi", "iox-roudi", "-c", cfg, "-l", "off", "-m", "off", (char *) NULL);
+                _exit(127);
+        }
+}
+
+static void roudi_stop(void) {
+        char path[128];
+
+        if (roudi_pid <= 0)
+                return;
+        kill(roudi_pid, SIGTERM);
+        waitpid(roudi_pid, NULL, 0);
+        roudi_pid = 0;
+        snprintf(path, sizeof(path), "%s/roudi.toml", roudi_dir);
+        unlink(path);
+        rmdir(roudi_dir);
+}
+
+/* The parent's runtime, once, after every iceoryx child was forked. */
+static void iox_parent_init(void) {
+        if (iox_parent_ready)
+                return;
+        iox_runtime_init("bench-chan-parent");
+        iox_parent_ready = true;
+}
+
+/* ping: parent -> child, pong: child -> parent; instance = the peer's id. */
+static void iox_open_side(struct peer *p, bool parent) {
+        iox_pub_options_t po;
+        iox_sub_options_t so;
+        char inst[16];
+
+        snprintf(inst, sizeof(inst), "i%u", p->iox_id);
+        iox_pub_options_init(&po);
+        po.historyCapacity = 0;
+        po.subscriberTooSlowPolicy = ConsumerTooSlowPolicy_WAIT_FOR_CONSUMER;
+        iox_sub_options_init(&so);
+        so.queueCapacity = RING;
+        so.queueFullPolicy = QueueFullPolicy_BLOCK_PRODUCER;
+        p->pub = iox_pub_init(&p->pub_storage, "bench", inst, parent ? "ping" : "pong", &po);
+        p->sub = iox_sub_init(&p->sub_storage, "bench", inst, parent ? "pong" : "ping", &so);
+        /* Until both directions are connected. */
+        while (!iox_pub_has_subscribers(p->pub) || iox_sub_get_subscription_state(p->sub) != SubscribeState_SUBSCRIBED)
+                usleep(1000);
+}
+
+static void iox_child_init(struct peer *p, unsigned k) {
+        char name[64];
+
+        snprintf(name, sizeof(name), "bench-chan-child-%u", p->iox_id);
+        iox_runtime_init(name);
+        iox_open_side(p, false);
+}
+
+static void iox_send(struct peer *p, const void *data, uint32_t len) {
+        void *chunk;
+
+        while (iox_pub_loan_chunk(p->pub, &chunk, len) != AllocationResult_SUCCESS)
+                __builtin_ia32_pause();
+        memcpy(chunk, data, len);
+        iox_pub_publish_chunk(p->pub, chunk);
+}
+
+static uint32_t iox_take(struct peer *p, void *buf, uint32_t len) {
+        const void *chunk;
+
+        while (iox_sub_take_chunk(p->sub, &chunk) != ChunkReceiveResult_SUCCESS)
+                __builtin_ia32_pause();
+        memcpy(buf, chunk, len);
+        iox_sub_release_chunk(p->sub, chunk);
+        return len;
+}
+
+static void iox_rtt_drive(struct peer *p, unsigned n) {
+        uint8_t buf[MSG] = { 0 };
+
+        for (unsigned i = 0; i < n; i++) {
+                iox_send(p, buf, MSG);
+                iox_take(p, buf, MSG);
+        }
+}
+
+static void iox_rtt_echo(struct peer *p, unsigned n) {
+        uint8_t buf[MSG];
+
+        for (unsigned i = 0; i < n; i++) {
+                iox_take(p, buf, MSG);
+                iox_send(p, buf, MSG);
+        }
+}
+
+/* The same two copies as the ring and the channel: in, and out. */
+static void iox_tput_drive(struct peer *p, unsigned n) {
+        uint8_t ack;
+
+        for (unsigned i = 0; i < n; i++)
+                iox_send(p, src_buf, BIG);
+        iox_take(p, &ack, 1);
+}
+
+static void iox_tput_echo(struct peer *p, unsigned n) {
+        for (unsigned i = 0; i < n; i++)
+                iox_take(p, dst_buf, BIG);
+        iox_send(p, "", 1);
+}
+
+static struct peer iox_peer(const char *name, side_fn drive, side_fn echo) {
+        static unsigned ids;
+
+        return (struct peer) { .name = name, .drive = drive, .echo = echo, .child_init = iox_child_init,
+                               .iox_id = ++ids };
+}
+
+/* iceoryx's setup: a publisher and a subscriber in one process, until
+ * they are connected, then gone. */
+static uint64_t iox_setup_run(void *ctx, unsigned iters) {
+        uint64_t t0 = bench_now_ns();
+
+        for (unsigned i = 0; i < iters; i++) {
+                struct peer p = { .iox_id = 1000000 + i };
+                iox_pub_options_t po;
+                iox_sub_options_t so;
+
+                iox_pub_options_init(&po);
+                iox_sub_options_init(&so);
+                p.pub = iox_pub_init(&p.pub_storage, "setup", "s", "e", &po);
+                p.sub = iox_sub_init(&p.sub_storage, "setup", "s", "e", &so);
+                while (!iox_pub_has_subscribers(p.pub))
+                        sched_yield();
+                iox_sub_deinit(p.sub);
+                iox_pub_deinit(p.pub);
+        }
+        return bench_now_ns() - t0;
+}
+#endif
+
 /* ---- tables ---------------------------------------------------------------- */
 
 static struct bench_opts opts = { .rounds = 11, .iters = 2000, .warmup = 1 };
@@ -584,6 +774,12 @@ static void open_parent_sides(struct peer *peers, size_t n) {
                 if (peers[i].child_init == nng_child_init)
                         nng_open_side(&peers[i], true);
 #endif
+#ifdef HAVE_ICEORYX
+                if (peers[i].child_init == iox_child_init) {
+                        iox_parent_init();
+                        iox_open_side(&peers[i], true);
+                }
+#endif
         }
 }
 
@@ -592,19 +788,45 @@ static void start_all(struct peer *peers, size_t n) {
         open_parent_sides(peers, n);
 }
 
+/* The iceoryx peers' children, forked before this process starts its
+ * own iceoryx runtime (iceoryx is not fork-safe): rtt-busy, tput-64k. */
+static struct peer iox_peers[2];
+static bool have_iox;
+
+static void iox_prepare(void) {
+#ifdef HAVE_ICEORYX
+        if (getenv("BENCH_CHAN_NO_ICEORYX"))
+                return;
+        roudi_start();
+        iox_peers[0] = iox_peer("iceoryx-busy", iox_rtt_drive, iox_rtt_echo);
+        iox_peers[1] = iox_peer("iceoryx-64k", iox_tput_drive, iox_tput_echo);
+        place(iox_peers, 2, false);
+        fork_all(iox_peers, 2);
+        have_iox = true;
+#endif
+}
+
 static void rtt_busy(void) {
-        struct peer peers[] = {
+        struct peer peers[3] = {
                 raw_peer("raw-busy", raw_busy_drive, raw_busy_echo),
                 chan_peer("ashm-busy", chan_rtt_drive, chan_rtt_echo, MSG, 8, UINT64_MAX),
         };
+        size_t n = 2;
         struct bench_peer *bp;
 
-        place(peers, ELEMENTS(peers), false);
-        start_all(peers, ELEMENTS(peers));
-        bp = table("rtt-busy cross-core", peers, ELEMENTS(peers), opts.iters * 10, 0);
+        place(peers, n, false);
+        start_all(peers, n);
+        if (have_iox) {
+                peers[n++] = iox_peers[0];
+                open_parent_sides(&peers[2], 1);
+        }
+        bp = table("rtt-busy cross-core", peers, n, opts.iters * 10, 0);
         all_ok &= bench_verdict("rtt-busy ashm", "raw busy-poll", 1.3, &bp[1], &bp[0], opts.rounds);
-        printf("target rtt-busy ashm <= 0.10x iceoryx: SKIP (iceoryx peer not built)\n");
-        table_done(bp, peers, ELEMENTS(peers));
+        if (have_iox)
+                all_ok &= bench_verdict("rtt-busy ashm", "iceoryx", 0.1, &bp[1], &bp[2], opts.rounds);
+        else
+                printf("target rtt-busy ashm <= 0.10x iceoryx: SKIP (no iceoryx)\n");
+        table_done(bp, peers, n);
 }
 
 static size_t rtt_block_peers(struct peer *peers, bool same) {
@@ -661,23 +883,32 @@ static void rtt_block(void) {
 }
 
 static void tput(void) {
-        struct peer peers[] = {
+        struct peer peers[3] = {
                 raw_peer("raw-ring-64k", raw_ring_drive, raw_ring_echo),
                 chan_peer("ashm-64k", chan_tput_drive, chan_tput_echo, BIG, RING, UINT64_MAX),
         };
+        size_t n = 2;
         struct bench_peer *bp;
 
         memset(src_buf, 0x5a, sizeof(src_buf));
-        place(peers, ELEMENTS(peers), false);
-        start_all(peers, ELEMENTS(peers));
-        bp = table("tput-64k cross-core (ns per 64 KiB message)", peers, ELEMENTS(peers), opts.iters, 0);
-        for (size_t i = 0; i < ELEMENTS(peers); i++)
+        place(peers, n, false);
+        start_all(peers, n);
+        if (have_iox) {
+                peers[n++] = iox_peers[1];
+                open_parent_sides(&peers[2], 1);
+        }
+        bp = table("tput-64k cross-core (ns per 64 KiB message)", peers, n, opts.iters, 0);
+        for (size_t i = 0; i < n; i++)
                 printf("throughput %s: %.2f GB/s\n", peers[i].name,
                        (double) BIG / bench_stats(bp[i].samples, opts.rounds).median);
         all_ok &= bench_verdict("tput-64k ashm ns/message (= throughput >= 1.0x)", "raw two-copy ring", 1.0, &bp[1],
                                 &bp[0], opts.rounds);
-        printf("target tput-64k ashm >= 1.5x iceoryx: SKIP (iceoryx peer not built)\n");
-        table_done(bp, peers, ELEMENTS(peers));
+        if (have_iox)
+                all_ok &= bench_verdict("tput-64k ashm ns/message (= throughput >= 1.5x)", "iceoryx", 1.0 / 1.5,
+                                        &bp[1], &bp[2], opts.rounds);
+        else
+                printf("target tput-64k ashm >= 1.5x iceoryx: SKIP (no iceoryx)\n");
+        table_done(bp, peers, n);
 }
 
 static void zero_copy(void) {
@@ -731,17 +962,29 @@ static uint64_t setup_run(void *ctx, unsigned iters) {
 }
 
 static void setup(void) {
-        struct bench_peer bp = { .name = "ashm-create+attach", .run = setup_run };
+        struct bench_peer bp[2] = { { .name = "ashm-create+attach", .run = setup_run } };
         struct bench_opts o = opts;
+        size_t n = 1;
 
-        o.iters = 200;
-        bench_run(&bp, 1, &o);
-        bench_table_header("setup: create a channel, open producer and consumer", &o, bp.name);
-        bench_table_row(&bp, &bp, o.rounds);
-        bench_result_line("setup", &bp, &bp, bp.name, &o);
-        printf("target setup ashm <= 0.10x iceoryx: SKIP (iceoryx peer not built; the issue measured "
-               "iceoryx's at 1.8 ms after a 135 ms RouDi start)\n");
-        bench_free(&bp, 1);
+#ifdef HAVE_ICEORYX
+        if (have_iox) {
+                iox_parent_init();
+                bp[n++] = (struct bench_peer) { .name = "iceoryx-pub+sub", .run = iox_setup_run };
+        }
+#endif
+        o.iters = 20;
+        bench_run(bp, n, &o);
+        bench_table_header("setup: create a channel and attach both ends (iceoryx: a publisher and a subscriber, "
+                           "until connected)", &o, bp[0].name);
+        for (size_t i = 0; i < n; i++)
+                bench_table_row(&bp[i], &bp[0], o.rounds);
+        for (size_t i = 0; i < n; i++)
+                bench_result_line("setup", &bp[i], &bp[0], bp[0].name, &o);
+        if (n > 1)
+                all_ok &= bench_verdict("setup ashm", "iceoryx", 0.1, &bp[0], &bp[1], o.rounds);
+        else
+                printf("target setup ashm <= 0.10x iceoryx: SKIP (no iceoryx)\n");
+        bench_free(bp, n);
 }
 
 int main(int argc, char **argv) {
@@ -752,6 +995,7 @@ int main(int argc, char **argv) {
         signal(SIGPIPE, SIG_IGN);
         printf("bench-chan: parent on CPU %d, child on CPU %d (cross-core) or %d (same-core)\n", cpus[0], cpus[1],
                cpus[0]);
+        iox_prepare();
         if (!only || strstr(only, "busy"))
                 rtt_busy();
         if (!only || strstr(only, "block"))
@@ -764,5 +1008,16 @@ int main(int argc, char **argv) {
                 fanout();
         if (!only || strstr(only, "setup"))
                 setup();
+#ifdef HAVE_ICEORYX
+        if (have_iox) {
+                /* Peers a table did not run are still waiting. */
+                for (int i = 0; i < 2; i++)
+                        if (only && !strstr(only, i ? "tput" : "busy"))
+                                peer_stop(&iox_peers[i]);
+                if (iox_parent_ready)
+                        iox_runtime_shutdown();
+                roudi_stop();
+        }
+#endif
         return opts.strict && !all_ok ? 1 : 0;
 }
