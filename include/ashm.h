@@ -770,6 +770,221 @@ int ashm_mutex_unlock(ashm_mutex *m);
  */
 int ashm_wait(const uint32_t *word, uint32_t expected, int64_t timeout_ns);
 int ashm_wake(const uint32_t *word, int n);
+/* Channels                                                            */
+/* ------------------------------------------------------------------ */
+
+/**
+ * A channel carries messages between processes through a region of its
+ * own, shared like any region (fd passing, a broker name). Two kinds:
+ *
+ *  - ASHM_CHAN_QUEUE: up to `peers` producers, one consumer, lossless.
+ *    Each producer has a ring of `depth` messages; when its ring is full
+ *    the producer waits (or gets -EAGAIN). Messages of one producer are
+ *    delivered in the order they were committed, exactly once; the
+ *    consumer takes the rings in turn.
+ *  - ASHM_CHAN_PUBSUB: one publisher, up to `peers` subscribers, each
+ *    with its own cursor. A subscriber that falls a whole ring behind
+ *    either holds the publisher back (the default) or, with
+ *    ASHM_CHAN_OVERWRITE, loses the oldest messages and is told how
+ *    many (ashm_chan_lost()). A subscriber maps the messages read-only
+ *    and writes only its own page (its cursor). With the blocking
+ *    policy a killed subscriber keeps its page and its place: the
+ *    publisher, once the ring is full up to that place, gets
+ *    -ECONNRESET instead of waiting, and a subscriber that takes the
+ *    page over carries on from it without a loss. A subscriber that
+ *    closes gives its place up.
+ *
+ * The region holds no pointers; an endpoint reads the geometry once, at
+ * open, and checks every index and length it reads later. A peer that
+ * scribbles on the region makes the others fail with -EBADMSG, never
+ * read or write outside it or wait for ever. Peers' deaths are seen from
+ * the kernel (each endpoint holds an OFD lock on its own open file
+ * description of the region): a receiver whose writers are all gone gets
+ * -EPIPE once it has read everything; a queue producer whose consumer is
+ * gone gets -ECONNRESET when its ring is full. A restarted endpoint
+ * re-attaches where its predecessor stopped: a producer at the tail of a
+ * free ring, the consumer at the heads it had released, a subscriber at
+ * the cursor of the page it takes over. A message is delivered when
+ * ashm_chan_recv() or ashm_chan_release() returns: a consumer that dies
+ * between peek and release leaves the message to its successor. A
+ * message reserved and never committed is never delivered.
+ *
+ * Timeouts, for every call that may wait: 0 never waits (-EAGAIN), < 0
+ * waits without limit, > 0 waits that many nanoseconds (-ETIMEDOUT).
+ * A call that waits first spins (ashm_chan_set_spin()), then sleeps on a
+ * futex.
+ *
+ * An endpoint handle (ashm_chan) is used by one thread at a time. After
+ * fork() the child must open its own (calls on an inherited one fail
+ * with -ECHILD). docs/channels.md has the layout and the rules.
+ */
+typedef struct ashm_chan ashm_chan;
+
+/** Kinds, for ashm_chan_create(). */
+enum {
+        ASHM_CHAN_QUEUE = 1,
+        ASHM_CHAN_PUBSUB = 2,
+};
+
+/** Flags for ashm_chan_create(). */
+enum {
+        /** Pub/sub: overwrite the oldest message rather than wait for a
+         *  subscriber a whole ring behind. */
+        ASHM_CHAN_OVERWRITE = 1u << 0,
+};
+
+/** Roles, for ashm_chan_open(). */
+enum {
+        ASHM_CHAN_PRODUCER = 1,
+        ASHM_CHAN_CONSUMER = 2,
+        ASHM_CHAN_PUBLISHER = 3,
+        ASHM_CHAN_SUBSCRIBER = 4,
+};
+
+/** Limits of ashm_chan_create(). */
+#define ASHM_CHAN_MSG_MAX (256u << 20)
+#define ASHM_CHAN_DEPTH_MAX (1u << 20)
+#define ASHM_CHAN_PEERS_MAX 64u
+/** How long a waiting call spins before it sleeps, unless told. */
+#define ASHM_CHAN_SPIN_DEFAULT_NS 5000u
+
+/**
+ * Create a channel: a new region (named name, NULL: "ashm-chan") of the
+ * size the geometry needs, fixed from the start. msg_max: the largest
+ * message in bytes (1 to ASHM_CHAN_MSG_MAX); depth: messages per ring, a
+ * power of two from 2 to ASHM_CHAN_DEPTH_MAX; peers: producers (queue)
+ * or subscribers (pub/sub), 1 to ASHM_CHAN_PEERS_MAX. The queue holds
+ * peers rings, a pub/sub channel one ring and a page per subscriber.
+ * The creator is no endpoint: open one with ashm_chan_open().
+ *
+ * Errors: -EINVAL a bad kind, geometry or flags (ASHM_CHAN_OVERWRITE is
+ * for pub/sub only); as ashm_region_create().
+ */
+int ashm_chan_create(const char *name, int kind, uint32_t msg_max, uint32_t depth, uint32_t peers,
+                     unsigned flags, ashm_region **ret_region);
+
+/**
+ * Open an endpoint of the channel in region (borrowed: the handle opens
+ * the region again for itself, so region may be closed afterwards).
+ * flags must be 0. A subscriber on a read-only region works with the
+ * overwrite policy's view: it has no page, so the publisher neither
+ * waits for it nor wakes it (it looks every 20 ms), and it has no fd.
+ *
+ * Errors: -EBADMSG not a channel, or a damaged header; -EPROTONOSUPPORT
+ * a channel of another format version; -EPROTOTYPE a role of the other
+ * kind; -EBUSY the channel already has its consumer or publisher, or
+ * all its producer or subscriber places are taken (by live processes);
+ * -EPERM a writing role on a read-only region; -EINVAL bad role, flags.
+ */
+int ashm_chan_open(const ashm_region *region, int role, unsigned flags, ashm_chan **ret_chan);
+
+/** Close the endpoint (a peer then sees it gone). Accepts NULL. An
+ *  outstanding reserve is dropped; an outstanding peek is not released. */
+void ashm_chan_close(ashm_chan *ch);
+
+/**
+ * Copy a message of len bytes (at most msg_max) in. Producers and the
+ * publisher. Errors: -EMSGSIZE too long; -EAGAIN, -ETIMEDOUT full;
+ * -ECONNRESET full and the consumer (or, pub/sub, a subscriber that
+ * holds the place) is gone; -EBADMSG the channel's
+ * control words were damaged by a peer; -EPROTOTYPE not a writer.
+ */
+int ashm_chan_send(ashm_chan *ch, const void *data, size_t len, int64_t timeout_ns);
+
+/**
+ * Zero-copy sending: a pointer to room for len bytes (at most msg_max,
+ * 16-byte aligned) in the channel, valid until ashm_chan_commit(), which publishes the
+ * first len bytes written there (len may be less than reserved). One
+ * reservation at a time. Errors as ashm_chan_send(); -EINVAL commit
+ * without a reservation.
+ */
+int ashm_chan_reserve(ashm_chan *ch, size_t len, int64_t timeout_ns, void **ret_ptr);
+int ashm_chan_commit(ashm_chan *ch, size_t len);
+
+/**
+ * Copy the next message out into buf (size bytes); *ret_len gets its
+ * length. Consumer and subscribers. Errors: -EMSGSIZE the message is
+ * longer than size (it stays; *ret_len says how long it is); -EAGAIN,
+ * -ETIMEDOUT nothing came; -EPIPE every writer is gone and everything
+ * was read; -EBADMSG damaged control words.
+ */
+int ashm_chan_recv(ashm_chan *ch, void *buf, size_t size, size_t *ret_len, int64_t timeout_ns);
+
+/**
+ * Zero-copy receiving: a pointer to the next message in the channel and
+ * its length, valid until ashm_chan_release(), which consumes it. For a
+ * subscriber the pointer is into a read-only mapping. With
+ * ASHM_CHAN_OVERWRITE the publisher may write over a message while it is
+ * held: then release returns -ESTALE, and the message counts as lost
+ * (what was read of it may be torn). Errors as ashm_chan_recv().
+ */
+int ashm_chan_peek(ashm_chan *ch, int64_t timeout_ns, const void **ret_data, size_t *ret_len);
+int ashm_chan_release(ashm_chan *ch);
+
+/**
+ * A pollable fd (borrowed, owned by the handle): readable when the next
+ * recv/peek (consumer, subscriber) or send/reserve (producer) would not
+ * wait, or would fail because the peers are gone. Call until -EAGAIN
+ * after each wake-up: that also clears the fd. The first call starts a
+ * thread that sleeps on the channel's futex for the handle. The
+ * publisher's fd is always readable. -EOPNOTSUPP for a read-only
+ * subscriber.
+ */
+int ashm_chan_fd(ashm_chan *ch);
+
+/** How long a waiting call spins before it sleeps (ns, 0: never;
+ *  default ASHM_CHAN_SPIN_DEFAULT_NS). */
+int ashm_chan_set_spin(ashm_chan *ch, uint64_t spin_ns);
+
+/** Subscriber: messages lost so far (overwritten before it read them). */
+int ashm_chan_lost(const ashm_chan *ch, uint64_t *ret_lost);
+
+/**
+ * The last message peeked or received: *ret_source the producer's ring
+ * (queue; 0 for pub/sub), *ret_seq its position in that ring's stream
+ * (0, 1, 2... for the life of the channel, kept across restarts).
+ * (source, seq) names a message uniquely: a consumer that logs what it
+ * got under that key before it releases is exactly-once across its own
+ * crashes. For a writer: its ring (0 for the publisher) and the
+ * position its next message takes.
+ */
+int ashm_chan_last(const ashm_chan *ch, unsigned *ret_source, uint64_t *ret_seq);
+
+/** The producer's ring or the subscriber's page index, -ENOENT for
+ *  the other roles and for a read-only subscriber. */
+int ashm_chan_index(const ashm_chan *ch);
+
+/** One producer (queue) or subscriber (pub/sub) place. */
+typedef struct ashm_chan_peer {
+        uint32_t index;
+        uint32_t alive;     /**< a live process holds it */
+        uint32_t active;    /**< pub/sub: a subscriber has used it */
+        uint64_t position;  /**< queue: the ring's tail; pub/sub: the cursor */
+        uint64_t lag;       /**< messages not read yet */
+        uint64_t lost;      /**< pub/sub: messages it lost */
+} ashm_chan_peer;
+
+/** What ashm_chan_stat() reports. */
+typedef struct ashm_chan_info {
+        uint32_t kind, flags, msg_max, depth, peers;
+        uint32_t producers, consumers;   /**< queue: live ones */
+        uint32_t publishers, subscribers; /**< pub/sub: live ones */
+        uint64_t size;   /**< bytes of the region */
+        uint64_t sent;   /**< messages committed, ever */
+        uint64_t queued; /**< queue: messages not consumed yet */
+        uint64_t lost;   /**< pub/sub: messages lost by subscribers */
+} ashm_chan_info;
+
+/**
+ * Describe the channel in region (borrowed) without joining it: into
+ * *ret_info, and the first n_peers places into ret_peers (may be NULL).
+ * What it reads of the region is what its peers wrote: a report, not a
+ * promise. Errors: as ashm_chan_open().
+ */
+int ashm_chan_stat(const ashm_region *region, ashm_chan_info *ret_info, ashm_chan_peer *ret_peers, size_t n_peers);
+
+/** 1 if region holds a channel of this library's format, 0 if not. */
+int ashm_chan_is_channel(const ashm_region *region);
 
 #ifdef __cplusplus
 }

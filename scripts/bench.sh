@@ -13,8 +13,10 @@
 # BENCH_REGION_FLAGS (e.g. --touch), BENCH_FDPASS_FLAGS (e.g. --cpus split),
 # BENCH_PIN_FLAGS and BENCH_PURGE_FLAGS (e.g. --samples 48 --intervals
 # 250,20), BENCH_KV_FLAGS (e.g. --peers ashm,mmkv-multi) go to one
-# benchmark each. BENCH_ONLY="pin purge" runs only the benchmarks named
-# (region, fdpass, pin, purge, broker, config, kv, lock, python; default: all).
+# benchmark each (BENCH_CHAN_FLAGS for bench-chan, whose BENCH_CHAN_ONLY=
+# "busy block tput zc fanout setup" picks workloads). BENCH_ONLY="pin purge"
+# runs only the benchmarks named (region, fdpass, pin, purge, broker,
+# config, kv, lock, chan, python; default: all).
 # BENCH_PYTHON_FLAGS go to bench/python/bench_python.py.
 # bench-pin and bench-purge start a private ashmd of this build on a
 # socket of their own and stop it when they end.
@@ -34,7 +36,7 @@ if [ -f "$build/build.ninja" ]; then
 else
         meson setup "$build" --buildtype=release -Db_ndebug=true
 fi
-only=${BENCH_ONLY:-region fdpass pin purge broker config kv lock python}
+only=${BENCH_ONLY:-region fdpass pin purge broker config kv lock chan python}
 wanted() {
         case " $only " in *" $1 "*) return 0 ;; esac
         return 1
@@ -50,7 +52,7 @@ if wanted kv; then
         fi
 fi
 ninja -C "$build" bench/bench-region bench/bench-fdpass bench/bench-pin bench/bench-purge bench/bench-broker \
-        bench/bench-config src/ashmd/ashmd $kv_target
+        bench/bench-config src/ashmd/ashmd $kv_target bench/bench-chan
 
 # The MMKV driver of bench-kv: MMKV is fetched, not a meson dependency.
 build_mmkv_driver() {
@@ -114,4 +116,6 @@ if wanted python; then
                 echo "bench.sh: no python3 with numpy (apt-get install python3-numpy): bench-python skipped" >&2
         fi
 fi
+# shellcheck disable=SC2086
+if wanted chan; then "$build/bench/bench-chan" ${BENCH_CHAN_FLAGS:-} "$@" || status=$?; fi
 exit "$status"

@@ -17,6 +17,9 @@ packages="$packages libncurses-dev tmux"
 packages="$packages systemd"
 # Debian packages (scripts/build-debs.sh, tests/test-debs.sh).
 packages="$packages debhelper dpkg-dev dh-python lintian fakeroot"
+# bench-chan compares channels with ZeroMQ, nng and iceoryx (RouDi and
+# its C binding), each optional in meson.
+packages="$packages libzmq3-dev libnng-dev iceoryx libiceoryx-binding-c-dev"
 # npm may come with a Node.js that is not Debian's (nodesource ships it in
 # its nodejs package, which conflicts with Debian's npm): any npm will do.
 command -v npm >/dev/null 2>&1 || packages="$packages npm"

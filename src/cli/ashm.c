@@ -98,6 +98,21 @@ static const struct verb verbs[] = {
           "\nSTORE is a file (a store on disk), @NAME (a region store published with\n"
           "ashmd) or PID:FD (the store process PID holds as fd FD). Put -- before a\n"
           "KEY or VALUE that starts with a dash (a negative number needs none).\n" },
+        { "chan", verb_chan, "NAME send|recv|stat", "Send and receive messages through a channel",
+          "      --raw          (send, recv) Messages framed by a 4-byte little-endian\n"
+          "                     length, not one per line\n"
+          "      --size SIZE    (the end that creates NAME) The largest message\n"
+          "                     (default 64K)\n"
+          "      --depth N      (the end that creates NAME) Messages per sender's\n"
+          "                     ring, a power of two (default 64)\n"
+          "      --producers N  (the end that creates NAME) Senders at once (default 4)\n"
+          "      --json         (stat) Print one JSON object\n",
+          "\nCommands:\n"
+          "  send    Send each line of standard input as a message\n"
+          "  recv    Print each message on a line, until the senders have gone\n"
+          "  stat    Show the depth, the producers, the subscribers and their lag\n"
+          "\nEither end may start first: the first creates the channel (a queue)\n"
+          "and publishes it as NAME with ashmd, kept until 'ashm unpublish NAME'.\n" },
         { "help", verb_help, "[COMMAND]", "Show this help, or a command's", NULL },
 };
 

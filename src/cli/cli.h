@@ -28,6 +28,7 @@ int verb_status(int argc, char *argv[]);
 int verb_publish(int argc, char *argv[]);
 int verb_unpublish(int argc, char *argv[]);
 int verb_names(int argc, char *argv[]);
+int verb_chan(int argc, char *argv[]);
 
 /* Print the usage of one command (name as in the table) to f. */
 void cli_verb_help(const char *name, FILE *f);

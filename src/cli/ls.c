@@ -22,6 +22,7 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include "ashm.h"
 #include "cli.h"
 #include "fd-util.h"
 #include "ls.h"
@@ -111,6 +112,28 @@ static int read_comm(int pid_fd, char *buf, size_t len) {
         return 0;
 }
 
+/* Whether the memfd behind /proc/PID/fd/ENTRY holds a channel: its
+ * header says so (a process of ours, or root, may open it). */
+static bool is_channel(int dir_fd, const char *entry) {
+        ashm_region *region;
+        int fd = openat(dir_fd, entry, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK), r;
+
+        if (fd < 0 || ashm_region_adopt(fd, 0, &region) < 0)
+                return false;
+        r = ashm_chan_is_channel(region);
+        ashm_region_close(region);
+        return r > 0;
+}
+
+/* A region is a channel in every row if it is in one. */
+static void channels_mark(struct ls_scan *s) {
+        for (size_t i = 0; i < s->n; i++)
+                for (size_t j = 0; j < s->n && !s->rows[i].channel; j++)
+                        if (s->rows[j].channel && s->rows[j].dev == s->rows[i].dev &&
+                            s->rows[j].inode == s->rows[i].inode)
+                                s->rows[i].channel = true;
+}
+
 /* One fd of the process: a row if it is a memfd we have not seen yet.
  * Entries read in increasing fd order, so a region held twice shows its
  * lowest fd. Returns -errno only when the process as a whole is lost. */
@@ -142,6 +165,7 @@ static int scan_fd(struct ls_scan *s, size_t first, struct ls_row *r, int dir_fd
         r->name = name_from_link(link);
         if (!r->name)
                 return -ENOMEM;
+        r->channel = is_channel(dir_fd, entry);
         ret = add_row(s, r);
         if (ret < 0)
                 free(r->name);
@@ -472,6 +496,8 @@ int ls_scan(struct ls_scan *s) {
                 r = add_ashmd_rows(s, seen);
         if (r >= 0)
                 r = count_holders(s);
+        if (r >= 0)
+                channels_mark(s);
         if (r < 0)
                 ls_scan_done(s);
         return r;
@@ -482,7 +508,7 @@ static int region_row(const struct ls_scan *s, const size_t *idx, size_t n, stru
         const struct ls_row *first = &s->rows[idx[0]];
         struct ls_row r = { .hold = LS_HOLD_REGION, .fd = -1, .uid = (uid_t) -1, .region_uid = (uid_t) -1,
                             .dev = first->dev, .inode = first->inode, .size = -1, .resident = -1,
-                            .holders = (unsigned) n, .pins = first->pins };
+                            .holders = (unsigned) n, .pins = first->pins, .channel = first->channel };
 
         for (size_t k = 0; k < n; k++) {
                 const struct ls_row *h = &s->rows[idx[k]];
@@ -616,7 +642,11 @@ static int c_comm(const struct ls_row *r, char *buf, size_t len) {
 }
 
 static int c_name(const struct ls_row *r, char *buf, size_t len) {
-        return escaped(r->name, buf, len);
+        int ret = escaped(r->name, buf, len);
+
+        if (ret >= 0 && r->channel)
+                strncat(buf, " (channel)", len - strlen(buf) - 1);
+        return ret;
 }
 
 static int c_hold(const struct ls_row *r, char *buf, size_t len) {
@@ -835,6 +865,10 @@ static void json_put_sizes(const struct ls_row *r) {
         json_put_size("pinned", c_pinned(r));
         json_put_size("unpinned", c_unpinned(r));
         json_put_size("purged", c_purged(r));
+        /* Only on channels: rows of plain regions keep the shape they
+         * always had. */
+        if (r->channel)
+                fputs(",\"kind\":\"channel\"", stdout);
         fputs(",\"name\":", stdout);
         json_put_string(r->name, stdout);
         putchar('}');

@@ -34,6 +34,7 @@ struct ls_row {
         /* From ashmd: NULL when it does not track the region. */
         const struct proto_list_entry *pins;
         char *name;
+        bool channel;       /* holds an ashm channel (ashm_chan_is_channel) */
 };
 
 struct ls_denied {
