@@ -1019,6 +1019,21 @@ ASHM_TEST(cli, status_reports_daemon) {
         daemon_stop(&d);
 }
 
+/* Whether word stands in err on a line other than the one where ls
+ * names the processes it could not read: without CAP_SYS_PTRACE (CI's
+ * root) that line may name another test's ashmd, and is no complaint. */
+static bool said_besides_unreadable(const char *err, const char *word) {
+        for (const char *line = err; *line;) {
+                const char *end = strchrnul(line, '\n');
+                bool unreadable = memmem(line, (size_t) (end - line), "could not be read", 17) != NULL;
+
+                if (!unreadable && memmem(line, (size_t) (end - line), word, strlen(word)))
+                        return true;
+                line = *end ? end + 1 : end;
+        }
+        return false;
+}
+
 /* Looking must not start a daemon, even where one could be started. */
 ASHM_TEST(cli, status_and_ls_without_daemon) {
         char dir[64], want[160], sock[128];
@@ -1042,7 +1057,7 @@ ASHM_TEST(cli, status_and_ls_without_daemon) {
         run_done(&r);
         run_cli(&r, "ls");
         assert_run(&r, 0, " PINNED UNPINNED PURGED NAME\n", "");
-        cr_assert_null(strstr(r.err, "ashmd"), "no daemon is no error: %s", r.err);
+        cr_assert(!said_besides_unreadable(r.err, "ashmd"), "no daemon is no error: %s", r.err);
         run_done(&r);
 
         cr_assert(stat(sock, &st) < 0 && errno == ENOENT, "a daemon was started at %s", sock);
