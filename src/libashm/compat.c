@@ -230,7 +230,7 @@ int ashm__fdcache_pin(int fd, uint64_t offset, uint64_t len, int op) {
                 if (ref)
                         goto fast;
         }
-        r = ashm__fstat(fd, &st);
+        r = fd_stat_raw(fd, &st);
         if (r < 0)
                 return r;
         if (!memfd_stat_is_memfd(&st))
@@ -263,7 +263,7 @@ _public_ int ashmem_unpin_region(int fd, size_t offset, size_t len) {
 
 _public_ int ashmem_get_size_region(int fd) {
         struct stat st;
-        int r = ashm__fd_stat(fd, &st);
+        int r = memfd_fstat(fd, &st);
 
         if (r >= 0 && st.st_size > INT_MAX)
                 r = -EOVERFLOW;
@@ -279,7 +279,7 @@ _public_ int ASharedMemory_create(const char *name, size_t size) {
 _public_ size_t ASharedMemory_getSize(int fd) {
         struct stat st;
 
-        return ashm__fd_stat(fd, &st) < 0 ? 0 : (size_t) st.st_size;
+        return memfd_fstat(fd, &st) < 0 ? 0 : (size_t) st.st_size;
 }
 
 _public_ int ASharedMemory_setProt(int fd, int prot) {

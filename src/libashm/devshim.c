@@ -259,7 +259,7 @@ static uint64_t device_marked(int fd) {
 static bool device_fd(int fd, struct stat *ret_st) {
         uint64_t ino = device_marked(fd);
 
-        return ino != 0 && ashm__fstat(fd, ret_st) >= 0 && memfd_stat_is_memfd(ret_st) &&
+        return ino != 0 && fd_stat_raw(fd, ret_st) >= 0 && memfd_stat_is_memfd(ret_st) &&
                (uint64_t) ret_st->st_ino == ino;
 }
 
@@ -286,7 +286,7 @@ static void scan_inherited(void) {
 
                 if (de->d_name[0] == '.' || fd == dirfd(d) || fd >= FD_TABLE)
                         continue;
-                if (ashm__fstat(fd, &st) < 0 || !memfd_stat_is_memfd(&st))
+                if (fd_stat_raw(fd, &st) < 0 || !memfd_stat_is_memfd(&st))
                         continue;
                 if (memfd_get_name(fd, name, sizeof(name)) >= 0 && is_ashmem_name(name))
                         device_mark(fd, (uint64_t) st.st_ino);
@@ -434,7 +434,7 @@ static int ashmem_open(int flags) {
                 struct stat st;
 
                 fd_forget(fd);
-                if (ashm__fstat(fd, &st) >= 0)
+                if (fd_stat_raw(fd, &st) >= 0)
                         device_mark(fd, (uint64_t) st.st_ino);
         }
         errno = saved_errno;
@@ -549,7 +549,7 @@ static void long_name_keep(int fd, const char *name) {
         struct stat st;
 
         (void) fsetxattr(fd, NAME_XATTR, name, strlen(name), 0);
-        if (ashm__fstat(fd, &st) < 0)
+        if (fd_stat_raw(fd, &st) < 0)
                 return;
         pthread_mutex_lock(&long_names_lock);
         long_names[long_names_next].ino = (uint64_t) st.st_ino;
@@ -606,7 +606,7 @@ static long set_name(int fd, unsigned long arg) {
         /* A memfd cannot be renamed: make a new one like it (before the
          * first mmap only the size and the mask matter) and put it under
          * the caller's fd number, with the same close-on-exec flag. */
-        if ((r = ashm__fstat(fd, &st)) < 0 || (fd_flags = fcntl(fd, F_GETFD)) < 0) {
+        if ((r = fd_stat_raw(fd, &st)) < 0 || (fd_flags = fcntl(fd, F_GETFD)) < 0) {
                 r = r < 0 ? r : negative_errno();
                 goto out;
         }
@@ -631,7 +631,7 @@ static long set_name(int fd, unsigned long arg) {
         if (dup3(new_fd, fd, fd_flags & FD_CLOEXEC ? O_CLOEXEC : 0) < 0)
                 r = negative_errno();
         else
-                r = ashm__fstat(fd, &st);
+                r = fd_stat_raw(fd, &st);
         if (r >= 0)
                 device_mark(fd, (uint64_t) st.st_ino);
 out:
@@ -828,7 +828,7 @@ static long served_ioctl(int fd, unsigned cmd, unsigned long arg, bool *ret_serv
 
         *ret_served = false;
         seals = fd < 0 ? -1 : fcntl(fd, F_GET_SEALS);
-        if (seals < 0 || ashm__fstat(fd, &st) < 0 || !memfd_stat_is_memfd(&st))
+        if (seals < 0 || fd_stat_raw(fd, &st) < 0 || !memfd_stat_is_memfd(&st))
                 return 0;
         sealed = (seals & SEALS_MAPPED) == SEALS_MAPPED;
         device = device_marked(fd) == (uint64_t) st.st_ino;
@@ -907,7 +907,7 @@ static void *ashmem_mmap(void *addr, size_t len, int prot, int flags, int fd, of
                 swap_lock_drop();
                 /* A region sealed against new seals (F_SEAL_SEAL) or an
                  * fd opened read-only cannot be marked: map it unmarked. */
-                if (r < 0 || ashm__fstat(fd, st) < 0)
+                if (r < 0 || fd_stat_raw(fd, st) < 0)
                         break;
         }
         /* The driver maps MAP_PRIVATE as anonymous memory: private pages
@@ -927,7 +927,7 @@ _public_ void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t o
 
         if (fd < 0 || (flags & MAP_ANONYMOUS) || (seals = fcntl(fd, F_GET_SEALS)) < 0)
                 goto forward;
-        if (ashm__fstat(fd, &st) < 0 || !memfd_stat_is_memfd(&st))
+        if (fd_stat_raw(fd, &st) < 0 || !memfd_stat_is_memfd(&st))
                 goto forward;
         /* Its name tells a region of the shim received from elsewhere. */
         if (device_marked(fd) != (uint64_t) st.st_ino && ((seals & F_SEAL_SEAL) || !device_name(fd, &st, name)))

@@ -27,13 +27,6 @@ enum {
 /* Create a memfd region fd of size bytes; flags ASHM__FD_*. */
 int ashm__fd_create(const char *name, uint64_t size, unsigned flags);
 
-/* The fstat system call (not libc's, which the /dev/ashmem shim
- * interposes): 0 or -errno. */
-int ashm__fstat(int fd, struct stat *ret_st);
-
-/* fstat() fd and check it is a memfd: -EBADF, -EMEDIUMTYPE. */
-int ashm__fd_stat(int fd, struct stat *ret_st);
-
 /* The protection mask of a region fd, or -errno. */
 int ashm__fd_get_prot(int fd);
 

@@ -24,6 +24,7 @@
 #include "client.h"
 #include "fd-util.h"
 #include "internal.h"
+#include "memfd-util.h"
 #include "pinstate.h"
 #include "protocol.h"
 
@@ -150,7 +151,7 @@ static uint64_t *clock_take(int fd) {
         struct stat st;
         void *p;
 
-        if (ashm__fstat(fd, &st) < 0 || st.st_size < (off_t) sizeof(uint64_t)) {
+        if (fd_stat_raw(fd, &st) < 0 || st.st_size < (off_t) sizeof(uint64_t)) {
                 safe_close(fd);
                 return clock_word;
         }
@@ -219,18 +220,12 @@ static struct pinref *ref_find(const struct stat *st, bool ro_fd) {
         return NULL;
 }
 
-static bool fd_read_only(int fd) {
-        int flags = fcntl(fd, F_GETFL);
-
-        return flags >= 0 && (flags & O_ACCMODE) == O_RDONLY;
-}
-
 /* Whether an idle block may still be needed: its raw fd is open on the
  * region (or on another fd of it that took the number: just as good). */
 static bool ref_fd_open(const struct pinref *p) {
         struct stat st;
 
-        return p->raw_fd >= 0 && ashm__fstat(p->raw_fd, &st) == 0 && (uint64_t) st.st_dev == p->dev &&
+        return p->raw_fd >= 0 && fd_stat_raw(p->raw_fd, &st) == 0 && (uint64_t) st.st_dev == p->dev &&
                (uint64_t) st.st_ino == p->ino;
 }
 
@@ -302,7 +297,7 @@ static int ref_create(int fd, const struct stat *st, bool ro_fd, struct pinref *
 static bool same_file(int a, int b) {
         struct stat sa, sb;
 
-        return ashm__fstat(a, &sa) == 0 && ashm__fstat(b, &sb) == 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+        return fd_stat_raw(a, &sa) == 0 && fd_stat_raw(b, &sb) == 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
 }
 
 /* A block registered on a connection that has since broken: register
@@ -314,7 +309,7 @@ static void ref_refresh(struct pinref *ref, int fd) {
         /* Only a holder that can write the region may offer its block
          * (the daemon refuses the others with EPERM): a read-only one
          * never changed its block anyway. */
-        if (ref_register(&fresh, fd, ref->read_only || fd_read_only(fd) ? NULL : ref) < 0)
+        if (ref_register(&fresh, fd, ref->read_only || fd_can_write(fd) == 0 ? NULL : ref) < 0)
                 return; /* no daemon now: keep the block; nothing purges it */
         if (same_file(fresh.state_fd, ref->state_fd)) {
                 ref_unmap(&fresh);
@@ -344,7 +339,7 @@ static void ref_refresh(struct pinref *ref, int fd) {
  * or a call keeps it (released with ashm__pins_release); raw: the
  * fd-based API, which keeps it cached while fd is open. */
 static int ref_get(int fd, const struct stat *st, bool hold, bool raw, struct pinref **ret) {
-        bool ro_fd = fd_read_only(fd), created = false;
+        bool ro_fd = fd_can_write(fd) == 0, created = false;
         struct pinref *ref;
         int r = 0;
 
@@ -438,7 +433,7 @@ static int fd_op(int fd, uint64_t offset, uint64_t len, enum pin_op op) {
         struct stat st;
         int r;
 
-        r = ashm__fd_stat(fd, &st);
+        r = memfd_fstat(fd, &st);
         if (r < 0)
                 return r;
         r = ashm__pin_range_check((uint64_t) st.st_size, offset, len);
@@ -515,7 +510,7 @@ __attribute__((noinline)) static int pins_op_slow(int fd, struct pinref **cache,
 
         if (!ref || (ref->gen != 0 && ref->gen != ashm__client_generation())) {
                 struct stat st;
-                int r = ashm__fd_stat(fd, &st);
+                int r = memfd_fstat(fd, &st);
 
                 if (r < 0)
                         return r;
@@ -547,7 +542,7 @@ __attribute__((noinline)) static int pins_op_slow(int fd, struct pinref **cache,
 
                 /* The system call: under the /dev/ashmem shim, libc's
                  * fstat() of a shim fd shows the device, size 0. */
-                int r = ashm__fstat(fd, &st);
+                int r = fd_stat_raw(fd, &st);
 
                 if (r < 0)
                         return r;
