@@ -680,7 +680,7 @@ static long set_prot_mask(int fd, unsigned long prot) {
         return ashm__fd_set_prot(fd, (int) prot);
 }
 
-static long pin_op(int fd, unsigned cmd, unsigned long arg) {
+static long ioctl_pin(int fd, unsigned cmd, unsigned long arg) {
         struct ashmem_pin pin;
         int r = mapped(fd);
 
@@ -694,9 +694,9 @@ static long pin_op(int fd, unsigned cmd, unsigned long arg) {
                 return -EINVAL;
         switch (cmd) {
         case ASHMEM_PIN:
-                return ashm__fdcache_pin(fd, pin.offset, pin.len, 0);
+                return ashm__fdcache_pin(fd, pin.offset, pin.len, PIN_OP_PIN);
         case ASHMEM_UNPIN:
-                return ashm__fdcache_pin(fd, pin.offset, pin.len, 1);
+                return ashm__fdcache_pin(fd, pin.offset, pin.len, PIN_OP_UNPIN);
         default:
                 return ashm__fd_get_pin_status(fd, pin.offset, pin.len);
         }
@@ -765,7 +765,7 @@ static long ashmem_ioctl(int fd, const struct stat *st, unsigned cmd, unsigned l
         case ASHMEM_PIN:
         case ASHMEM_UNPIN:
         case ASHMEM_GET_PIN_STATUS:
-                return pin_op(fd, cmd, arg);
+                return ioctl_pin(fd, cmd, arg);
         case ASHMEM_PURGE_ALL_CACHES:
                 return purge_all();
         case ASHMEM_GET_FILE_ID:
@@ -809,7 +809,7 @@ static bool pin_fast(int fd, unsigned cmd, unsigned long arg, long *ret) {
         memcpy(&pin, (const void *) arg, sizeof(pin));
         if (pin.len != 0 && (uint64_t) pin.offset + pin.len > UINT32_MAX)
                 return false;
-        if (!ashm__fdcache_try(fd, pin.offset, pin.len, cmd == ASHMEM_PIN ? 0 : 1, &r))
+        if (!ashm__fdcache_try(fd, pin.offset, pin.len, cmd == ASHMEM_PIN ? PIN_OP_PIN : PIN_OP_UNPIN, &r))
                 return false;
         *ret = r;
         return true;

@@ -384,8 +384,6 @@ static void pins_sweep(void) {
         pthread_mutex_unlock(&pins_lock);
 }
 
-enum pin_op { OP_PIN, OP_UNPIN, OP_STATUS };
-
 /* Apply op to [offset, offset + len) of a region of size bytes, checked
  * as the driver checks. Pages past the block (the region grew after it
  * was registered) are never purged: they count as pinned. */
@@ -401,15 +399,15 @@ static int apply(struct pinref *ref, uint64_t size, uint64_t offset, uint64_t le
                 len = page_align_u64(size, page()) - offset;
         first = offset / page();
         n = len / page();
-        if (op != OP_STATUS && ref->read_only)
+        if (op != PIN_OP_STATUS && ref->read_only)
                 return -EPERM;
         if (first >= ref->npages || n == 0)
-                return op == OP_STATUS ? ASHM_IS_PINNED : 0;
+                return op == PIN_OP_STATUS ? ASHM_IS_PINNED : 0;
         n = MIN(n, ref->npages - first);
         switch (op) {
-        case OP_PIN:
+        case PIN_OP_PIN:
                 return ashm__pinstate_pin(ps, first, n);
-        case OP_UNPIN:
+        case PIN_OP_UNPIN:
                 return ashm__pinstate_unpin(ps, first, n);
         default:
                 return ashm__pinstate_status(ps, first, n);
@@ -444,7 +442,7 @@ static int fd_op(int fd, uint64_t offset, uint64_t len, enum pin_op op) {
         r = ref_get(fd, &st, true, true, &ref);
         if (r < 0)
                 return r;
-        if (op == OP_UNPIN)
+        if (op == PIN_OP_UNPIN)
                 maybe_check_daemon();
         r = apply(ref, (uint64_t) st.st_size, offset, len, op);
         release(ref, false);
@@ -452,15 +450,15 @@ static int fd_op(int fd, uint64_t offset, uint64_t len, enum pin_op op) {
 }
 
 int ashm__fd_pin(int fd, uint64_t offset, uint64_t len) {
-        return fd_op(fd, offset, len, OP_PIN);
+        return fd_op(fd, offset, len, PIN_OP_PIN);
 }
 
 int ashm__fd_unpin(int fd, uint64_t offset, uint64_t len) {
-        return fd_op(fd, offset, len, OP_UNPIN);
+        return fd_op(fd, offset, len, PIN_OP_UNPIN);
 }
 
 int ashm__fd_get_pin_status(int fd, uint64_t offset, uint64_t len) {
-        return fd_op(fd, offset, len, OP_STATUS);
+        return fd_op(fd, offset, len, PIN_OP_STATUS);
 }
 
 /* The page size as a mask and a shift, and the connection's generation
@@ -475,19 +473,19 @@ __attribute__((constructor)) static void pins_init(void) {
         gen_word = ashm__client_generation_word();
 }
 
-static int pins_op_slow(int fd, struct pinref **cache, uint64_t offset, uint64_t len, int op);
+static int pins_op_slow(int fd, struct pinref **cache, uint64_t offset, uint64_t len, enum pin_op op);
 
 /* The handle path: after the first call the block is cached in the
  * handle, and a pin or unpin of an aligned range inside it is a few loads,
  * shifts and the atomics. Everything else (first use, a new connection,
  * len 0, status, errors) takes the slow path, which checks it all. */
-int ashm__pins_op(int fd, struct pinref **cache, uint64_t offset, uint64_t len, int op) {
+int ashm__pins_op(int fd, struct pinref **cache, uint64_t offset, uint64_t len, enum pin_op op) {
         struct pinref *ref = __atomic_load_n(cache, __ATOMIC_ACQUIRE);
         struct pinstate *ps;
         uint64_t first, n;
 
         if (__builtin_expect(!ref || (ref->gen != 0 && ref->gen != __atomic_load_n(gen_word, __ATOMIC_ACQUIRE)) ||
-                                     ((offset | len) & pg_mask) || len == 0 || op == OP_STATUS, 0))
+                                     ((offset | len) & pg_mask) || len == 0 || op == PIN_OP_STATUS, 0))
                 return pins_op_slow(fd, cache, offset, len, op);
         first = offset >> pg_shift;
         n = len >> pg_shift;
@@ -496,7 +494,7 @@ int ashm__pins_op(int fd, struct pinref **cache, uint64_t offset, uint64_t len, 
         if (ref->read_only)
                 return -EPERM;
         ps = __atomic_load_n(&ref->ps, __ATOMIC_ACQUIRE);
-        if (op == OP_UNPIN) {
+        if (op == PIN_OP_UNPIN) {
                 maybe_check_daemon();
                 return ashm__pinstate_unpin(ps, first, n);
         }
@@ -504,7 +502,7 @@ int ashm__pins_op(int fd, struct pinref **cache, uint64_t offset, uint64_t len, 
 }
 
 __attribute__((noinline)) static int pins_op_slow(int fd, struct pinref **cache, uint64_t offset, uint64_t len,
-                                                  int op) {
+                                                  enum pin_op op) {
         struct pinref *ref = __atomic_load_n(cache, __ATOMIC_ACQUIRE);
         uint64_t bytes;
 
@@ -531,7 +529,7 @@ __attribute__((noinline)) static int pins_op_slow(int fd, struct pinref **cache,
                                 return r;
                 }
         }
-        if (op == OP_UNPIN)
+        if (op == PIN_OP_UNPIN)
                 maybe_check_daemon();
         /* The block's page count stands in for the size: the region's
          * size is fixed as far as pins go once registered. A range past
@@ -546,9 +544,9 @@ __attribute__((noinline)) static int pins_op_slow(int fd, struct pinref **cache,
 
                 if (r < 0)
                         return r;
-                return apply(ref, (uint64_t) st.st_size, offset, len, (enum pin_op) op);
+                return apply(ref, (uint64_t) st.st_size, offset, len, op);
         }
-        return apply(ref, bytes, offset, len, (enum pin_op) op);
+        return apply(ref, bytes, offset, len, op);
 }
 
 int ashm__pins_purged(struct pinref *ref, uint64_t offset, uint64_t len) {

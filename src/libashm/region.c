@@ -624,13 +624,13 @@ _public_ int ashm_region_create_from_file(const char *path, const char *name, un
 }
 
 _public_ int ashm_region_pin(ashm_region *region, uint64_t offset, uint64_t len) {
-        return region ? ashm__pins_op(region->fd, &region->pins, offset, len, 0) : -EINVAL;
+        return region ? ashm__pins_op(region->fd, &region->pins, offset, len, PIN_OP_PIN) : -EINVAL;
 }
 
 _public_ int ashm_region_unpin(ashm_region *region, uint64_t offset, uint64_t len) {
-        return region ? ashm__pins_op(region->fd, &region->pins, offset, len, 1) : -EINVAL;
+        return region ? ashm__pins_op(region->fd, &region->pins, offset, len, PIN_OP_UNPIN) : -EINVAL;
 }
 
 _public_ int ashm_region_get_pin_status(ashm_region *region, uint64_t offset, uint64_t len) {
-        return region ? ashm__pins_op(region->fd, &region->pins, offset, len, 2) : -EINVAL;
+        return region ? ashm__pins_op(region->fd, &region->pins, offset, len, PIN_OP_STATUS) : -EINVAL;
 }
