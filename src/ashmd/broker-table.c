@@ -8,7 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "broker.h"
+#include "broker-table.h"
 #include "fd-util.h"
 #include "internal.h"
 #include "log.h"
