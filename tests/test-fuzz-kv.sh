@@ -38,7 +38,7 @@ cd "$ASHM_SOURCE_ROOT"
 cflags="-g -O1 -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers -Wmissing-prototypes
         -Wstrict-prototypes -D_GNU_SOURCE -DASHMD_PATH=\"/nonexistent\" -DPROGRAM_VERSION=\"fuzz\"
         -I src/libashm -I src/basic -I src/shared -I src/cli -I include"
-libashm=$(ls src/libashm/*.c | grep -v '/devshim\.c$')
+libashm=$(ls src/libashm/*.c)
 cli=$(ls src/cli/*.c src/shared/*.c | grep -v '/ashm\.c$')
 
 build() { # NAME SOURCES...
