@@ -10,7 +10,6 @@
 
 #include "broker-table.h"
 #include "fd-util.h"
-#include "internal.h"
 #include "log.h"
 #include "memfd-util.h"
 #include "quota.h"

@@ -11,7 +11,6 @@
 #include <unistd.h>
 
 #include "fd-util.h"
-#include "internal.h"
 #include "log.h"
 #include "memfd-util.h"
 #include "quota.h"

@@ -14,7 +14,6 @@
 
 #include "cgroup.h"
 #include "fd-util.h"
-#include "internal.h"
 #include "log.h"
 #include "memfd-util.h"
 #include "pressure.h"

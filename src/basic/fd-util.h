@@ -43,3 +43,8 @@ int fd_count(void);
 
 /* The system page size, read once. */
 size_t page_size(void);
+
+/* x rounded up to a multiple of page, a power of two. */
+static inline uint64_t page_align_u64(uint64_t x, uint64_t page) {
+        return (x + page - 1) & ~(page - 1);
+}

@@ -85,7 +85,3 @@ extern bool ashm__fdcache_trusted;
  * PURGE_ALL_CACHES returns), *ret_purged the bytes purged; either may be
  * NULL. -ECONNREFUSED when no daemon runs and none may be started. */
 int ashm__purge(uint64_t bytes, unsigned flags, uint64_t *ret_lru_pages, uint64_t *ret_purged);
-
-static inline uint64_t page_align_u64(uint64_t x, uint64_t page) {
-        return (x + page - 1) & ~(page - 1);
-}
