@@ -22,9 +22,9 @@
  *                lookup reply with one SCM_RIGHTS fd of a 1 MiB memfd it
  *                holds; here recvmsg(MSG_CMSG_CLOEXEC), check MSG_CTRUNC
  *                and the cmsg, close(fd).
- * The sizes are those of src/libashm/protocol.h (a benchmark sees only
- * the public header, so they are spelled out below): a lookup request is
- * one datagram of struct proto_hdr (24 bytes) and struct proto_lookup_req
+ * The sizes are those of src/libashm/internal-api/protocol.h (a
+ * benchmark sees only the public header, so they are spelled out below):
+ * a lookup request is one datagram of struct proto_hdr (24 bytes) and struct proto_lookup_req
  * (264), a reply struct proto_hdr and struct proto_lookup_rep (24).
  *
  * So lookup against raw is what the broker adds to the bare transport:

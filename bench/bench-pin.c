@@ -147,7 +147,7 @@ static void load_shim(const char *argv0) {
                 slash = strrchr(exe, '/');
                 if (slash)
                         *slash = '\0';
-                snprintf(path, sizeof(path), "%s/../src/libashm/libashm-devshim.so", exe);
+                snprintf(path, sizeof(path), "%s/../src/devshim/libashm-devshim.so", exe);
         }
         h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
         if (!h) {

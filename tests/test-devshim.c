@@ -184,7 +184,7 @@ ASHM_TEST(devshim, old_program_links_nothing_of_ashm) {
 /* The global names of devshim.sym, sorted, one a line. */
 static void script_names(char *buf, size_t len) {
         FILE *f = popen("awk '/global:/ { g = 1; next } /local:/ { g = 0 } g { gsub(/[ \\t;]/, \"\"); "
-                        "if ($0 != \"\") print }' " SOURCE_ROOT "/src/libashm/devshim.sym | sort",
+                        "if ($0 != \"\") print }' " SOURCE_ROOT "/src/devshim/devshim.sym | sort",
                         "re");
         char line[256];
 

@@ -37,8 +37,8 @@ cd "$ASHM_SOURCE_ROOT"
 # reaches regions, and the CLI reaches the rest.
 cflags="-g -O1 -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers -Wmissing-prototypes
         -Wstrict-prototypes -D_GNU_SOURCE -DASHMD_PATH=\"/nonexistent\" -DPROGRAM_VERSION=\"fuzz\"
-        -I src/libashm -I src/basic -I src/shared -I src/cli -I include"
-libashm=$(ls src/libashm/*.c | grep -v '/devshim\.c$')
+        -I src/libashm -I src/libashm/internal-api -I src/basic -I src/shared -I src/cli -I include"
+libashm=$(ls src/libashm/*.c)
 cli=$(ls src/cli/*.c src/shared/*.c | grep -v '/ashm\.c$')
 
 build() { # NAME SOURCES...

@@ -34,7 +34,7 @@ echo "1..3"
 
 cd "$ASHM_SOURCE_ROOT"
 if "$CLANG" -g -O1 -Wall -Wextra -Wmissing-prototypes -Wstrict-prototypes $sanitize -D_GNU_SOURCE \
-        -I src/libashm -I src/basic -I include src/libashm/protocol.c tests/fuzz-protocol.c \
+        -I src/libashm -I src/libashm/internal-api -I src/basic -I include src/libashm/protocol.c tests/fuzz-protocol.c \
         -o "$tmp/fuzz-protocol" >"$tmp/build.log" 2>&1 && [ ! -s "$tmp/build.log" ]; then
         ok "fuzz target builds without warnings"
 else

@@ -11,7 +11,6 @@
 #include <unistd.h>
 
 #include "fd-util.h"
-#include "internal.h"
 #include "log.h"
 #include "memfd-util.h"
 #include "quota.h"
@@ -99,15 +98,6 @@ struct region *registry_find(struct registry *reg, uint64_t dev, uint64_t ino) {
         return NULL;
 }
 
-/* Whether a client's fd of the region may write it. Only such a holder
- * can make its pages purgeable: a read-only holder (a broker's read-only
- * grant, say) must not be able to destroy contents by unpinning them. */
-bool fd_writable(int fd) {
-        int flags = fcntl(fd, F_GETFL);
-
-        return flags >= 0 && !(flags & O_PATH) && (flags & O_ACCMODE) != O_RDONLY;
-}
-
 /* A memfd of a client, opened for reading or writing. An O_PATH fd opens
  * nothing (the kernel checked no permission to make it): taking it as a
  * region would let the daemon open for its sender what the sender could
@@ -119,7 +109,7 @@ int memfd_client_stat(int fd, struct stat *ret_st) {
                 return negative_errno();
         if (flags & O_PATH)
                 return -EBADF;
-        return ashm__fd_stat(fd, ret_st);
+        return memfd_fstat(fd, ret_st);
 }
 
 /* Our own fd of the region, for fallocate: a dup of the client's. Never
@@ -132,7 +122,7 @@ static int region_take_fd(struct region *r, int fd) {
                 return negative_errno();
         safe_close(r->fd);
         r->fd = dup;
-        r->punchable = fd_writable(fd);
+        r->punchable = fd_can_write(fd) > 0;
         return 0;
 }
 
@@ -210,7 +200,7 @@ static int block_adopt(struct region *r, int adopt_fd) {
         int seals, err;
 
         if (memfd_client_stat(adopt_fd, &st) < 0 || (uint64_t) st.st_size != r->map_len ||
-            !fd_writable(adopt_fd) || fchmod(adopt_fd, 0600) < 0)
+            fd_can_write(adopt_fd) <= 0 || fchmod(adopt_fd, 0600) < 0)
                 return -EBADMSG;
         seals = fcntl(adopt_fd, F_GET_SEALS);
         if (seals < 0 || (seals & (F_SEAL_WRITE | F_SEAL_FUTURE_WRITE)))
@@ -411,7 +401,7 @@ int registry_register(struct registry *reg, int fd, int adopt_fd, uid_t charge_u
                 return err;
         /* Pin state is for those who may write the region: a read-only
          * holder neither changes it nor hands the daemon a block. */
-        if (adopt_fd >= 0 && !fd_writable(fd))
+        if (adopt_fd >= 0 && fd_can_write(fd) <= 0)
                 return -EPERM;
         r = registry_find(reg, (uint64_t) st.st_dev, (uint64_t) st.st_ino);
         if (!r) {
@@ -429,7 +419,7 @@ int registry_register(struct registry *reg, int fd, int adopt_fd, uid_t charge_u
                 block_merge(r, adopt_fd);
         /* A writer joins a region only readers had registered: now its
          * unpinned pages can be purged. */
-        if (!r->punchable && fd_writable(fd))
+        if (!r->punchable && fd_can_write(fd) > 0)
                 (void) region_take_fd(r, fd);
         r->holders++;
         *ret = r;

@@ -75,9 +75,6 @@ void registry_unhold(struct registry *reg, struct region *r);
  * from the daemon's timer. */
 void registry_maintain(struct registry *reg);
 
-/* Whether a holder's fd of a region can write it. */
-bool fd_writable(int fd);
-
 struct region *registry_find(struct registry *reg, uint64_t dev, uint64_t ino);
 
 /* Totals over every region (uid (uid_t)-1) or one owner's, in pages. */

@@ -14,7 +14,6 @@
 
 #include "cgroup.h"
 #include "fd-util.h"
-#include "internal.h"
 #include "log.h"
 #include "memfd-util.h"
 #include "pressure.h"
@@ -275,7 +274,7 @@ static void handle_register(struct daemon *d, struct client *c, const struct pro
         }
         out = (struct proto_register_rep) { r->npages, r->map_len, page(), 0 };
         rep->fds[0] = r->state_fd;
-        if (!fd_writable(fds[0])) {
+        if (fd_can_write(fds[0]) <= 0) {
                 char path[64];
 
                 /* Read-only holders get a read-only open of the block. */

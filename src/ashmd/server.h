@@ -9,7 +9,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "broker.h"
+#include "broker-table.h"
 #include "registry.h"
 
 struct client {

@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "fd-util.h"
@@ -13,6 +15,18 @@ int safe_close(int fd) {
                 errno = saved;
         }
         return -1;
+}
+
+int fd_can_write(int fd) {
+        int flags = fcntl(fd, F_GETFL);
+
+        if (flags < 0)
+                return negative_errno();
+        return !(flags & O_PATH) && (flags & O_ACCMODE) != O_RDONLY;
+}
+
+int fd_stat_raw(int fd, struct stat *ret_st) {
+        return syscall(SYS_fstat, fd, ret_st) < 0 ? negative_errno() : 0;
 }
 
 void close_many(const int *fds, size_t n) {

@@ -60,6 +60,19 @@ static dev_t memfd_dev(void) {
         return dev;
 }
 
+int memfd_fstat(int fd, struct stat *ret_st) {
+        int r;
+
+        if (fd < 0)
+                return -EBADF;
+        r = fd_stat_raw(fd, ret_st);
+        if (r < 0)
+                return r;
+        if (!memfd_stat_is_memfd(ret_st))
+                return -EMEDIUMTYPE;
+        return 0;
+}
+
 bool memfd_stat_is_memfd(const struct stat *st) {
         return S_ISREG(st->st_mode) && st->st_dev == memfd_dev();
 }

@@ -34,6 +34,10 @@ bool memfd_exec_flags_supported(void);
  * shmem mount, which every memfd shares and no path-reachable file does. */
 bool memfd_stat_is_memfd(const struct stat *st);
 
+/* fstat() fd (the system call, see fd_stat_raw()) and check that it is a
+ * memfd: 0, -EBADF, -EMEDIUMTYPE or another -errno of fstat. */
+int memfd_fstat(int fd, struct stat *ret_st);
+
 /* Name of a memfd, from /proc/self/fd ("/memfd:NAME (deleted)"), copied
  * into buf (at least MEMFD_NAME_MAX+1 bytes). */
 int memfd_get_name(int fd, char *buf, size_t len);

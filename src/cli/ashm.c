@@ -12,7 +12,7 @@
 
 #include "ashm.h"
 #include "cli.h"
-#include "kv.h"
+#include "kv-cmd.h"
 #include "macro.h"
 
 struct verb {

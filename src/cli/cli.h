@@ -79,7 +79,7 @@ void format_size_u64(uint64_t v, char *buf, size_t len);
 int parse_size(const char *s, uint64_t *ret);
 void format_duration(uint64_t ms, char *buf, size_t len);
 
-/* Published names (broker.c), for publish, cat NAME, unpublish, names.
+/* Published names (broker-cmd.c), for publish, cat NAME, unpublish, names.
  *
  * cli_name_valid(): what ashmd accepts as a name: 1 to
  * ASHM_PUBLISH_NAME_MAX bytes, no control character.

@@ -17,7 +17,7 @@
 #include "cli.h"
 #include "kv-mmkv.h"
 #include "kv-value.h"
-#include "kv.h"
+#include "kv-cmd.h"
 #include "macro.h"
 #include "mmkv-format.h"
 

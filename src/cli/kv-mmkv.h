@@ -4,7 +4,7 @@
 /* `ashm kv STORE import-mmkv` and `export-mmkv`: Tencent MMKV's data and
  * .crc files (as MMKV v1.3.3 writes them on Android) in and out of an
  * ashm store, through src/shared/mmkv-format.h. The `ashm kv` dispatcher
- * (kv.c) parses the command line and opens the store; these print their
+ * (kv-cmd.c) parses the command line and opens the store; these print their
  * results to stdout and what went wrong to stderr, and return the exit
  * status (EXIT_SUCCESS, EXIT_FAILURE, or EXIT_USAGE).
  *

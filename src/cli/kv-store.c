@@ -20,7 +20,6 @@
 #include "kv-cmd.h"
 #include "kv-mmkv.h"
 #include "kv-value.h"
-#include "kv.h"
 #include "macro.h"
 
 enum store_kind kv_store_kind(const char *store) {

@@ -169,11 +169,11 @@ void ashm__fdcache_forget_from(unsigned first, unsigned last) {
                 ashm__fdcache_forget((int) fd);
 }
 
-static int fd_op_slow(int fd, uint64_t offset, uint64_t len, int op) {
+static int fd_op_slow(int fd, uint64_t offset, uint64_t len, enum pin_op op) {
         switch (op) {
-        case 0:
+        case PIN_OP_PIN:
                 return ashm__fd_pin(fd, offset, len);
-        case 1:
+        case PIN_OP_UNPIN:
                 return ashm__fd_unpin(fd, offset, len);
         default:
                 return ashm__fd_get_pin_status(fd, offset, len);
@@ -183,7 +183,7 @@ static int fd_op_slow(int fd, uint64_t offset, uint64_t len, int op) {
 /* Register fd's region in its slot (first pin through this fd number, or
  * the number now names another file), then do op. Sealed regions only:
  * the slot remembers their size. */
-static int slot_fill(int fd, const struct stat *st, uint64_t offset, uint64_t len, int op) {
+static int slot_fill(int fd, const struct stat *st, uint64_t offset, uint64_t len, enum pin_op op) {
         struct pinref *ref = NULL;
         int seals = fcntl(fd, F_GET_SEALS), r;
 
@@ -202,11 +202,11 @@ static int slot_fill(int fd, const struct stat *st, uint64_t offset, uint64_t le
 }
 
 /* The trusted fast path alone: true (and *ret set) if it served the call. */
-bool ashm__fdcache_try(int fd, uint64_t offset, uint64_t len, int op, int *ret) {
+bool ashm__fdcache_try(int fd, uint64_t offset, uint64_t len, enum pin_op op, int *ret) {
         struct pinref *ref;
         uint64_t size;
 
-        if (fd < 0 || fd >= FD_SLOTS || op == 2)
+        if (fd < 0 || fd >= FD_SLOTS || op == PIN_OP_STATUS)
                 return false;
         ref = slot_ref(&fd_slots[fd], NULL, &size);
         if (!ref || ashm__pin_range_check(size, offset, len) < 0)
@@ -217,7 +217,7 @@ bool ashm__fdcache_try(int fd, uint64_t offset, uint64_t len, int op, int *ret) 
         return *ret != -EPERM;
 }
 
-int ashm__fdcache_pin(int fd, uint64_t offset, uint64_t len, int op) {
+int ashm__fdcache_pin(int fd, uint64_t offset, uint64_t len, enum pin_op op) {
         struct pinref *ref;
         struct stat st;
         uint64_t size;
@@ -230,7 +230,7 @@ int ashm__fdcache_pin(int fd, uint64_t offset, uint64_t len, int op) {
                 if (ref)
                         goto fast;
         }
-        r = ashm__fstat(fd, &st);
+        r = fd_stat_raw(fd, &st);
         if (r < 0)
                 return r;
         if (!memfd_stat_is_memfd(&st))
@@ -243,7 +243,7 @@ fast:
         if (r < 0)
                 return r;
         /* "To the end", resolved here so that it takes the fast path. */
-        if (len == 0 && op != 2)
+        if (len == 0 && op != PIN_OP_STATUS)
                 len = page_align_u64(size, page_size()) - offset;
         r = ashm__pins_op(fd, &ref, offset, len, op);
         /* A reference registered through a read-only fd refuses pins,
@@ -254,16 +254,16 @@ fast:
 }
 
 _public_ int ashmem_pin_region(int fd, size_t offset, size_t len) {
-        return errno_ret(ashm__fdcache_pin(fd, offset, len, 0));
+        return errno_ret(ashm__fdcache_pin(fd, offset, len, PIN_OP_PIN));
 }
 
 _public_ int ashmem_unpin_region(int fd, size_t offset, size_t len) {
-        return errno_ret(ashm__fdcache_pin(fd, offset, len, 1));
+        return errno_ret(ashm__fdcache_pin(fd, offset, len, PIN_OP_UNPIN));
 }
 
 _public_ int ashmem_get_size_region(int fd) {
         struct stat st;
-        int r = ashm__fd_stat(fd, &st);
+        int r = memfd_fstat(fd, &st);
 
         if (r >= 0 && st.st_size > INT_MAX)
                 r = -EOVERFLOW;
@@ -279,7 +279,7 @@ _public_ int ASharedMemory_create(const char *name, size_t size) {
 _public_ size_t ASharedMemory_getSize(int fd) {
         struct stat st;
 
-        return ashm__fd_stat(fd, &st) < 0 ? 0 : (size_t) st.st_size;
+        return memfd_fstat(fd, &st) < 0 ? 0 : (size_t) st.st_size;
 }
 
 _public_ int ASharedMemory_setProt(int fd, int prot) {

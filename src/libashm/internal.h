@@ -27,13 +27,6 @@ enum {
 /* Create a memfd region fd of size bytes; flags ASHM__FD_*. */
 int ashm__fd_create(const char *name, uint64_t size, unsigned flags);
 
-/* The fstat system call (not libc's, which the /dev/ashmem shim
- * interposes): 0 or -errno. */
-int ashm__fstat(int fd, struct stat *ret_st);
-
-/* fstat() fd and check it is a memfd: -EBADF, -EMEDIUMTYPE. */
-int ashm__fd_stat(int fd, struct stat *ret_st);
-
 /* The protection mask of a region fd, or -errno. */
 int ashm__fd_get_prot(int fd);
 
@@ -55,11 +48,18 @@ int ashm__fd_pin(int fd, uint64_t offset, uint64_t len);
 int ashm__fd_unpin(int fd, uint64_t offset, uint64_t len);
 int ashm__fd_get_pin_status(int fd, uint64_t offset, uint64_t len);
 
+/* What a pin call does to its range. */
+enum pin_op {
+        PIN_OP_PIN = 0,
+        PIN_OP_UNPIN = 1,
+        PIN_OP_STATUS = 2,
+};
+
 /* The handle path (region.c): *cache is the handle's slot for the
- * region's pin-state reference, filled on first use; op is 0 pin,
- * 1 unpin, 2 status. Released with ashm__pins_release() at close. */
+ * region's pin-state reference, filled on first use. Released with
+ * ashm__pins_release() at close. */
 struct pinref;
-int ashm__pins_op(int fd, struct pinref **cache, uint64_t offset, uint64_t len, int op);
+int ashm__pins_op(int fd, struct pinref **cache, uint64_t offset, uint64_t len, enum pin_op op);
 void ashm__pins_release(struct pinref *ref);
 /* 1 if any page of [offset, offset + len) was purged (and not pinned
  * since), else 0; 0 for a NULL ref. */
@@ -69,10 +69,10 @@ int ashm__pins_purged(struct pinref *ref, uint64_t offset, uint64_t len);
  * each fd number's region. ashm__fdcache_trusted is set by the /dev/ashmem
  * shim, which calls ashm__fdcache_forget*() for every fd number that
  * close(), dup2(), dup3(), close_range() or closefrom() change. */
-int ashm__fdcache_pin(int fd, uint64_t offset, uint64_t len, int op);
+int ashm__fdcache_pin(int fd, uint64_t offset, uint64_t len, enum pin_op op);
 /* The shim's fast path only: true if fd's slot answered (*ret set); for a
  * pin or unpin of a range inside the region, through a known fd. */
-bool ashm__fdcache_try(int fd, uint64_t offset, uint64_t len, int op, int *ret);
+bool ashm__fdcache_try(int fd, uint64_t offset, uint64_t len, enum pin_op op, int *ret);
 void ashm__fdcache_forget(int fd);
 void ashm__fdcache_forget_from(unsigned first, unsigned last);
 extern bool ashm__fdcache_trusted;
@@ -85,7 +85,3 @@ extern bool ashm__fdcache_trusted;
  * PURGE_ALL_CACHES returns), *ret_purged the bytes purged; either may be
  * NULL. -ECONNREFUSED when no daemon runs and none may be started. */
 int ashm__purge(uint64_t bytes, unsigned flags, uint64_t *ret_lru_pages, uint64_t *ret_purged);
-
-static inline uint64_t page_align_u64(uint64_t x, uint64_t page) {
-        return (x + page - 1) & ~(page - 1);
-}

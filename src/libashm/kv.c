@@ -38,6 +38,7 @@
 #include "kv.h"
 #include "lock.h"
 #include "macro.h"
+#include "memfd-util.h"
 
 /* How long a writer waits for the lock before it gives up with a
  * diagnosis (ASHM_KV_LOCK_TIMEOUT_MS overrides it): a rebuild of the
@@ -1394,7 +1395,7 @@ static int seal_shrink(int fd) {
 
         if (seals < 0 || (seals & F_SEAL_SHRINK))
                 return 0; /* a file on a file system without seals */
-        if (ashm__fd_stat(fd, &(struct stat) {}) < 0)
+        if (memfd_fstat(fd, &(struct stat) {}) < 0)
                 return 0; /* a tmpfs file that is not a memfd: an ordinary file */
         if (fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK) < 0)
                 return kv_fail(negative_errno(), "cannot seal the store's region against shrinking (%m): "

@@ -24,6 +24,7 @@
 #include "client.h"
 #include "fd-util.h"
 #include "internal.h"
+#include "memfd-util.h"
 #include "pinstate.h"
 #include "protocol.h"
 
@@ -150,7 +151,7 @@ static uint64_t *clock_take(int fd) {
         struct stat st;
         void *p;
 
-        if (ashm__fstat(fd, &st) < 0 || st.st_size < (off_t) sizeof(uint64_t)) {
+        if (fd_stat_raw(fd, &st) < 0 || st.st_size < (off_t) sizeof(uint64_t)) {
                 safe_close(fd);
                 return clock_word;
         }
@@ -219,18 +220,12 @@ static struct pinref *ref_find(const struct stat *st, bool ro_fd) {
         return NULL;
 }
 
-static bool fd_read_only(int fd) {
-        int flags = fcntl(fd, F_GETFL);
-
-        return flags >= 0 && (flags & O_ACCMODE) == O_RDONLY;
-}
-
 /* Whether an idle block may still be needed: its raw fd is open on the
  * region (or on another fd of it that took the number: just as good). */
 static bool ref_fd_open(const struct pinref *p) {
         struct stat st;
 
-        return p->raw_fd >= 0 && ashm__fstat(p->raw_fd, &st) == 0 && (uint64_t) st.st_dev == p->dev &&
+        return p->raw_fd >= 0 && fd_stat_raw(p->raw_fd, &st) == 0 && (uint64_t) st.st_dev == p->dev &&
                (uint64_t) st.st_ino == p->ino;
 }
 
@@ -302,7 +297,7 @@ static int ref_create(int fd, const struct stat *st, bool ro_fd, struct pinref *
 static bool same_file(int a, int b) {
         struct stat sa, sb;
 
-        return ashm__fstat(a, &sa) == 0 && ashm__fstat(b, &sb) == 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+        return fd_stat_raw(a, &sa) == 0 && fd_stat_raw(b, &sb) == 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
 }
 
 /* A block registered on a connection that has since broken: register
@@ -314,7 +309,7 @@ static void ref_refresh(struct pinref *ref, int fd) {
         /* Only a holder that can write the region may offer its block
          * (the daemon refuses the others with EPERM): a read-only one
          * never changed its block anyway. */
-        if (ref_register(&fresh, fd, ref->read_only || fd_read_only(fd) ? NULL : ref) < 0)
+        if (ref_register(&fresh, fd, ref->read_only || fd_can_write(fd) == 0 ? NULL : ref) < 0)
                 return; /* no daemon now: keep the block; nothing purges it */
         if (same_file(fresh.state_fd, ref->state_fd)) {
                 ref_unmap(&fresh);
@@ -344,7 +339,7 @@ static void ref_refresh(struct pinref *ref, int fd) {
  * or a call keeps it (released with ashm__pins_release); raw: the
  * fd-based API, which keeps it cached while fd is open. */
 static int ref_get(int fd, const struct stat *st, bool hold, bool raw, struct pinref **ret) {
-        bool ro_fd = fd_read_only(fd), created = false;
+        bool ro_fd = fd_can_write(fd) == 0, created = false;
         struct pinref *ref;
         int r = 0;
 
@@ -389,8 +384,6 @@ static void pins_sweep(void) {
         pthread_mutex_unlock(&pins_lock);
 }
 
-enum pin_op { OP_PIN, OP_UNPIN, OP_STATUS };
-
 /* Apply op to [offset, offset + len) of a region of size bytes, checked
  * as the driver checks. Pages past the block (the region grew after it
  * was registered) are never purged: they count as pinned. */
@@ -406,15 +399,15 @@ static int apply(struct pinref *ref, uint64_t size, uint64_t offset, uint64_t le
                 len = page_align_u64(size, page()) - offset;
         first = offset / page();
         n = len / page();
-        if (op != OP_STATUS && ref->read_only)
+        if (op != PIN_OP_STATUS && ref->read_only)
                 return -EPERM;
         if (first >= ref->npages || n == 0)
-                return op == OP_STATUS ? ASHM_IS_PINNED : 0;
+                return op == PIN_OP_STATUS ? ASHM_IS_PINNED : 0;
         n = MIN(n, ref->npages - first);
         switch (op) {
-        case OP_PIN:
+        case PIN_OP_PIN:
                 return ashm__pinstate_pin(ps, first, n);
-        case OP_UNPIN:
+        case PIN_OP_UNPIN:
                 return ashm__pinstate_unpin(ps, first, n);
         default:
                 return ashm__pinstate_status(ps, first, n);
@@ -438,7 +431,7 @@ static int fd_op(int fd, uint64_t offset, uint64_t len, enum pin_op op) {
         struct stat st;
         int r;
 
-        r = ashm__fd_stat(fd, &st);
+        r = memfd_fstat(fd, &st);
         if (r < 0)
                 return r;
         r = ashm__pin_range_check((uint64_t) st.st_size, offset, len);
@@ -449,7 +442,7 @@ static int fd_op(int fd, uint64_t offset, uint64_t len, enum pin_op op) {
         r = ref_get(fd, &st, true, true, &ref);
         if (r < 0)
                 return r;
-        if (op == OP_UNPIN)
+        if (op == PIN_OP_UNPIN)
                 maybe_check_daemon();
         r = apply(ref, (uint64_t) st.st_size, offset, len, op);
         release(ref, false);
@@ -457,15 +450,15 @@ static int fd_op(int fd, uint64_t offset, uint64_t len, enum pin_op op) {
 }
 
 int ashm__fd_pin(int fd, uint64_t offset, uint64_t len) {
-        return fd_op(fd, offset, len, OP_PIN);
+        return fd_op(fd, offset, len, PIN_OP_PIN);
 }
 
 int ashm__fd_unpin(int fd, uint64_t offset, uint64_t len) {
-        return fd_op(fd, offset, len, OP_UNPIN);
+        return fd_op(fd, offset, len, PIN_OP_UNPIN);
 }
 
 int ashm__fd_get_pin_status(int fd, uint64_t offset, uint64_t len) {
-        return fd_op(fd, offset, len, OP_STATUS);
+        return fd_op(fd, offset, len, PIN_OP_STATUS);
 }
 
 /* The page size as a mask and a shift, and the connection's generation
@@ -480,19 +473,19 @@ __attribute__((constructor)) static void pins_init(void) {
         gen_word = ashm__client_generation_word();
 }
 
-static int pins_op_slow(int fd, struct pinref **cache, uint64_t offset, uint64_t len, int op);
+static int pins_op_slow(int fd, struct pinref **cache, uint64_t offset, uint64_t len, enum pin_op op);
 
 /* The handle path: after the first call the block is cached in the
  * handle, and a pin or unpin of an aligned range inside it is a few loads,
  * shifts and the atomics. Everything else (first use, a new connection,
  * len 0, status, errors) takes the slow path, which checks it all. */
-int ashm__pins_op(int fd, struct pinref **cache, uint64_t offset, uint64_t len, int op) {
+int ashm__pins_op(int fd, struct pinref **cache, uint64_t offset, uint64_t len, enum pin_op op) {
         struct pinref *ref = __atomic_load_n(cache, __ATOMIC_ACQUIRE);
         struct pinstate *ps;
         uint64_t first, n;
 
         if (__builtin_expect(!ref || (ref->gen != 0 && ref->gen != __atomic_load_n(gen_word, __ATOMIC_ACQUIRE)) ||
-                                     ((offset | len) & pg_mask) || len == 0 || op == OP_STATUS, 0))
+                                     ((offset | len) & pg_mask) || len == 0 || op == PIN_OP_STATUS, 0))
                 return pins_op_slow(fd, cache, offset, len, op);
         first = offset >> pg_shift;
         n = len >> pg_shift;
@@ -501,7 +494,7 @@ int ashm__pins_op(int fd, struct pinref **cache, uint64_t offset, uint64_t len, 
         if (ref->read_only)
                 return -EPERM;
         ps = __atomic_load_n(&ref->ps, __ATOMIC_ACQUIRE);
-        if (op == OP_UNPIN) {
+        if (op == PIN_OP_UNPIN) {
                 maybe_check_daemon();
                 return ashm__pinstate_unpin(ps, first, n);
         }
@@ -509,13 +502,13 @@ int ashm__pins_op(int fd, struct pinref **cache, uint64_t offset, uint64_t len, 
 }
 
 __attribute__((noinline)) static int pins_op_slow(int fd, struct pinref **cache, uint64_t offset, uint64_t len,
-                                                  int op) {
+                                                  enum pin_op op) {
         struct pinref *ref = __atomic_load_n(cache, __ATOMIC_ACQUIRE);
         uint64_t bytes;
 
         if (!ref || (ref->gen != 0 && ref->gen != ashm__client_generation())) {
                 struct stat st;
-                int r = ashm__fd_stat(fd, &st);
+                int r = memfd_fstat(fd, &st);
 
                 if (r < 0)
                         return r;
@@ -536,7 +529,7 @@ __attribute__((noinline)) static int pins_op_slow(int fd, struct pinref **cache,
                                 return r;
                 }
         }
-        if (op == OP_UNPIN)
+        if (op == PIN_OP_UNPIN)
                 maybe_check_daemon();
         /* The block's page count stands in for the size: the region's
          * size is fixed as far as pins go once registered. A range past
@@ -547,13 +540,13 @@ __attribute__((noinline)) static int pins_op_slow(int fd, struct pinref **cache,
 
                 /* The system call: under the /dev/ashmem shim, libc's
                  * fstat() of a shim fd shows the device, size 0. */
-                int r = ashm__fstat(fd, &st);
+                int r = fd_stat_raw(fd, &st);
 
                 if (r < 0)
                         return r;
-                return apply(ref, (uint64_t) st.st_size, offset, len, (enum pin_op) op);
+                return apply(ref, (uint64_t) st.st_size, offset, len, op);
         }
-        return apply(ref, bytes, offset, len, (enum pin_op) op);
+        return apply(ref, bytes, offset, len, op);
 }
 
 int ashm__pins_purged(struct pinref *ref, uint64_t offset, uint64_t len) {

@@ -87,26 +87,6 @@ static mode_t mode_from_prot(int prot) {
                (prot & PROT_EXEC ? 0111 : 0);
 }
 
-int ashm__fstat(int fd, struct stat *ret_st) {
-        /* The system call itself: glibc's fstat() is fstatat(fd, "",
-         * AT_EMPTY_PATH), slower, and the /dev/ashmem shim interposes it
-         * to show its fds as the driver's character device. */
-        return syscall(SYS_fstat, fd, ret_st) < 0 ? negative_errno() : 0;
-}
-
-int ashm__fd_stat(int fd, struct stat *ret_st) {
-        int r;
-
-        if (fd < 0)
-                return -EBADF;
-        r = ashm__fstat(fd, ret_st);
-        if (r < 0)
-                return r;
-        if (!memfd_stat_is_memfd(ret_st))
-                return -EMEDIUMTYPE;
-        return 0;
-}
-
 int ashm__fd_create(const char *name, uint64_t size, unsigned flags) {
         bool exec = flags & ASHM__FD_EXEC;
         _cleanup_close_ int fd = -1;
@@ -138,7 +118,7 @@ int ashm__fd_get_prot(int fd) {
         struct stat st;
         int r, seals;
 
-        r = ashm__fd_stat(fd, &st);
+        r = memfd_fstat(fd, &st);
         if (r < 0)
                 return r;
         seals = fcntl(fd, F_GET_SEALS);
@@ -175,7 +155,7 @@ int ashm__fd_set_prot(int fd, int prot) {
         remove = cur & ~prot;
         if (remove == 0)
                 return 0;
-        r = ashm__fd_stat(fd, &st);
+        r = memfd_fstat(fd, &st);
         if (r < 0)
                 return r;
         if ((remove & PROT_READ) && !is_owner(&st))
@@ -263,7 +243,7 @@ static int adopt_check(int fd) {
                 return 0;
         if (seals < 0 && errno == EBADF)
                 return -EBADF;
-        return ashm__fd_stat(fd, &st);
+        return memfd_fstat(fd, &st);
 }
 
 _public_ int ashm_region_adopt(int fd, unsigned flags, ashm_region **ret_region) {
@@ -324,7 +304,7 @@ _public_ int ashm_region_get_size(const ashm_region *region, uint64_t *ret_size)
 
         if (!region || !ret_size)
                 return -EINVAL;
-        r = ashm__fstat(region->fd, &st);
+        r = fd_stat_raw(region->fd, &st);
         if (r < 0)
                 return r;
         *ret_size = (uint64_t) st.st_size;
@@ -426,7 +406,7 @@ static int map_facts(const ashm_region *region, struct stat *ret_st, int *ret_ma
                 *ret_mask = region->known_prot;
                 return 1;
         }
-        r = ashm__fstat(region->fd, ret_st);
+        r = fd_stat_raw(region->fd, ret_st);
         if (r < 0)
                 return r;
         *ret_mask = prot_from_mode(ret_st->st_mode);
@@ -480,7 +460,7 @@ _public_ int ashm_region_unmap(ashm_region *region, void *addr, size_t len) {
 
 static int io_range_check(int fd, uint64_t offset, size_t len) {
         struct stat st;
-        int r = ashm__fstat(fd, &st);
+        int r = fd_stat_raw(fd, &st);
 
         if (r < 0)
                 return r;
@@ -644,13 +624,13 @@ _public_ int ashm_region_create_from_file(const char *path, const char *name, un
 }
 
 _public_ int ashm_region_pin(ashm_region *region, uint64_t offset, uint64_t len) {
-        return region ? ashm__pins_op(region->fd, &region->pins, offset, len, 0) : -EINVAL;
+        return region ? ashm__pins_op(region->fd, &region->pins, offset, len, PIN_OP_PIN) : -EINVAL;
 }
 
 _public_ int ashm_region_unpin(ashm_region *region, uint64_t offset, uint64_t len) {
-        return region ? ashm__pins_op(region->fd, &region->pins, offset, len, 1) : -EINVAL;
+        return region ? ashm__pins_op(region->fd, &region->pins, offset, len, PIN_OP_UNPIN) : -EINVAL;
 }
 
 _public_ int ashm_region_get_pin_status(ashm_region *region, uint64_t offset, uint64_t len) {
-        return region ? ashm__pins_op(region->fd, &region->pins, offset, len, 2) : -EINVAL;
+        return region ? ashm__pins_op(region->fd, &region->pins, offset, len, PIN_OP_STATUS) : -EINVAL;
 }

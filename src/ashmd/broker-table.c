@@ -8,9 +8,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "broker.h"
+#include "broker-table.h"
 #include "fd-util.h"
-#include "internal.h"
 #include "log.h"
 #include "memfd-util.h"
 #include "quota.h"
