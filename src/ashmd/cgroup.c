@@ -94,7 +94,9 @@ static const char *pre(const struct cgroups *cgs) {
 static uint64_t usage_of(const struct watch *w, const char *dir) {
         uint64_t u;
 
-        return cgroup_read_u64(dir, w->version == 1 ? "memory.usage_in_bytes" : "memory.current", &u) < 0 ? UINT64_MAX : u;
+        if (cgroup_read_u64(dir, w->version == 1 ? "memory.usage_in_bytes" : "memory.current", &u) < 0)
+                return UINT64_MAX;
+        return u;
 }
 /* ---- limits ---- */
 
