@@ -4,8 +4,10 @@
 /* What kv.c shares with kv-write.c, kv-open.c and kv-check.c. */
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
+#include "ashm.h"
 #include "kv-format.h"
 #include "lock.h"
 #include "macro.h"
