@@ -15,14 +15,11 @@
 #include <unistd.h>
 
 #include "cgroup.h"
+#include "cgroup-proc.h"
 #include "fd-util.h"
 #include "log.h"
 #include "macro.h"
 #include "server.h"
-
-#ifndef SO_PEERPIDFD
-#define SO_PEERPIDFD 77
-#endif
 
 /* More distinct cgroups than this share no watch: their clients get id 0
  * (the daemon's own limit and the system-wide sources still cover them). */
@@ -31,8 +28,6 @@
  * user with a delegated cgroup subtree must not use up the watches and
  * leave the others' cgroups unheard. */
 #define WATCHES_PER_UID_MAX 16
-/* At or above 2^62 bytes a limit means none (v1 prints PAGE_COUNTER_MAX). */
-#define LIMIT_UNLIMITED (UINT64_C(1) << 62)
 /* A rate seen decays with this time constant once allocation stops. */
 #define RATE_DECAY_USEC 2000000
 /* Until a purge was timed: the reaction time assumed (wake-up + purge;
@@ -95,141 +90,14 @@ static const char *pre(const struct cgroups *cgs) {
         return cgs->cfg.root && strcmp(cgs->cfg.root, "/") != 0 ? cgs->cfg.root : "";
 }
 
-static int read_text(const char *path, char *buf, size_t size) {
-        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-        ssize_t n;
-
-        if (fd < 0)
-                return -errno;
-        do
-                n = read(fd, buf, size - 1);
-        while (n < 0 && errno == EINTR);
-        if (n < 0)
-                return -errno;
-        buf[n] = '\0';
-        return (int) n;
-}
-
-/* One number, or "max" (UINT64_MAX); values of 2^62 or more mean none. */
-static int read_u64(const char *dir, const char *file, uint64_t *ret) {
-        char path[PATH_MAX], buf[64], *end;
-        unsigned long long v;
-        int r;
-
-        if (snprintf(path, sizeof(path), "%s/%s", dir, file) >= (int) sizeof(path))
-                return -ENAMETOOLONG;
-        r = read_text(path, buf, sizeof(buf));
-        if (r < 0)
-                return r;
-        if (strncmp(buf, "max", 3) == 0) {
-                *ret = UINT64_MAX;
-                return 0;
-        }
-        errno = 0;
-        v = strtoull(buf, &end, 10);
-        if (errno || end == buf || (*end && *end != '\n'))
-                return -EBADMSG;
-        *ret = v >= LIMIT_UNLIMITED ? UINT64_MAX : (uint64_t) v;
-        return 0;
-}
 
 static uint64_t usage_of(const struct watch *w, const char *dir) {
         uint64_t u;
 
-        return read_u64(dir, w->version == 1 ? "memory.usage_in_bytes" : "memory.current", &u) < 0 ? UINT64_MAX : u;
+        if (cgroup_read_u64(dir, w->version == 1 ? "memory.usage_in_bytes" : "memory.current", &u) < 0)
+                return UINT64_MAX;
+        return u;
 }
-
-/* "/a/b" → "/a" → "/"; false once at "/". */
-static bool parent(char *cgpath) {
-        char *slash = strrchr(cgpath, '/');
-
-        if (strcmp(cgpath, "/") == 0 || !slash)
-                return false;
-        slash[slash == cgpath ? 1 : 0] = '\0';
-        return true;
-}
-
-static bool cgpath_safe(const char *p) {
-        if (p[0] != '/')
-                return false;
-        for (const char *c = p; (c = strstr(c, "/..")); c += 3)
-                if (c[3] == '/' || c[3] == '\0')
-                        return false;
-        return true;
-}
-
-static bool is_dir(const char *path) {
-        struct stat st;
-
-        return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
-}
-
-/* ---- whose cgroup ---- */
-
-struct proc_cgroup {
-        char v1_memory[PATH_MAX]; /* path in the v1 memory hierarchy */
-        char v1_mount[256];       /* its mount's name (memory, or co-mounted) */
-        char v2[PATH_MAX];
-};
-
-static bool has_memory(const char *list) {
-        size_t n = strlen("memory");
-
-        for (const char *p = list; (p = strstr(p, "memory")); p += n)
-                if ((p == list || p[-1] == ',') && (p[n] == '\0' || p[n] == ','))
-                        return true;
-        return false;
-}
-
-static int parse_proc_cgroup(char *text, struct proc_cgroup *ret) {
-        *ret = (struct proc_cgroup) {};
-        for (char *save = NULL, *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-                char *c1 = strchr(line, ':'), *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
-
-                if (!c2 || !cgpath_safe(c2 + 1) || strlen(c2 + 1) >= PATH_MAX)
-                        continue;
-                *c2 = '\0';
-                if (strcmp(line, "0:") == 0 && c1 + 1 == c2) {
-                        strcpy(ret->v2, c2 + 1);
-                        continue;
-                }
-                /* Co-mounted controllers ("cpu,memory") are mounted under
-                 * that name; watch_new() tries "memory" first. */
-                if (has_memory(c1 + 1)) {
-                        snprintf(ret->v1_mount, sizeof(ret->v1_mount), "%s", c1 + 1);
-                        strcpy(ret->v1_memory, c2 + 1);
-                }
-        }
-        return ret->v1_memory[0] || ret->v2[0] ? 0 : -ENOENT;
-}
-
-/* The peer's /proc/PID/cgroup, read while a pidfd proves that PID is still
- * the peer: SO_PEERPIDFD names the very process that connected; without
- * it (kernels before 6.5) a pidfd opened from the SO_PEERCRED pid at least
- * proves that the pid was not recycled between that open and the read. */
-static int peer_cgroup(struct cgroups *cgs, int sock, pid_t pid, struct proc_cgroup *ret) {
-        _cleanup_close_ int pidfd = -1;
-        _cleanup_free_ char *buf = malloc(16 * PATH_MAX);
-        socklen_t len = sizeof(pidfd);
-        char path[PATH_MAX];
-        int r;
-
-        if (!buf)
-                return -ENOMEM;
-        if (getsockopt(sock, SOL_SOCKET, SO_PEERPIDFD, &pidfd, &len) < 0) {
-                pidfd = (int) syscall(SYS_pidfd_open, pid, 0);
-                if (pidfd < 0)
-                        return -errno;
-        }
-        snprintf(path, sizeof(path), "%s/proc/%d/cgroup", pre(cgs), (int) pid);
-        r = read_text(path, buf, 16 * PATH_MAX);
-        if (r < 0)
-                return r;
-        if (syscall(SYS_pidfd_send_signal, pidfd, 0, NULL, 0) < 0)
-                return -ESRCH; /* gone: what we read may be another's */
-        return parse_proc_cgroup(buf, ret);
-}
-
 /* ---- limits ---- */
 
 /* The level from dir up that binds: the least headroom among limited
@@ -247,10 +115,10 @@ static void find_limit(struct watch *w, const char *base, const char *cgpath) {
                 if (snprintf(dir, sizeof(dir), "%s%s", base, strcmp(cur, "/") == 0 ? "" : cur) >= PATH_MAX)
                         return;
                 if (w->version == 1)
-                        (void) read_u64(dir, "memory.limit_in_bytes", &max);
+                        (void) cgroup_read_u64(dir, "memory.limit_in_bytes", &max);
                 else {
-                        (void) read_u64(dir, "memory.max", &max);
-                        (void) read_u64(dir, "memory.high", &high);
+                        (void) cgroup_read_u64(dir, "memory.max", &max);
+                        (void) cgroup_read_u64(dir, "memory.high", &high);
                 }
                 limit = MIN(max, high);
                 if (limit == UINT64_MAX)
@@ -265,7 +133,7 @@ static void find_limit(struct watch *w, const char *base, const char *cgpath) {
                         w->lim_file = high < max ? "memory.high" : w->version == 2 ? "memory.max"
                                                                                     : "memory.limit_in_bytes";
                 }
-        } while (parent(cur));
+        } while (cgroup_parent(cur));
 }
 
 /* ---- sources ---- */
@@ -367,7 +235,7 @@ static int read_events(const struct watch *w, uint64_t *ret_high, uint64_t *ret_
                 int r;
 
                 snprintf(path, sizeof(path), "%s/memory.events", w->lim_dir);
-                r = read_text(path, buf, sizeof(buf));
+                r = cgroup_read_text(path, buf, sizeof(buf));
                 if (r < 0)
                         return r;
         }
@@ -518,13 +386,13 @@ static struct watch *watch_new(struct cgroups *cgs, const struct proc_cgroup *pc
         w->src[0].cgs = cgs;
         /* v2 lives at /sys/fs/cgroup, or at .../unified on a hybrid system. */
         snprintf(v2base, sizeof(v2base), "%s/sys/fs/cgroup/unified", pre(cgs));
-        if (!is_dir(v2base))
+        if (!cgroup_is_dir(v2base))
                 snprintf(v2base, sizeof(v2base), "%s/sys/fs/cgroup", pre(cgs));
         w->version = pc->v1_memory[0] ? 1 : 2;
         cg = w->version == 1 ? pc->v1_memory : pc->v2;
         if (w->version == 1) {
                 snprintf(base, sizeof(base), "%s/sys/fs/cgroup/memory", pre(cgs));
-                if (!is_dir(base))
+                if (!cgroup_is_dir(base))
                         snprintf(base, sizeof(base), "%s/sys/fs/cgroup/%s", pre(cgs), pc->v1_mount);
         }
         else
@@ -583,7 +451,7 @@ uint32_t cgroups_client(struct cgroups *cgs, int sock, pid_t pid, uid_t uid) {
 
         if (!cgs)
                 return 0;
-        r = peer_cgroup(cgs, sock, pid, &pc);
+        r = cgroup_peer(pre(cgs), sock, pid, &pc);
         if (r < 0) {
                 log_debug("client pid %d: memory cgroup unknown: %s", (int) pid, strerror(-r));
                 return 0;
@@ -706,7 +574,7 @@ static uint64_t mem_available(const struct cgroups *cgs) {
         char path[PATH_MAX], buf[4096], *p;
 
         snprintf(path, sizeof(path), "%s/proc/meminfo", pre(cgs));
-        if (read_text(path, buf, sizeof(buf)) < 0 || !(p = strstr(buf, "MemAvailable:")))
+        if (cgroup_read_text(path, buf, sizeof(buf)) < 0 || !(p = strstr(buf, "MemAvailable:")))
                 return UINT64_MAX;
         return strtoull(p + 13, NULL, 10) * 1024;
 }
@@ -742,7 +610,7 @@ void cgroups_tick(struct cgroups *cgs) {
         for (struct watch **wp = &cgs->watches, *w; (w = *wp);) {
                 /* A cgroup removed (a scope that ended): its regions'
                  * charge ids now match nothing, and the slot is free. */
-                if (now - w->limit_checked >= LIMIT_RECHECK_USEC && !is_dir(w->mem_dir)) {
+                if (now - w->limit_checked >= LIMIT_RECHECK_USEC && !cgroup_is_dir(w->mem_dir)) {
                         log_debug("cgroup %s: gone; no longer watched", w->mem_dir);
                         *wp = w->next;
                         cgs->n_watches--;
@@ -810,50 +678,4 @@ void cgroups_free(struct cgroups *cgs) {
         safe_close(cgs->global.fd);
         safe_close(cgs->epoll_fd);
         free(cgs);
-}
-
-/* ---- leaving the starter's cgroup ---- */
-
-static int move_to_sibling(const char *base, const char *cgpath, const char **ret_why) {
-        char dir[PATH_MAX], cur[PATH_MAX], procs[PATH_MAX + 32], pid[32];
-        _cleanup_close_ int fd = -1;
-
-        snprintf(cur, sizeof(cur), "%s", cgpath);
-        if (!cgpath_safe(cur) || !parent(cur)) {
-                *ret_why = "already in the root cgroup";
-                return -EALREADY;
-        }
-        if (snprintf(dir, sizeof(dir), "%s%s/ashmd", base, strcmp(cur, "/") == 0 ? "" : cur) >= (int) sizeof(dir))
-                return *ret_why = "path too long", -ENAMETOOLONG;
-        if (mkdir(dir, 0755) < 0 && errno != EEXIST)
-                return *ret_why = "cannot make a sibling cgroup", -errno;
-        snprintf(procs, sizeof(procs), "%s/cgroup.procs", dir);
-        fd = open(procs, O_WRONLY | O_CLOEXEC);
-        snprintf(pid, sizeof(pid), "%d", (int) getpid());
-        if (fd < 0 || write(fd, pid, strlen(pid)) < 0)
-                return *ret_why = "cannot move into the sibling cgroup", -errno;
-        return 0;
-}
-
-int cgroups_leave_starter(const char **ret_why) {
-        _cleanup_free_ char *buf = malloc(16 * PATH_MAX);
-        struct proc_cgroup pc;
-        int r, r2 = -ENOENT;
-        const char *why2 = NULL;
-
-        *ret_why = "no memory cgroup";
-        if (!buf)
-                return -ENOMEM;
-        if (read_text("/proc/self/cgroup", buf, 16 * PATH_MAX) < 0 || parse_proc_cgroup(buf, &pc) < 0)
-                return -ENOENT;
-        /* The memory controller's hierarchy decides where pages are charged. */
-        r = pc.v1_memory[0] ? move_to_sibling("/sys/fs/cgroup/memory", pc.v1_memory, ret_why)
-                            : move_to_sibling(is_dir("/sys/fs/cgroup/unified") ? "/sys/fs/cgroup/unified"
-                                                                               : "/sys/fs/cgroup",
-                                              pc.v2, ret_why);
-        /* On a hybrid system also leave the v2 cgroup, for PSI; best effort. */
-        if (pc.v1_memory[0] && pc.v2[0] && is_dir("/sys/fs/cgroup/unified"))
-                r2 = move_to_sibling("/sys/fs/cgroup/unified", pc.v2, &why2);
-        (void) r2;
-        return r;
 }

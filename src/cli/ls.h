@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #pragma once
 
-/* The scan behind `ashm ls` and `ashm top` (ls.c): every memfd region
+/* The scan behind `ashm ls` and `ashm top` (ls-scan.c): every memfd region
  * held by a process we may read, through /proc, matched with the pin
  * state ashmd keeps. A table of rows, one per process and region (the
  * holder view), or one per region (the region view); the columns of
@@ -79,3 +79,10 @@ int ls_table(FILE *f, struct ls_scan *s, bool regions, const char *cols, const c
 
 /* One row of the region view as a JSON object, on stdout. */
 void ls_json_put_region(const struct ls_row *r);
+
+/* Two rows' regions in (dev, inode) order, as qsort compares. */
+int ls_region_cmp(const struct ls_row *x, const struct ls_row *y);
+
+/* The indices of the rows of s, grouped by region (dev, inode), then
+ * pid; NULL on -ENOMEM. Free it. */
+size_t *ls_by_region(const struct ls_scan *s);

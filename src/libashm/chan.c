@@ -26,104 +26,10 @@
 #include <unistd.h>
 
 #include "ashm.h"
+#include "chan.h"
 #include "fd-util.h"
 #include "futex-util.h"
 #include "internal.h"
-
-#define CHAN_MAGIC UINT64_C(0x314e484341534d41) /* "AMSACHN1" little-endian */
-#define CHAN_VERSION 1
-#define CHAN_PAGE 4096u
-/* The slot header and a small message share one cache line. */
-#define CHAN_SLOT_HDR 16u
-#define CHAN_WRITING UINT64_MAX
-/* A sleeping waiter looks at its peers' locks this often: the death of a
- * peer is the kernel's word (a dropped OFD lock), this is only how soon
- * a sleeper hears it. */
-#define CHAN_SLICE_NS (20 * 1000 * 1000)
-#define CHAN_FIRST_SLICE_NS (2 * 1000 * 1000)
-/* The OFD lock bytes, far past any region: byte LOCK_BASE is the single
- * consumer or publisher, LOCK_BASE + 1 + i producer or subscriber i. */
-#define LOCK_BASE (INT64_C(1) << 40)
-
-/* Page 0, written once by ashm_chan_create(). */
-struct chan_hdr {
-        uint64_t magic;
-        uint32_t version, kind, flags, msg_max, depth, peers;
-        uint64_t stride, ctl_off, rings_off, ring_bytes, peers_off, total;
-};
-
-/* The control page (page 1): global words, then one ring_ctl per ring. */
-struct chan_global {
-        _Alignas(64) uint32_t data_ev;  /* bumped by a writer when data_sleepers */
-        uint32_t data_sleepers;         /* queue: consumers asleep on data_ev */
-        uint32_t writer_gen;            /* producers/publishers that ever attached */
-        uint32_t reader_gen;            /* consumers that ever attached */
-        uint32_t space_sleepers;        /* pub/sub: the publisher sleeps on a subscriber */
-};
-
-struct ring_ctl {
-        _Alignas(64) uint64_t tail;     /* written by the ring's writer */
-        _Alignas(64) uint64_t head;     /* queue: written by the consumer */
-        uint32_t space_ev, space_sleepers;
-};
-
-/* One page per subscriber: the only part of the region it writes. */
-struct sub_page {
-        _Alignas(64) uint64_t cursor;   /* next position it reads */
-        uint64_t lost;
-        uint32_t active;                /* it has attached once: cursor is meaningful */
-        uint32_t sleeping;              /* asleep on chan_global.data_ev */
-        uint32_t cursor_ev;             /* bumped when the publisher sleeps on it */
-};
-
-struct slot_hdr {
-        uint64_t seq; /* 1 + the position it holds (0: never written),
-                       * CHAN_WRITING while written */
-        uint32_t len;
-        uint32_t reserved;
-};
-
-_Static_assert(sizeof(struct chan_hdr) <= CHAN_PAGE, "header fits a page");
-_Static_assert(sizeof(struct slot_hdr) <= CHAN_SLOT_HDR, "slot header fits");
-
-struct ashm_chan {
-        int role;
-        int lock_fd;           /* our own open file description, for OFD locks */
-        int event_fd;          /* -1 until ashm_chan_fd() */
-        unsigned index;        /* producer or subscriber index */
-        /* The geometry, from the header at open: never read again. */
-        uint32_t kind, flags, msg_max, depth, peers;
-        uint64_t stride, total;
-        uint8_t *base;         /* the whole region (read-only for a subscriber) */
-        struct chan_global *g;
-        struct ring_ctl *rings;
-        uint8_t *slots;        /* ring 0's first slot */
-        uint64_t ring_bytes;
-        struct sub_page *subs; /* read-only view of every subscriber page */
-        struct sub_page *mine; /* a subscriber's writable page, or NULL */
-        void *mine_map;
-        /* Positions this handle owns. */
-        uint64_t pos;          /* writer: next tail; subscriber: cursor */
-        uint64_t cached;       /* producer: the head last read; publisher: the
-                                * lowest cursor last read */
-        uint64_t *heads;       /* consumer: its head per ring */
-        unsigned next_ring;    /* consumer: where the next scan starts */
-        bool held;             /* a reserve or peek is outstanding */
-        unsigned held_ring;
-        uint64_t held_pos;
-        uint64_t lost;
-        unsigned last_source;
-        uint64_t last_seq;
-        uint64_t spin_ns;
-        unsigned fork_gen;
-        /* The fd thread. */
-        pthread_t thread;
-        bool thread_running;
-        atomic_bool thread_stop;
-};
-
-static uint32_t *wait_word(ashm_chan *ch, unsigned slow, uint32_t **ret_sleepers);
-static void wake_writer(ashm_chan *ch, unsigned ring);
 
 /* ------------------------------------------------------------------ */
 /* Small helpers                                                       */
@@ -139,23 +45,16 @@ static void fork_init(void) {
         pthread_atfork(NULL, NULL, on_fork_child);
 }
 
-static bool forked(const ashm_chan *ch) {
-        return atomic_load_explicit(&fork_generation, memory_order_relaxed) != ch->fork_gen;
+void ashm__chan_fork_init(void) {
+        pthread_once(&fork_once, fork_init);
 }
 
-#define LOAD(p) __atomic_load_n((p), __ATOMIC_ACQUIRE)
-#define LOADR(p) __atomic_load_n((p), __ATOMIC_RELAXED)
-#define STORE(p, v) __atomic_store_n((p), (v), __ATOMIC_RELEASE)
-#define FENCE() __atomic_thread_fence(__ATOMIC_SEQ_CST)
-#define LOADS(p) __atomic_load_n((p), __ATOMIC_SEQ_CST)
-#define STORES(p, v) __atomic_store_n((p), (v), __ATOMIC_SEQ_CST)
+unsigned ashm__chan_fork_gen(void) {
+        return atomic_load(&fork_generation);
+}
 
-static inline void cpu_relax(void) {
-#if defined(__x86_64__) || defined(__i386__)
-        __builtin_ia32_pause();
-#elif defined(__aarch64__)
-        __asm__ volatile("yield");
-#endif
+bool ashm__chan_forked(const ashm_chan *ch) {
+        return atomic_load_explicit(&fork_generation, memory_order_relaxed) != ch->fork_gen;
 }
 
 static bool is_pow2(uint32_t x) {
@@ -167,7 +66,7 @@ static uint64_t align_up(uint64_t x, uint64_t a) {
 }
 
 /* The layout for a geometry; -EINVAL if it is not one. */
-static int layout(uint32_t kind, uint32_t msg_max, uint32_t depth, uint32_t peers, struct chan_hdr *h) {
+int ashm__chan_layout(uint32_t kind, uint32_t msg_max, uint32_t depth, uint32_t peers, struct chan_hdr *h) {
         uint64_t rings;
 
         if ((kind != ASHM_CHAN_QUEUE && kind != ASHM_CHAN_PUBSUB) || msg_max == 0 ||
@@ -190,329 +89,6 @@ static int layout(uint32_t kind, uint32_t msg_max, uint32_t depth, uint32_t peer
         h->peers_off = h->rings_off + align_up(h->ring_bytes * rings, CHAN_PAGE);
         h->total = h->peers_off + (kind == ASHM_CHAN_PUBSUB ? (uint64_t) peers * CHAN_PAGE : 0);
         return 0;
-}
-
-static struct slot_hdr *slot_at(const ashm_chan *ch, unsigned ring, uint64_t pos) {
-        return (struct slot_hdr *) (ch->slots + ring * ch->ring_bytes + (pos & (ch->depth - 1)) * ch->stride);
-}
-
-/* Subscriber pages are a page apart, so each can be mapped on its own. */
-static struct sub_page *sub_at(const ashm_chan *ch, unsigned i) {
-        return (struct sub_page *) ((uint8_t *) ch->subs + (size_t) i * CHAN_PAGE);
-}
-
-static void *slot_data(struct slot_hdr *s) {
-        return (uint8_t *) s + CHAN_SLOT_HDR;
-}
-
-/* ------------------------------------------------------------------ */
-/* Liveness: OFD locks                                                 */
-
-static int lock_byte(int fd, int cmd, short type, int64_t start, int64_t len, short *ret_type) {
-        struct flock fl = { .l_type = type, .l_whence = SEEK_SET, .l_start = start, .l_len = len };
-
-        if (fcntl(fd, cmd, &fl) < 0)
-                return negative_errno();
-        if (ret_type)
-                *ret_type = fl.l_type;
-        return 0;
-}
-
-/* 1 if some other open file description holds a lock in [start, start + len). */
-static int locked(int fd, int64_t start, int64_t len) {
-        short type;
-        int r = lock_byte(fd, F_OFD_GETLK, F_WRLCK, start, len, &type);
-
-        return r < 0 ? r : type != F_UNLCK;
-}
-
-static int readers_alive(const ashm_chan *ch) {
-        if (ch->kind == ASHM_CHAN_QUEUE)
-                return locked(ch->lock_fd, LOCK_BASE, 1);
-        return locked(ch->lock_fd, LOCK_BASE + 1, ch->peers);
-}
-
-static int writers_alive(const ashm_chan *ch) {
-        if (ch->kind == ASHM_CHAN_QUEUE)
-                return locked(ch->lock_fd, LOCK_BASE + 1, ch->peers);
-        return locked(ch->lock_fd, LOCK_BASE, 1);
-}
-
-/* ------------------------------------------------------------------ */
-/* Create and open                                                     */
-
-_public_ int ashm_chan_create(const char *name, int kind, uint32_t msg_max, uint32_t depth, uint32_t peers,
-                              unsigned flags, ashm_region **ret_region) {
-        ashm_region *region = NULL;
-        struct chan_hdr h;
-        int r;
-
-        if (!ret_region || (flags & ~(unsigned) ASHM_CHAN_OVERWRITE) ||
-            ((flags & ASHM_CHAN_OVERWRITE) && kind != ASHM_CHAN_PUBSUB))
-                return -EINVAL;
-        r = layout((uint32_t) kind, msg_max, depth, peers, &h);
-        if (r < 0)
-                return r;
-        h.flags = flags;
-        /* The region has its final size from the start: channels never
-         * grow, so a region sealed against growing and shrinking works. */
-        r = ashm_region_create(name ? name : "ashm-chan", h.total, 0, &region);
-        if (r < 0)
-                return r;
-        /* The header is written last by nobody else: no one can open the
-         * channel before it has its magic, and the rest is zeros. */
-        r = ashm_region_write(region, 0, &h, sizeof(h));
-        if (r < 0) {
-                ashm_region_close(region);
-                return r;
-        }
-        *ret_region = region;
-        return 0;
-}
-
-static int read_header(int fd, struct chan_hdr *ret) {
-        struct chan_hdr h, want;
-        struct stat st;
-        int r;
-
-        if (fstat(fd, &st) < 0)
-                return negative_errno();
-        if ((uint64_t) st.st_size < CHAN_PAGE)
-                return -EBADMSG;
-        r = pread_full(fd, &h, sizeof(h), 0);
-        if (r < 0)
-                return r;
-        if (h.magic != CHAN_MAGIC)
-                return -EBADMSG;
-        if (h.version != CHAN_VERSION)
-                return -EPROTONOSUPPORT;
-        r = layout(h.kind, h.msg_max, h.depth, h.peers, &want);
-        if (r < 0)
-                return -EBADMSG;
-        want.flags = h.flags;
-        if ((h.flags & ~(unsigned) ASHM_CHAN_OVERWRITE) || memcmp(&h, &want, sizeof(h)) != 0 ||
-            (uint64_t) st.st_size < h.total || h.total > SIZE_MAX)
-                return -EBADMSG;
-        *ret = h;
-        return 0;
-}
-
-/* Our own open file description of the region: OFD locks belong to it,
- * and every holder of a dup or a passed fd shares the original's. */
-static int reopen(int fd) {
-        char path[64];
-        int fl = fcntl(fd, F_GETFL), r;
-
-        if (fl < 0)
-                return negative_errno();
-        snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-        r = open(path, ((fl & O_ACCMODE) == O_RDONLY ? O_RDONLY : O_RDWR) | O_CLOEXEC);
-        return r < 0 ? negative_errno() : r;
-}
-
-/* Take the lowest free slot lock in [first, first + n): exclusive, so
- * two peers racing for one slot cannot both get it. */
-static int claim(int fd, int64_t first, unsigned n, unsigned *ret_index) {
-        for (unsigned i = 0; i < n; i++) {
-                int r = lock_byte(fd, F_OFD_SETLK, F_WRLCK, first + i, 1, NULL);
-
-                if (r == 0) {
-                        *ret_index = i;
-                        return 0;
-                }
-                if (r != -EAGAIN && r != -EACCES)
-                        return r;
-        }
-        return -EBUSY;
-}
-
-static int map_channel(ashm_chan *ch, int fd, const struct chan_hdr *h, bool writable) {
-        void *p = mmap(NULL, h->total, writable ? PROT_READ | PROT_WRITE : PROT_READ, MAP_SHARED, fd, 0);
-
-        if (p == MAP_FAILED)
-                return negative_errno();
-        ch->base = p;
-        ch->total = h->total;
-        ch->kind = h->kind;
-        ch->flags = h->flags;
-        ch->msg_max = h->msg_max;
-        ch->depth = h->depth;
-        ch->peers = h->peers;
-        ch->stride = h->stride;
-        ch->ring_bytes = h->ring_bytes;
-        ch->g = (struct chan_global *) (ch->base + h->ctl_off);
-        ch->rings = (struct ring_ctl *) (ch->base + h->ctl_off + sizeof(struct chan_global));
-        ch->slots = ch->base + h->rings_off;
-        ch->subs = (struct sub_page *) (ch->base + h->peers_off);
-        return 0;
-}
-
-/* The attach step of each role, after the lock is held. */
-static int attach_producer(ashm_chan *ch) {
-        struct ring_ctl *rc = &ch->rings[ch->index];
-        uint64_t tail = LOAD(&rc->tail), head = LOAD(&rc->head);
-
-        /* A restarted producer carries on after what the last holder of
-         * its ring committed; what it reserved and never committed is
-         * not behind the tail, so it is simply written over. A holder
-         * killed between its commit and its tail store may have had that
-         * message consumed already: the head is then one past the tail. */
-        if (head - tail == 1)
-                tail = head;
-        if (tail - head > ch->depth)
-                return -EBADMSG;
-        /* A producer killed between its commit (the slot's seq) and its
-         * tail store: the message is out, so the tail goes past it. */
-        while (tail - head < ch->depth && LOAD(&slot_at(ch, ch->index, tail)->seq) == tail + 1)
-                tail++;
-        STORE(&rc->tail, tail);
-        ch->pos = tail;
-        ch->cached = head;
-        __atomic_fetch_add(&ch->g->writer_gen, 1, __ATOMIC_SEQ_CST);
-        return 0;
-}
-
-static int attach_consumer(ashm_chan *ch) {
-        ch->heads = calloc(ch->peers, sizeof(uint64_t));
-        if (!ch->heads)
-                return -ENOMEM;
-        for (unsigned i = 0; i < ch->peers; i++) {
-                uint64_t head = LOAD(&ch->rings[i].head), tail = LOAD(&ch->rings[i].tail);
-
-                /* head == tail + 1: see attach_producer(). */
-                if (tail - head > ch->depth && head - tail != 1)
-                        return -EBADMSG;
-                ch->heads[i] = head;
-        }
-        __atomic_fetch_add(&ch->g->reader_gen, 1, __ATOMIC_SEQ_CST);
-        return 0;
-}
-
-static int attach_publisher(ashm_chan *ch) {
-        uint64_t tail = LOAD(&ch->rings[0].tail);
-
-        /* As for a producer: a commit whose tail store was cut off. */
-        if (LOAD(&slot_at(ch, 0, tail)->seq) == tail + 1)
-                STORE(&ch->rings[0].tail, ++tail);
-        ch->pos = tail;
-        __atomic_fetch_add(&ch->g->writer_gen, 1, __ATOMIC_SEQ_CST);
-        return 0;
-}
-
-static int attach_subscriber(ashm_chan *ch, int fd) {
-        uint64_t tail = LOAD(&ch->rings[0].tail);
-        void *p;
-
-        if (ch->index == UINT32_MAX) {
-                /* Read-only: no page, no say in the publisher's pace. */
-                ch->pos = tail;
-                return 0;
-        }
-        p = mmap(NULL, CHAN_PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
-                 (off_t) ((uint8_t *) ch->subs - ch->base) + (off_t) ch->index * CHAN_PAGE);
-        if (p == MAP_FAILED)
-                return negative_errno();
-        ch->mine_map = p;
-        ch->mine = p;
-        /* A message committed whose tail store is still to come: it is
-         * the publisher's, before our time (its last scan of the
-         * cursors may not have seen us). */
-        if (LOAD(&slot_at(ch, 0, tail)->seq) == tail + 1)
-                tail++;
-        /* A page that was used before belongs to a subscriber that died:
-         * carry on from its cursor, as the same subscriber restarted. */
-        if (LOAD(&ch->mine->active) && tail - LOAD(&ch->mine->cursor) <= ch->depth)
-                ch->pos = LOAD(&ch->mine->cursor);
-        else
-                ch->pos = tail;
-        STORE(&ch->mine->cursor, ch->pos);
-        STORE(&ch->mine->active, 1);
-        ch->lost = LOADR(&ch->mine->lost);
-        FENCE();
-        return 0;
-}
-
-_public_ void ashm_chan_close(ashm_chan *ch) {
-        if (!ch)
-                return;
-        if (ch->thread_running && !forked(ch)) {
-                uint32_t *sleepers;
-
-                atomic_store(&ch->thread_stop, true);
-                futex_wake(wait_word(ch, 0, &sleepers), INT32_MAX);
-                pthread_join(ch->thread, NULL);
-        }
-        if (ch->mine && !forked(ch)) {
-                /* Closed, not killed: give the place up, so it holds the
-                 * publisher back no more. */
-                STORE(&ch->mine->active, 0);
-                wake_writer(ch, 0);
-        }
-        if (ch->mine_map)
-                munmap(ch->mine_map, CHAN_PAGE);
-        if (ch->base)
-                munmap(ch->base, ch->total);
-        safe_close(ch->event_fd);
-        safe_close(ch->lock_fd); /* drops our locks: peers see us gone */
-        free(ch->heads);
-        free(ch);
-}
-
-_public_ int ashm_chan_open(const ashm_region *region, int role, unsigned flags, ashm_chan **ret_chan) {
-        ashm_chan *ch;
-        struct chan_hdr h;
-        bool writable;
-        int r;
-
-        if (!region || !ret_chan || flags != 0 || role < ASHM_CHAN_PRODUCER || role > ASHM_CHAN_SUBSCRIBER)
-                return -EINVAL;
-        pthread_once(&fork_once, fork_init);
-        r = read_header(ashm_region_fd(region), &h);
-        if (r < 0)
-                return r;
-        if ((h.kind == ASHM_CHAN_QUEUE) != (role == ASHM_CHAN_PRODUCER || role == ASHM_CHAN_CONSUMER))
-                return -EPROTOTYPE;
-        ch = calloc(1, sizeof(*ch));
-        if (!ch)
-                return -ENOMEM;
-        ch->role = role;
-        ch->event_fd = -1;
-        ch->spin_ns = ASHM_CHAN_SPIN_DEFAULT_NS;
-        ch->fork_gen = atomic_load(&fork_generation);
-        ch->lock_fd = reopen(ashm_region_fd(region));
-        if (ch->lock_fd < 0) {
-                r = ch->lock_fd;
-                goto err;
-        }
-        writable = (fcntl(ch->lock_fd, F_GETFL) & O_ACCMODE) == O_RDWR;
-        if (!writable && role != ASHM_CHAN_SUBSCRIBER) {
-                r = -EPERM;
-                goto err;
-        }
-        r = map_channel(ch, ch->lock_fd, &h, writable && role != ASHM_CHAN_SUBSCRIBER);
-        if (r < 0)
-                goto err;
-        if (role == ASHM_CHAN_CONSUMER || role == ASHM_CHAN_PUBLISHER)
-                r = lock_byte(ch->lock_fd, F_OFD_SETLK, F_WRLCK, LOCK_BASE, 1, NULL) < 0 ? -EBUSY : 0;
-        else if (writable)
-                r = claim(ch->lock_fd, LOCK_BASE + 1, ch->peers, &ch->index);
-        else
-                ch->index = UINT32_MAX;
-        if (r < 0)
-                goto err;
-        switch (role) {
-        case ASHM_CHAN_PRODUCER: r = attach_producer(ch); break;
-        case ASHM_CHAN_CONSUMER: r = attach_consumer(ch); break;
-        case ASHM_CHAN_PUBLISHER: r = attach_publisher(ch); break;
-        default: r = attach_subscriber(ch, ch->lock_fd); break;
-        }
-        if (r < 0)
-                goto err;
-        *ret_chan = ch;
-        return 0;
-err:
-        ashm_chan_close(ch);
-        return r;
 }
 
 /* ------------------------------------------------------------------ */
@@ -581,7 +157,7 @@ static int publisher_space(ashm_chan *ch, unsigned *ret_slow) {
                 if (ch->pos - cur > ch->depth)
                         return -EBADMSG; /* no honest cursor is that far behind */
                 /* Alive or not: the kernel's word, not the page's. */
-                r = locked(ch->lock_fd, LOCK_BASE + 1 + i, 1);
+                r = ashm__chan_locked(ch->lock_fd, LOCK_BASE + 1 + i, 1);
                 if (r < 0)
                         return r;
                 if (r == 0)
@@ -665,19 +241,19 @@ static int peer_gone(ashm_chan *ch) {
         if (is_writer(ch)) {
                 if (ch->kind != ASHM_CHAN_QUEUE || LOADR(&ch->g->reader_gen) == 0)
                         return 0;
-                r = readers_alive(ch);
+                r = ashm__chan_readers_alive(ch);
                 return r < 0 ? r : r ? 0 : -ECONNRESET;
         }
         if (LOADR(&ch->g->writer_gen) == 0)
                 return 0;
-        r = writers_alive(ch);
+        r = ashm__chan_writers_alive(ch);
         return r < 0 ? r : r ? 0 : -EPIPE;
 }
 
 /* ------------------------------------------------------------------ */
 /* Waiting: spin, then sleep on a futex in slices                     */
 
-static uint32_t *wait_word(ashm_chan *ch, unsigned slow, uint32_t **ret_sleepers) {
+uint32_t *ashm__chan_wait_word(ashm_chan *ch, unsigned slow, uint32_t **ret_sleepers) {
         if (!is_writer(ch)) {
                 *ret_sleepers = ch->kind == ASHM_CHAN_QUEUE ? &ch->g->data_sleepers :
                                 ch->mine                    ? &ch->mine->sleeping :
@@ -744,7 +320,7 @@ static int wait_step(ashm_chan *ch, int64_t timeout_ns, unsigned *io) {
          * coming. The first slice is short, so a receiver whose peers are
          * gone already hears it soon. */
         for (int64_t slice = CHAN_FIRST_SLICE_NS, woke = 0;; slice = CHAN_SLICE_NS) {
-                uint32_t *sleepers, *ev = wait_word(ch, *io, &sleepers);
+                uint32_t *sleepers, *ev = ashm__chan_wait_word(ch, *io, &sleepers);
                 uint32_t v;
 
                 if (sleepers)
@@ -777,7 +353,7 @@ static int wait_step(ashm_chan *ch, int64_t timeout_ns, unsigned *io) {
 static int check_handle(ashm_chan *ch, int role1, int role2) {
         if (!ch)
                 return -EINVAL;
-        if (forked(ch))
+        if (ashm__chan_forked(ch))
                 return -ECHILD;
         if (ch->role != role1 && ch->role != role2)
                 return -EPROTOTYPE;
@@ -856,7 +432,7 @@ _public_ int ashm_chan_send(ashm_chan *ch, const void *data, size_t len, int64_t
 /* Reading                                                             */
 
 /* After the seq_cst store of the head or cursor (see wake_readers). */
-static void wake_writer(ashm_chan *ch, unsigned ring) {
+void ashm__chan_wake_writer(ashm_chan *ch, unsigned ring) {
         uint32_t *sleepers, *ev;
 
         if (ch->kind == ASHM_CHAN_QUEUE) {
@@ -937,14 +513,14 @@ static void advance(ashm_chan *ch) {
                 STORES(&ch->rings[ring].head, ch->heads[ring]);
                 /* Fairness: the next scan starts at the next ring. */
                 ch->next_ring = (ring + 1) % ch->peers;
-                wake_writer(ch, ring);
+                ashm__chan_wake_writer(ch, ring);
                 return;
         }
         ch->pos = ch->held_pos + 1;
         if (ch->mine) {
                 STORE(&ch->mine->lost, ch->lost);
                 STORES(&ch->mine->cursor, ch->pos);
-                wake_writer(ch, 0);
+                ashm__chan_wake_writer(ch, 0);
         }
 }
 
@@ -1058,7 +634,7 @@ static bool ready(ashm_chan *ch) {
 
 static void *fd_thread(void *arg) {
         ashm_chan *ch = arg;
-        uint32_t *sleepers, *ev = wait_word(ch, 0, &sleepers);
+        uint32_t *sleepers, *ev = ashm__chan_wait_word(ch, 0, &sleepers);
         uint64_t one = 1;
 
         if (sleepers)
@@ -1080,7 +656,7 @@ _public_ int ashm_chan_fd(ashm_chan *ch) {
 
         if (!ch)
                 return -EINVAL;
-        if (forked(ch))
+        if (ashm__chan_forked(ch))
                 return -ECHILD;
         if (ch->event_fd >= 0)
                 return ch->event_fd;
@@ -1098,79 +674,3 @@ _public_ int ashm_chan_fd(ashm_chan *ch) {
         return ch->event_fd;
 }
 
-/* ------------------------------------------------------------------ */
-/* Stat: from a region, without being an endpoint                      */
-
-_public_ int ashm_chan_stat(const ashm_region *region, ashm_chan_info *ret_info, ashm_chan_peer *ret_peers,
-                            size_t n_peers) {
-        ashm_chan ch = { .lock_fd = -1 };
-        struct chan_hdr h;
-        ashm_chan_info info = { 0 };
-        int fd, r;
-
-        if (!region || !ret_info)
-                return -EINVAL;
-        fd = ashm_region_fd(region);
-        r = read_header(fd, &h);
-        if (r < 0)
-                return r;
-        r = map_channel(&ch, fd, &h, false);
-        if (r < 0)
-                return r;
-        ch.lock_fd = fd;
-        info.kind = h.kind;
-        info.flags = h.flags;
-        info.msg_max = h.msg_max;
-        info.depth = h.depth;
-        info.peers = h.peers;
-        info.size = h.total;
-        for (unsigned i = 0; i < h.peers; i++) {
-                ashm_chan_peer p = { .index = i };
-                int alive = locked(fd, LOCK_BASE + 1 + i, 1);
-
-                p.alive = alive > 0;
-                if (h.kind == ASHM_CHAN_QUEUE) {
-                        uint64_t t = LOAD(&ch.rings[i].tail), hd = LOAD(&ch.rings[i].head);
-
-                        p.position = t;
-                        p.lag = t - hd <= h.depth ? t - hd : 0;
-                        info.queued += p.lag;
-                        info.sent += t;
-                        info.producers += p.alive;
-                } else {
-                        uint64_t t = LOAD(&ch.rings[0].tail);
-
-                        p.position = LOAD(&sub_at(&ch, i)->cursor);
-                        p.lag = t - p.position;
-                        p.lost = LOAD(&sub_at(&ch, i)->lost);
-                        p.active = LOAD(&sub_at(&ch, i)->active);
-                        /* Subscribed: alive, and its cursor set. */
-                        info.subscribers += p.alive && p.active;
-                        info.lost += p.lost;
-                }
-                if (i < n_peers && ret_peers)
-                        ret_peers[i] = p;
-        }
-        r = locked(fd, LOCK_BASE, 1);
-        if (h.kind == ASHM_CHAN_QUEUE)
-                info.consumers = r > 0;
-        else {
-                info.publishers = r > 0;
-                info.sent = LOAD(&ch.rings[0].tail);
-        }
-        munmap(ch.base, ch.total);
-        *ret_info = info;
-        return 0;
-}
-
-_public_ int ashm_chan_is_channel(const ashm_region *region) {
-        struct chan_hdr h;
-        int r;
-
-        if (!region)
-                return -EINVAL;
-        r = read_header(ashm_region_fd(region), &h);
-        if (r == -EBADMSG)
-                return 0;
-        return r < 0 ? r : 1;
-}

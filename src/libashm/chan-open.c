@@ -1,0 +1,410 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Channels: create, open and close, peer liveness from OFD locks, stat.
+ * The trust rules are at the top of chan.c.
+ */
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "ashm.h"
+#include "chan.h"
+#include "fd-util.h"
+#include "futex-util.h"
+#include "internal.h"
+/* ------------------------------------------------------------------ */
+/* Liveness: OFD locks                                                 */
+
+static int lock_byte(int fd, int cmd, short type, int64_t start, int64_t len, short *ret_type) {
+        struct flock fl = { .l_type = type, .l_whence = SEEK_SET, .l_start = start, .l_len = len };
+
+        if (fcntl(fd, cmd, &fl) < 0)
+                return negative_errno();
+        if (ret_type)
+                *ret_type = fl.l_type;
+        return 0;
+}
+
+/* 1 if some other open file description holds a lock in [start, start + len). */
+int ashm__chan_locked(int fd, int64_t start, int64_t len) {
+        short type;
+        int r = lock_byte(fd, F_OFD_GETLK, F_WRLCK, start, len, &type);
+
+        return r < 0 ? r : type != F_UNLCK;
+}
+
+int ashm__chan_readers_alive(const ashm_chan *ch) {
+        if (ch->kind == ASHM_CHAN_QUEUE)
+                return ashm__chan_locked(ch->lock_fd, LOCK_BASE, 1);
+        return ashm__chan_locked(ch->lock_fd, LOCK_BASE + 1, ch->peers);
+}
+
+int ashm__chan_writers_alive(const ashm_chan *ch) {
+        if (ch->kind == ASHM_CHAN_QUEUE)
+                return ashm__chan_locked(ch->lock_fd, LOCK_BASE + 1, ch->peers);
+        return ashm__chan_locked(ch->lock_fd, LOCK_BASE, 1);
+}
+
+/* ------------------------------------------------------------------ */
+/* Create and open                                                     */
+
+_public_ int ashm_chan_create(const char *name, int kind, uint32_t msg_max, uint32_t depth, uint32_t peers,
+                              unsigned flags, ashm_region **ret_region) {
+        ashm_region *region = NULL;
+        struct chan_hdr h;
+        int r;
+
+        if (!ret_region || (flags & ~(unsigned) ASHM_CHAN_OVERWRITE) ||
+            ((flags & ASHM_CHAN_OVERWRITE) && kind != ASHM_CHAN_PUBSUB))
+                return -EINVAL;
+        r = ashm__chan_layout((uint32_t) kind, msg_max, depth, peers, &h);
+        if (r < 0)
+                return r;
+        h.flags = flags;
+        /* The region has its final size from the start: channels never
+         * grow, so a region sealed against growing and shrinking works. */
+        r = ashm_region_create(name ? name : "ashm-chan", h.total, 0, &region);
+        if (r < 0)
+                return r;
+        /* The header is written last by nobody else: no one can open the
+         * channel before it has its magic, and the rest is zeros. */
+        r = ashm_region_write(region, 0, &h, sizeof(h));
+        if (r < 0) {
+                ashm_region_close(region);
+                return r;
+        }
+        *ret_region = region;
+        return 0;
+}
+
+static int read_header(int fd, struct chan_hdr *ret) {
+        struct chan_hdr h, want;
+        struct stat st;
+        int r;
+
+        if (fstat(fd, &st) < 0)
+                return negative_errno();
+        if ((uint64_t) st.st_size < CHAN_PAGE)
+                return -EBADMSG;
+        r = pread_full(fd, &h, sizeof(h), 0);
+        if (r < 0)
+                return r;
+        if (h.magic != CHAN_MAGIC)
+                return -EBADMSG;
+        if (h.version != CHAN_VERSION)
+                return -EPROTONOSUPPORT;
+        r = ashm__chan_layout(h.kind, h.msg_max, h.depth, h.peers, &want);
+        if (r < 0)
+                return -EBADMSG;
+        want.flags = h.flags;
+        if ((h.flags & ~(unsigned) ASHM_CHAN_OVERWRITE) || memcmp(&h, &want, sizeof(h)) != 0 ||
+            (uint64_t) st.st_size < h.total || h.total > SIZE_MAX)
+                return -EBADMSG;
+        *ret = h;
+        return 0;
+}
+
+/* Our own open file description of the region: OFD locks belong to it,
+ * and every holder of a dup or a passed fd shares the original's. */
+static int reopen(int fd) {
+        char path[64];
+        int fl = fcntl(fd, F_GETFL), r;
+
+        if (fl < 0)
+                return negative_errno();
+        snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+        r = open(path, ((fl & O_ACCMODE) == O_RDONLY ? O_RDONLY : O_RDWR) | O_CLOEXEC);
+        return r < 0 ? negative_errno() : r;
+}
+
+/* Take the lowest free slot lock in [first, first + n): exclusive, so
+ * two peers racing for one slot cannot both get it. */
+static int claim(int fd, int64_t first, unsigned n, unsigned *ret_index) {
+        for (unsigned i = 0; i < n; i++) {
+                int r = lock_byte(fd, F_OFD_SETLK, F_WRLCK, first + i, 1, NULL);
+
+                if (r == 0) {
+                        *ret_index = i;
+                        return 0;
+                }
+                if (r != -EAGAIN && r != -EACCES)
+                        return r;
+        }
+        return -EBUSY;
+}
+
+static int map_channel(ashm_chan *ch, int fd, const struct chan_hdr *h, bool writable) {
+        void *p = mmap(NULL, h->total, writable ? PROT_READ | PROT_WRITE : PROT_READ, MAP_SHARED, fd, 0);
+
+        if (p == MAP_FAILED)
+                return negative_errno();
+        ch->base = p;
+        ch->total = h->total;
+        ch->kind = h->kind;
+        ch->flags = h->flags;
+        ch->msg_max = h->msg_max;
+        ch->depth = h->depth;
+        ch->peers = h->peers;
+        ch->stride = h->stride;
+        ch->ring_bytes = h->ring_bytes;
+        ch->g = (struct chan_global *) (ch->base + h->ctl_off);
+        ch->rings = (struct ring_ctl *) (ch->base + h->ctl_off + sizeof(struct chan_global));
+        ch->slots = ch->base + h->rings_off;
+        ch->subs = (struct sub_page *) (ch->base + h->peers_off);
+        return 0;
+}
+
+/* The attach step of each role, after the lock is held. */
+static int attach_producer(ashm_chan *ch) {
+        struct ring_ctl *rc = &ch->rings[ch->index];
+        uint64_t tail = LOAD(&rc->tail), head = LOAD(&rc->head);
+
+        /* A restarted producer carries on after what the last holder of
+         * its ring committed; what it reserved and never committed is
+         * not behind the tail, so it is simply written over. A holder
+         * killed between its commit and its tail store may have had that
+         * message consumed already: the head is then one past the tail. */
+        if (head - tail == 1)
+                tail = head;
+        if (tail - head > ch->depth)
+                return -EBADMSG;
+        /* A producer killed between its commit (the slot's seq) and its
+         * tail store: the message is out, so the tail goes past it. */
+        while (tail - head < ch->depth && LOAD(&slot_at(ch, ch->index, tail)->seq) == tail + 1)
+                tail++;
+        STORE(&rc->tail, tail);
+        ch->pos = tail;
+        ch->cached = head;
+        __atomic_fetch_add(&ch->g->writer_gen, 1, __ATOMIC_SEQ_CST);
+        return 0;
+}
+
+static int attach_consumer(ashm_chan *ch) {
+        ch->heads = calloc(ch->peers, sizeof(uint64_t));
+        if (!ch->heads)
+                return -ENOMEM;
+        for (unsigned i = 0; i < ch->peers; i++) {
+                uint64_t head = LOAD(&ch->rings[i].head), tail = LOAD(&ch->rings[i].tail);
+
+                /* head == tail + 1: see attach_producer(). */
+                if (tail - head > ch->depth && head - tail != 1)
+                        return -EBADMSG;
+                ch->heads[i] = head;
+        }
+        __atomic_fetch_add(&ch->g->reader_gen, 1, __ATOMIC_SEQ_CST);
+        return 0;
+}
+
+static int attach_publisher(ashm_chan *ch) {
+        uint64_t tail = LOAD(&ch->rings[0].tail);
+
+        /* As for a producer: a commit whose tail store was cut off. */
+        if (LOAD(&slot_at(ch, 0, tail)->seq) == tail + 1)
+                STORE(&ch->rings[0].tail, ++tail);
+        ch->pos = tail;
+        __atomic_fetch_add(&ch->g->writer_gen, 1, __ATOMIC_SEQ_CST);
+        return 0;
+}
+
+static int attach_subscriber(ashm_chan *ch, int fd) {
+        uint64_t tail = LOAD(&ch->rings[0].tail);
+        void *p;
+
+        if (ch->index == UINT32_MAX) {
+                /* Read-only: no page, no say in the publisher's pace. */
+                ch->pos = tail;
+                return 0;
+        }
+        p = mmap(NULL, CHAN_PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
+                 (off_t) ((uint8_t *) ch->subs - ch->base) + (off_t) ch->index * CHAN_PAGE);
+        if (p == MAP_FAILED)
+                return negative_errno();
+        ch->mine_map = p;
+        ch->mine = p;
+        /* A message committed whose tail store is still to come: it is
+         * the publisher's, before our time (its last scan of the
+         * cursors may not have seen us). */
+        if (LOAD(&slot_at(ch, 0, tail)->seq) == tail + 1)
+                tail++;
+        /* A page that was used before belongs to a subscriber that died:
+         * carry on from its cursor, as the same subscriber restarted. */
+        if (LOAD(&ch->mine->active) && tail - LOAD(&ch->mine->cursor) <= ch->depth)
+                ch->pos = LOAD(&ch->mine->cursor);
+        else
+                ch->pos = tail;
+        STORE(&ch->mine->cursor, ch->pos);
+        STORE(&ch->mine->active, 1);
+        ch->lost = LOADR(&ch->mine->lost);
+        FENCE();
+        return 0;
+}
+
+_public_ void ashm_chan_close(ashm_chan *ch) {
+        if (!ch)
+                return;
+        if (ch->thread_running && !ashm__chan_forked(ch)) {
+                uint32_t *sleepers;
+
+                atomic_store(&ch->thread_stop, true);
+                futex_wake(ashm__chan_wait_word(ch, 0, &sleepers), INT32_MAX);
+                pthread_join(ch->thread, NULL);
+        }
+        if (ch->mine && !ashm__chan_forked(ch)) {
+                /* Closed, not killed: give the place up, so it holds the
+                 * publisher back no more. */
+                STORE(&ch->mine->active, 0);
+                ashm__chan_wake_writer(ch, 0);
+        }
+        if (ch->mine_map)
+                munmap(ch->mine_map, CHAN_PAGE);
+        if (ch->base)
+                munmap(ch->base, ch->total);
+        safe_close(ch->event_fd);
+        safe_close(ch->lock_fd); /* drops our locks: peers see us gone */
+        free(ch->heads);
+        free(ch);
+}
+
+_public_ int ashm_chan_open(const ashm_region *region, int role, unsigned flags, ashm_chan **ret_chan) {
+        ashm_chan *ch;
+        struct chan_hdr h;
+        bool writable;
+        int r;
+
+        if (!region || !ret_chan || flags != 0 || role < ASHM_CHAN_PRODUCER || role > ASHM_CHAN_SUBSCRIBER)
+                return -EINVAL;
+        ashm__chan_fork_init();
+        r = read_header(ashm_region_fd(region), &h);
+        if (r < 0)
+                return r;
+        if ((h.kind == ASHM_CHAN_QUEUE) != (role == ASHM_CHAN_PRODUCER || role == ASHM_CHAN_CONSUMER))
+                return -EPROTOTYPE;
+        ch = calloc(1, sizeof(*ch));
+        if (!ch)
+                return -ENOMEM;
+        ch->role = role;
+        ch->event_fd = -1;
+        ch->spin_ns = ASHM_CHAN_SPIN_DEFAULT_NS;
+        ch->fork_gen = ashm__chan_fork_gen();
+        ch->lock_fd = reopen(ashm_region_fd(region));
+        if (ch->lock_fd < 0) {
+                r = ch->lock_fd;
+                goto err;
+        }
+        writable = (fcntl(ch->lock_fd, F_GETFL) & O_ACCMODE) == O_RDWR;
+        if (!writable && role != ASHM_CHAN_SUBSCRIBER) {
+                r = -EPERM;
+                goto err;
+        }
+        r = map_channel(ch, ch->lock_fd, &h, writable && role != ASHM_CHAN_SUBSCRIBER);
+        if (r < 0)
+                goto err;
+        if (role == ASHM_CHAN_CONSUMER || role == ASHM_CHAN_PUBLISHER)
+                r = lock_byte(ch->lock_fd, F_OFD_SETLK, F_WRLCK, LOCK_BASE, 1, NULL) < 0 ? -EBUSY : 0;
+        else if (writable)
+                r = claim(ch->lock_fd, LOCK_BASE + 1, ch->peers, &ch->index);
+        else
+                ch->index = UINT32_MAX;
+        if (r < 0)
+                goto err;
+        switch (role) {
+        case ASHM_CHAN_PRODUCER: r = attach_producer(ch); break;
+        case ASHM_CHAN_CONSUMER: r = attach_consumer(ch); break;
+        case ASHM_CHAN_PUBLISHER: r = attach_publisher(ch); break;
+        default: r = attach_subscriber(ch, ch->lock_fd); break;
+        }
+        if (r < 0)
+                goto err;
+        *ret_chan = ch;
+        return 0;
+err:
+        ashm_chan_close(ch);
+        return r;
+}
+
+/* ------------------------------------------------------------------ */
+/* Stat: from a region, without being an endpoint                      */
+
+_public_ int ashm_chan_stat(const ashm_region *region, ashm_chan_info *ret_info, ashm_chan_peer *ret_peers,
+                            size_t n_peers) {
+        ashm_chan ch = { .lock_fd = -1 };
+        struct chan_hdr h;
+        ashm_chan_info info = { 0 };
+        int fd, r;
+
+        if (!region || !ret_info)
+                return -EINVAL;
+        fd = ashm_region_fd(region);
+        r = read_header(fd, &h);
+        if (r < 0)
+                return r;
+        r = map_channel(&ch, fd, &h, false);
+        if (r < 0)
+                return r;
+        ch.lock_fd = fd;
+        info.kind = h.kind;
+        info.flags = h.flags;
+        info.msg_max = h.msg_max;
+        info.depth = h.depth;
+        info.peers = h.peers;
+        info.size = h.total;
+        for (unsigned i = 0; i < h.peers; i++) {
+                ashm_chan_peer p = { .index = i };
+                int alive = ashm__chan_locked(fd, LOCK_BASE + 1 + i, 1);
+
+                p.alive = alive > 0;
+                if (h.kind == ASHM_CHAN_QUEUE) {
+                        uint64_t t = LOAD(&ch.rings[i].tail), hd = LOAD(&ch.rings[i].head);
+
+                        p.position = t;
+                        p.lag = t - hd <= h.depth ? t - hd : 0;
+                        info.queued += p.lag;
+                        info.sent += t;
+                        info.producers += p.alive;
+                } else {
+                        uint64_t t = LOAD(&ch.rings[0].tail);
+
+                        p.position = LOAD(&sub_at(&ch, i)->cursor);
+                        p.lag = t - p.position;
+                        p.lost = LOAD(&sub_at(&ch, i)->lost);
+                        p.active = LOAD(&sub_at(&ch, i)->active);
+                        /* Subscribed: alive, and its cursor set. */
+                        info.subscribers += p.alive && p.active;
+                        info.lost += p.lost;
+                }
+                if (i < n_peers && ret_peers)
+                        ret_peers[i] = p;
+        }
+        r = ashm__chan_locked(fd, LOCK_BASE, 1);
+        if (h.kind == ASHM_CHAN_QUEUE)
+                info.consumers = r > 0;
+        else {
+                info.publishers = r > 0;
+                info.sent = LOAD(&ch.rings[0].tail);
+        }
+        munmap(ch.base, ch.total);
+        *ret_info = info;
+        return 0;
+}
+
+_public_ int ashm_chan_is_channel(const ashm_region *region) {
+        struct chan_hdr h;
+        int r;
+
+        if (!region)
+                return -EINVAL;
+        r = read_header(ashm_region_fd(region), &h);
+        if (r == -EBADMSG)
+                return 0;
+        return r < 0 ? r : 1;
+}

@@ -1,0 +1,147 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/* What chan.c (the data path) shares with chan-open.c (create, open,
+ * close, liveness, stat). The rules are at the top of chan.c. */
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "ashm.h"
+
+#define CHAN_MAGIC UINT64_C(0x314e484341534d41) /* "AMSACHN1" little-endian */
+#define CHAN_VERSION 1
+#define CHAN_PAGE 4096u
+/* The slot header and a small message share one cache line. */
+#define CHAN_SLOT_HDR 16u
+#define CHAN_WRITING UINT64_MAX
+/* A sleeping waiter looks at its peers' locks this often: the death of a
+ * peer is the kernel's word (a dropped OFD lock), this is only how soon
+ * a sleeper hears it. */
+#define CHAN_SLICE_NS (20 * 1000 * 1000)
+#define CHAN_FIRST_SLICE_NS (2 * 1000 * 1000)
+/* The OFD lock bytes, far past any region: byte LOCK_BASE is the single
+ * consumer or publisher, LOCK_BASE + 1 + i producer or subscriber i. */
+#define LOCK_BASE (INT64_C(1) << 40)
+
+/* Page 0, written once by ashm_chan_create(). */
+struct chan_hdr {
+        uint64_t magic;
+        uint32_t version, kind, flags, msg_max, depth, peers;
+        uint64_t stride, ctl_off, rings_off, ring_bytes, peers_off, total;
+};
+
+/* The control page (page 1): global words, then one ring_ctl per ring. */
+struct chan_global {
+        _Alignas(64) uint32_t data_ev;  /* bumped by a writer when data_sleepers */
+        uint32_t data_sleepers;         /* queue: consumers asleep on data_ev */
+        uint32_t writer_gen;            /* producers/publishers that ever attached */
+        uint32_t reader_gen;            /* consumers that ever attached */
+        uint32_t space_sleepers;        /* pub/sub: the publisher sleeps on a subscriber */
+};
+
+struct ring_ctl {
+        _Alignas(64) uint64_t tail;     /* written by the ring's writer */
+        _Alignas(64) uint64_t head;     /* queue: written by the consumer */
+        uint32_t space_ev, space_sleepers;
+};
+
+/* One page per subscriber: the only part of the region it writes. */
+struct sub_page {
+        _Alignas(64) uint64_t cursor;   /* next position it reads */
+        uint64_t lost;
+        uint32_t active;                /* it has attached once: cursor is meaningful */
+        uint32_t sleeping;              /* asleep on chan_global.data_ev */
+        uint32_t cursor_ev;             /* bumped when the publisher sleeps on it */
+};
+
+struct slot_hdr {
+        uint64_t seq; /* 1 + the position it holds (0: never written),
+                       * CHAN_WRITING while written */
+        uint32_t len;
+        uint32_t reserved;
+};
+
+_Static_assert(sizeof(struct chan_hdr) <= CHAN_PAGE, "header fits a page");
+_Static_assert(sizeof(struct slot_hdr) <= CHAN_SLOT_HDR, "slot header fits");
+
+struct ashm_chan {
+        int role;
+        int lock_fd;           /* our own open file description, for OFD locks */
+        int event_fd;          /* -1 until ashm_chan_fd() */
+        unsigned index;        /* producer or subscriber index */
+        /* The geometry, from the header at open: never read again. */
+        uint32_t kind, flags, msg_max, depth, peers;
+        uint64_t stride, total;
+        uint8_t *base;         /* the whole region (read-only for a subscriber) */
+        struct chan_global *g;
+        struct ring_ctl *rings;
+        uint8_t *slots;        /* ring 0's first slot */
+        uint64_t ring_bytes;
+        struct sub_page *subs; /* read-only view of every subscriber page */
+        struct sub_page *mine; /* a subscriber's writable page, or NULL */
+        void *mine_map;
+        /* Positions this handle owns. */
+        uint64_t pos;          /* writer: next tail; subscriber: cursor */
+        uint64_t cached;       /* producer: the head last read; publisher: the
+                                * lowest cursor last read */
+        uint64_t *heads;       /* consumer: its head per ring */
+        unsigned next_ring;    /* consumer: where the next scan starts */
+        bool held;             /* a reserve or peek is outstanding */
+        unsigned held_ring;
+        uint64_t held_pos;
+        uint64_t lost;
+        unsigned last_source;
+        uint64_t last_seq;
+        uint64_t spin_ns;
+        unsigned fork_gen;
+        /* The fd thread. */
+        pthread_t thread;
+        bool thread_running;
+        atomic_bool thread_stop;
+};
+
+
+#define LOAD(p) __atomic_load_n((p), __ATOMIC_ACQUIRE)
+#define LOADR(p) __atomic_load_n((p), __ATOMIC_RELAXED)
+#define STORE(p, v) __atomic_store_n((p), (v), __ATOMIC_RELEASE)
+#define FENCE() __atomic_thread_fence(__ATOMIC_SEQ_CST)
+#define LOADS(p) __atomic_load_n((p), __ATOMIC_SEQ_CST)
+#define STORES(p, v) __atomic_store_n((p), (v), __ATOMIC_SEQ_CST)
+
+static inline void cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+        __builtin_ia32_pause();
+#elif defined(__aarch64__)
+        __asm__ volatile("yield");
+#endif
+}
+
+static inline struct slot_hdr *slot_at(const ashm_chan *ch, unsigned ring, uint64_t pos) {
+        return (struct slot_hdr *) (ch->slots + ring * ch->ring_bytes + (pos & (ch->depth - 1)) * ch->stride);
+}
+
+/* Subscriber pages are a page apart, so each can be mapped on its own. */
+static inline struct sub_page *sub_at(const ashm_chan *ch, unsigned i) {
+        return (struct sub_page *) ((uint8_t *) ch->subs + (size_t) i * CHAN_PAGE);
+}
+
+static inline void *slot_data(struct slot_hdr *s) {
+        return (uint8_t *) s + CHAN_SLOT_HDR;
+}
+
+
+/* chan.c: fork detection, the geometry, the wait words. */
+void ashm__chan_fork_init(void);
+unsigned ashm__chan_fork_gen(void);
+bool ashm__chan_forked(const ashm_chan *ch);
+int ashm__chan_layout(uint32_t kind, uint32_t msg_max, uint32_t depth, uint32_t peers, struct chan_hdr *h);
+uint32_t *ashm__chan_wait_word(ashm_chan *ch, unsigned slow, uint32_t **ret_sleepers);
+void ashm__chan_wake_writer(ashm_chan *ch, unsigned ring);
+
+/* chan-open.c: peer liveness from OFD locks. */
+int ashm__chan_locked(int fd, int64_t start, int64_t len);
+int ashm__chan_readers_alive(const ashm_chan *ch);
+int ashm__chan_writers_alive(const ashm_chan *ch);
