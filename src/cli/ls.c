@@ -222,7 +222,11 @@ static void total_cell(const struct ls_options *o, const struct totals *t, size_
                 snprintf(buf, len, k == 0 ? "TOTAL" : "");
 }
 
-static void print_line(FILE *f, const struct ls_options *o, char cells[][CELL_MAX], const size_t *widths) {
+/* 0, or the errno of a write that failed while printing the line: taken
+ * at once, as the table can outgrow stdio's buffer and a later call
+ * (a user name looked up for the next row) may change errno. */
+static int print_line(FILE *f, const struct ls_options *o, char cells[][CELL_MAX], const size_t *widths) {
+        errno = 0;
         for (size_t k = 0; k < o->n_cols; k++) {
                 int pad = (int) (widths[k] - text_width(cells[k]));
 
@@ -235,12 +239,15 @@ static void print_line(FILE *f, const struct ls_options *o, char cells[][CELL_MA
                 else
                         fprintf(f, "%s%*s ", cells[k], pad, "");
         }
+        return ferror(f) ? (errno > 0 ? errno : EIO) : 0;
 }
 
+/* 0, -ENOMEM, or -errno of a failed write to f (its error flag set). */
 static int print_table(FILE *f, const struct ls_options *o, const struct ls_scan *s) {
         _cleanup_free_ char (*cells)[CELL_MAX] = calloc(o->n_cols, CELL_MAX);
         size_t widths[MAX_COLUMNS];
         struct totals t;
+        int err;
 
         if (!cells || (o->total && add_totals(s, &t) < 0))
                 return -ENOMEM;
@@ -260,18 +267,21 @@ static int print_table(FILE *f, const struct ls_options *o, const struct ls_scan
         if (o->headings) {
                 for (size_t k = 0; k < o->n_cols; k++)
                         snprintf(cells[k], CELL_MAX, "%s", o->cols[k]->name);
-                print_line(f, o, cells, widths);
+                if ((err = print_line(f, o, cells, widths)))
+                        return -err;
         }
-        for (size_t i = 0; i < s->n && !ferror(f); i++) {
+        for (size_t i = 0; i < s->n; i++) {
                 for (size_t k = 0; k < o->n_cols; k++)
                         if (cell(o, o->cols[k], &s->rows[i], cells[k], CELL_MAX) < 0)
                                 return -ENOMEM;
-                print_line(f, o, cells, widths);
+                if ((err = print_line(f, o, cells, widths)))
+                        return -err;
         }
         if (o->total) {
                 for (size_t k = 0; k < o->n_cols; k++)
                         total_cell(o, &t, k, cells[k], CELL_MAX);
-                print_line(f, o, cells, widths);
+                if ((err = print_line(f, o, cells, widths)))
+                        return -err;
         }
         return 0;
 }
@@ -630,6 +640,8 @@ int verb_ls(int argc, char *argv[]) {
                 print_json(&s);
         free(o.pids);
         free(o.uids);
+        if (r < 0 && r != -ENOMEM && ferror(stdout))
+                return cli_stdout_error(-r);
         if (r == -ENOMEM) {
                 fputs("ashm: out of memory\n", stderr);
                 return EXIT_FAILURE;
