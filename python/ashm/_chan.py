@@ -269,16 +269,17 @@ class Channel:
         """Copy ``data`` (any bytes-like object) in as one message.
         BlockingIOError/TimeoutError when full; ConnectionResetError full
         and the reader is gone; OSError EMSGSIZE over :attr:`msg_max`."""
-        mv = memoryview(data).cast("B")
-        n = mv.nbytes
-        ptr: Any
-        if isinstance(data, bytes):
-            ptr = data
-        elif mv.readonly:
-            ptr = bytes(mv)
+        h = self._h()
+        t = -1 if timeout is None else timeout_ns(timeout)
+        if type(data) is bytes:  # the common case, without a view
+            r = lib.ashm_chan_send(h, data, len(data), t)
         else:
-            ptr = (ctypes.c_ubyte * n).from_buffer(mv) if n else None
-        check(lib.ashm_chan_send(self._h(), ptr, n, timeout_ns(timeout)), "ashm_chan_send")
+            mv = memoryview(data).cast("B")
+            n = mv.nbytes
+            ptr: Any = bytes(mv) if mv.readonly else (ctypes.c_ubyte * n).from_buffer(mv) if n else None
+            r = lib.ashm_chan_send(h, ptr, n, t)
+        if r < 0:
+            check(r, "ashm_chan_send")
 
     def reserve(self, n: int, timeout: Optional[float] = None) -> memoryview:
         """Zero-copy sending: room for ``n`` bytes in the channel, as a
@@ -315,11 +316,13 @@ class Channel:
         nothing came; BrokenPipeError when every writer is gone and
         everything was read."""
         if self._buf is None:
-            self._buf = ctypes.create_string_buffer(max(self._msg_max, 1))
-        n = c_size_t()
-        check(lib.ashm_chan_recv(self._h(), self._buf, self._msg_max, byref(n), timeout_ns(timeout)),
-              "ashm_chan_recv")
-        return ctypes.string_at(self._buf, n.value)
+            n = c_size_t()
+            self._buf = (ctypes.create_string_buffer(max(self._msg_max, 1)), n, byref(n))
+        buf, n, n_ref = self._buf
+        r = lib.ashm_chan_recv(self._h(), buf, self._msg_max, n_ref, -1 if timeout is None else timeout_ns(timeout))
+        if r < 0:
+            check(r, "ashm_chan_recv")
+        return buf[:n.value]  # type: ignore[no-any-return]
 
     def recv_into(self, buffer: Any, timeout: Optional[float] = None) -> int:
         """Copy the next message into ``buffer`` (writable bytes-like) and
