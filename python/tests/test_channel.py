@@ -235,3 +235,56 @@ def test_asyncio(need_daemon: Daemon) -> None:
                 assert asyncio.run(main()) == [f"m{i}".encode() for i in range(N)]
         finally:
             ashm.unpublish(name)
+
+
+def test_consumer_gone() -> None:
+    with ashm.Channel.create("reset", "queue", 16, 2) as r:
+        ashm.Channel(r, "consumer").close()
+        with ashm.Channel(r, "producer") as p:
+            p.send(b"a", timeout=0)  # queued for the next consumer
+            p.send(b"b", timeout=0)
+            with pytest.raises(ConnectionResetError):
+                p.send(b"c", timeout=0)
+        with ashm.Channel(r, "consumer") as c:
+            assert [c.recv(timeout=0), c.recv(timeout=0)] == [b"a", b"b"]
+            with pytest.raises(BrokenPipeError):
+                c.recv(timeout=0)
+
+
+def test_pubsub_overwrite_counts_lost() -> None:
+    with ashm.Channel.create("ow", "pubsub", 16, 4, peers=1, flags=ashm.CHAN_OVERWRITE) as r:
+        with ashm.Channel(r, "publisher") as pub, ashm.Channel(r, "subscriber") as sub:
+            assert sub.index == 0 and sub.lost == 0
+            for i in range(7):
+                pub.send(b"%d" % i, timeout=0)  # never waits: the oldest go
+            got = []
+            while True:
+                try:
+                    got.append(sub.recv(timeout=0))
+                except BlockingIOError:
+                    break
+            assert sub.lost == 7 - len(got) > 0
+            assert got == [b"%d" % i for i in range(7 - len(got), 7)]
+            st = pub.stat()
+            assert st.overwrite and st.sent == 7 and st.lost == sub.lost
+
+
+def test_read_only_subscriber(need_daemon: Daemon) -> None:
+    name = _name("ro")
+    with ashm.Channel.create(name, "pubsub", 16, 4) as r:
+        ashm.publish(r, name, 0o600)
+        try:
+            with ashm.Channel(r, "publisher") as pub, ashm.Channel.open(name, "subscriber", writable=False) as sub:
+                assert sub.index is None
+                with pytest.raises(OSError) as e:
+                    sub.fileno()
+                assert e.value.errno == errno.EOPNOTSUPP
+                pub.send(b"hi")
+                msg = sub.peek(timeout=10)
+                assert msg.readonly and bytes(msg) == b"hi"
+                sub.release()
+            with pytest.raises(PermissionError):
+                with ashm.lookup(name) as ro:
+                    ashm.Channel(ro, "publisher")
+        finally:
+            ashm.unpublish(name)
