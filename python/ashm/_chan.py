@@ -211,6 +211,9 @@ class Channel:
         if getattr(self, "_handle", None) is not None and lib is not None:
             self.close()
 
+    def __reduce__(self) -> Any:
+        raise TypeError("an ashm.Channel cannot be pickled: it is an endpoint; pickle its region and open one there")
+
     def __repr__(self) -> str:
         if self._handle is None:
             return "<ashm.Channel closed>"

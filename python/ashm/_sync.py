@@ -115,6 +115,9 @@ class Mutex:
         if getattr(self, "_handle", None) is not None and lib is not None:
             self.close()
 
+    def __reduce__(self) -> Any:
+        raise TypeError("an ashm.Mutex cannot be pickled: it is a handle; pickle its region and open one there")
+
     def __repr__(self) -> str:
         return "<ashm.Mutex closed>" if self._handle is None else "<ashm.Mutex>"
 

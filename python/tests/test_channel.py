@@ -32,6 +32,8 @@ def test_create_and_stat() -> None:
         with ashm.Channel(r, "consumer") as c, ashm.Channel(r, ashm.CHAN_PRODUCER) as p:
             assert (c.role, p.role, c.msg_max) == ("consumer", "producer", 64)
             assert p.index == 0 and c.index is None
+            with pytest.raises(TypeError):
+                pickle.dumps(c)
             p.send(b"one")
             p.send(bytearray(b"two"))
             p.send(memoryview(b"xthreex")[1:-1])

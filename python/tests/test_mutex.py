@@ -129,3 +129,24 @@ def test_wait_wake_between_interpreters() -> None:
         wait_peer(p)
         words.release()
         view.release()
+
+
+def test_not_picklable_threads_wait_without_the_gil() -> None:
+    import pickle
+    import threading
+    with ashm.Region.create("mutex-threads", 4096) as r:
+        ashm.Mutex.init(r, 0)
+        a, b = ashm.Mutex(r, 0), ashm.Mutex(r, 0)
+        with pytest.raises(TypeError):
+            pickle.dumps(a)
+        a.lock()
+        got = []
+        t = threading.Thread(target=lambda: got.append(b.lock(timeout=60)))
+        t.start()  # it sleeps in the library, without the GIL: we carry on
+        assert b.trylock() is False
+        a.unlock()
+        t.join(60)
+        assert got == [False]
+        b.unlock()
+        a.close()
+        b.close()
