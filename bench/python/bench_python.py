@@ -21,6 +21,10 @@ today, in the same run:
    when the process group dies (tracker included: the OOM killer of a
    cgroup, `systemctl kill`, a container stop). What this leaves is
    removed afterwards.
+4. chan: a 64-byte message to another process and back, round trips
+   per second. ashm: two queue channels (ping, pong), Channel.send and
+   Channel.recv. multiprocessing.Pipe: send_bytes and recv_bytes. Both
+   peers are forked workers.
 
     bench_python.py [--rounds N] [--iters K] [--quick] [--strict]
 
@@ -51,6 +55,8 @@ MiB = 1 << 20
 PASS_BYTES = 64 * MiB
 TARGET_LIFECYCLE = 1.0   # ashm <= 1.0x shared_memory
 TARGET_PASS = 5.0        # ashm >= 5x faster than multiprocessing.Queue
+TARGET_CHAN = 1.0        # Channel round trip <= 1.0x multiprocessing.Pipe's
+CHAN_MSG = b"x" * 64
 
 
 def stats(samples: List[float]) -> Tuple[float, float, float]:
@@ -211,6 +217,63 @@ def pass_benchmarks(rounds: int) -> Dict[str, List[float]]:
     return results
 
 
+# -- 4. channel round trip ---------------------------------------------
+
+def worker_chan(ping_region, pong_region) -> None:  # type: ignore[no-untyped-def]
+    # A forked child opens its own endpoints (inherited ones refuse: ECHILD).
+    with ashm.Channel(ping_region, "consumer") as ping, ashm.Channel(pong_region, "producer") as pong:
+        while True:
+            m = ping.recv()
+            if m == b"quit":
+                return
+            pong.send(m)
+
+
+def worker_pipe(conn, parent_end) -> None:  # type: ignore[no-untyped-def]
+    parent_end.close()
+    while True:
+        m = conn.recv_bytes()
+        if m == b"quit":
+            return
+        conn.send_bytes(m)
+
+
+def chan_benchmarks(rounds: int, iters: int) -> Dict[str, List[float]]:
+    ctx = multiprocessing.get_context("fork")
+    results: Dict[str, List[float]] = {}
+    ping_r = ashm.Channel.create("bench-ping", "queue", len(CHAN_MSG), 64)
+    pong_r = ashm.Channel.create("bench-pong", "queue", len(CHAN_MSG), 64)
+    p = ctx.Process(target=worker_chan, args=(ping_r, pong_r))
+    p.start()
+    with ashm.Channel(ping_r, "producer") as ping, ashm.Channel(pong_r, "consumer") as pong:
+        def one_chan(n: int) -> None:
+            for _ in range(n):
+                ping.send(CHAN_MSG)
+                assert pong.recv() == CHAN_MSG
+
+        results["ashm.Channel"] = measure(one_chan, rounds, iters)
+        ping.send(b"quit")
+    p.join()
+    ping_r.close()
+    pong_r.close()
+
+    parent, child = ctx.Pipe()
+    p = ctx.Process(target=worker_pipe, args=(child, parent))
+    p.start()
+    child.close()
+
+    def one_pipe(n: int) -> None:
+        for _ in range(n):
+            parent.send_bytes(CHAN_MSG)
+            assert parent.recv_bytes() == CHAN_MSG
+
+    results["multiprocessing.Pipe"] = measure(one_pipe, rounds, iters)
+    parent.send_bytes(b"quit")
+    p.join()
+    parent.close()
+    return results
+
+
 # -- 3. kill -9 --------------------------------------------------------
 
 CHILD_ASHM = """
@@ -363,8 +426,17 @@ def main() -> int:
     ok &= met
     print(f"target kill -9 leaves 0 files in /dev/shm: ashm {files} files, {nbytes} bytes {'PASS' if met else 'FAIL'}")
     sf, sb = left["shared_memory, process group killed"]
+
+    chan = chan_benchmarks(o.rounds, o.iters * 10)
+    table("chan: 64-byte message to another process and back (per round trip)", " us", 1e6, chan,
+          "multiprocessing.Pipe")
+    chan_ratio = stats(chan["ashm.Channel"])[0] / stats(chan["multiprocessing.Pipe"])[0]
+    met = chan_ratio <= TARGET_CHAN
+    ok &= met
+    print(f"target chan round trip <= {TARGET_CHAN:.2f}x multiprocessing.Pipe: {chan_ratio:.3f}x "
+          f"{'PASS' if met else 'FAIL'}")
     print(f"RATIO bench=python lifecycle_ashm/shm={ratio:.3f} pass_queue/ashm={speedup:.2f} "
-          f"kill_shm_group_files={sf} kill_shm_group_bytes={sb}")
+          f"kill_shm_group_files={sf} kill_shm_group_bytes={sb} chan_ashm/pipe={chan_ratio:.3f}")
     return 0 if ok or not o.strict else 1
 
 

@@ -25,14 +25,20 @@ text in the message and in its ``detail`` attribute when it has one.
 The library loaded is ``$ASHM_LIBRARY`` if set (a build tree's
 ``libashm.so.0``), else the installed ``libashm.so.0``.
 
-Not here yet: the public lock and the channels (bindings follow the C API).
+:class:`Mutex` is the robust cross-process lock (a dead owner is reported
+to the next locker), :func:`wait`/:func:`wake` wait on a 32-bit word of a
+mapping, and :class:`Channel` carries messages between processes through a
+region (queue or pub/sub, copying or zero-copy, pollable).
 """
 from __future__ import annotations
 
 from ._kv import KV, CheckReport, Damage
 from ._lib import lib as _cdll
+from ._chan import (CHAN_CONSUMER, CHAN_OVERWRITE, CHAN_PRODUCER, CHAN_PUBLISHER, CHAN_PUBSUB, CHAN_QUEUE,
+                    CHAN_SUBSCRIBER, Channel, ChannelPeer, ChannelStat)
 from ._region import (PROT_EXEC, PROT_READ, PROT_WRITE, REGION_EXEC, Name, Region, lookup, names, publish, purge,
                       recv_region, send_region, unpublish)
+from ._sync import MUTEX_ALIGN, MUTEX_SIZE, Mutex, wait, wake
 
 
 def library_version() -> str:
@@ -48,4 +54,7 @@ __all__ = [
     "publish", "lookup", "unpublish", "names", "Name", "purge",
     "KV", "CheckReport", "Damage",
     "library_version",
+    "Mutex", "MUTEX_SIZE", "MUTEX_ALIGN", "wait", "wake",
+    "Channel", "ChannelStat", "ChannelPeer", "CHAN_QUEUE", "CHAN_PUBSUB", "CHAN_OVERWRITE",
+    "CHAN_PRODUCER", "CHAN_CONSUMER", "CHAN_PUBLISHER", "CHAN_SUBSCRIBER",
 ]

@@ -64,6 +64,19 @@ KV_DAMAGE_FN = CFUNCTYPE(None, c_uint64, c_uint64, c_char_p, c_void_p)
 
 _R = c_void_p  # ashm_region *
 _K = c_void_p  # ashm_kv *
+_M = c_void_p  # ashm_mutex *
+_C = c_void_p  # ashm_chan *
+
+
+class ChanPeer(Structure):
+    _fields_ = [("index", c_uint32), ("alive", c_uint32), ("active", c_uint32),
+                ("position", c_uint64), ("lag", c_uint64), ("lost", c_uint64)]
+
+
+class ChanInfo(Structure):
+    _fields_ = [(n, c_uint32) for n in ("kind", "flags", "msg_max", "depth", "peers", "producers", "consumers",
+                                       "publishers", "subscribers")] + [
+        (n, c_uint64) for n in ("size", "sent", "queued", "lost")]
 
 # name: (restype, argtypes)
 _PROTOTYPES = {
@@ -112,6 +125,32 @@ _PROTOTYPES = {
     "ashm_kv_compact": (c_int, [_K]),
     "ashm_kv_stats_get": (c_int, [_K, POINTER(KVStats)]),
     "ashm_kv_check_fd": (c_int, [c_int, KV_DAMAGE_FN, c_void_p, POINTER(KVReport)]),
+    # Locks and waiting on a word.
+    "ashm_mutex_init": (c_int, [_R, c_uint64, c_uint]),
+    "ashm_mutex_open": (c_int, [_R, c_uint64, c_uint, POINTER(_M)]),
+    "ashm_mutex_close": (None, [_M]),
+    "ashm_mutex_lock": (c_int, [_M, c_int64]),
+    "ashm_mutex_trylock": (c_int, [_M]),
+    "ashm_mutex_unlock": (c_int, [_M]),
+    "ashm_wait": (c_int, [c_void_p, c_uint32, c_int64]),
+    "ashm_wake": (c_int, [c_void_p, c_int]),
+    # Channels.
+    "ashm_chan_create": (c_int, [c_char_p, c_int, c_uint32, c_uint32, c_uint32, c_uint, POINTER(_R)]),
+    "ashm_chan_open": (c_int, [_R, c_int, c_uint, POINTER(_C)]),
+    "ashm_chan_close": (None, [_C]),
+    "ashm_chan_send": (c_int, [_C, c_void_p, c_size_t, c_int64]),
+    "ashm_chan_reserve": (c_int, [_C, c_size_t, c_int64, POINTER(c_void_p)]),
+    "ashm_chan_commit": (c_int, [_C, c_size_t]),
+    "ashm_chan_recv": (c_int, [_C, c_void_p, c_size_t, POINTER(c_size_t), c_int64]),
+    "ashm_chan_peek": (c_int, [_C, c_int64, POINTER(c_void_p), POINTER(c_size_t)]),
+    "ashm_chan_release": (c_int, [_C]),
+    "ashm_chan_fd": (c_int, [_C]),
+    "ashm_chan_set_spin": (c_int, [_C, c_uint64]),
+    "ashm_chan_lost": (c_int, [_C, POINTER(c_uint64)]),
+    "ashm_chan_last": (c_int, [_C, POINTER(c_uint), POINTER(c_uint64)]),
+    "ashm_chan_index": (c_int, [_C]),
+    "ashm_chan_stat": (c_int, [_R, POINTER(ChanInfo), POINTER(ChanPeer), c_size_t]),
+    "ashm_chan_is_channel": (c_int, [_R]),
 }
 
 
@@ -189,5 +228,5 @@ def encode(s: "str | bytes | os.PathLike[str]", what: str = "name") -> bytes:
     return b
 
 
-__all__ = ["lib", "libc", "check", "check_kv", "encode", "raise_errno", "NameInfo", "KVStats", "KVReport",
+__all__ = ["lib", "libc", "check", "check_kv", "encode", "raise_errno", "NameInfo", "KVStats", "KVReport", "ChanInfo", "ChanPeer",
            "KV_FOREACH_FN", "KV_DAMAGE_FN", "c_char", "c_double", "c_float", "c_int32", "c_int64"]

@@ -18,6 +18,16 @@ that imports ashm on its own. One command per run:
                          reply "ok"
   no-daemon              with ASHM_SOCKET on nothing: the broker calls
                          raise ConnectionRefusedError, regions still work
+  mutex-count FD N       adopt the region, add 1 to the counter at 8
+                         N times under the mutex at 0, non-atomically
+  mutex-hold FD          take the mutex at 0, print "held", stay until
+                         killed (or our stdin closes)
+  wait-word FD           wait while the word at 0 is 0, print its value
+  wake-word FD VALUE     store VALUE into the word at 4 and wake it
+  chan-produce NAME N    open NAME as a producer, print "ready", send
+                         m0..m{N-1}, exit (the consumer then sees EPIPE)
+  chan-subscribe NAME N  open NAME as a subscriber, print "ready",
+                         receive N messages, print them on one line
 Failures exit non-zero with a message on stderr.
 """
 from __future__ import annotations
@@ -123,6 +133,58 @@ def cmd_no_daemon() -> None:
         assert r.pin() is False
         r.write(0, b"still works")
         print(r.read(0, 11).decode())
+
+
+def cmd_mutex_count(fd: str, n: str) -> None:
+    with ashm.Region.adopt(os.dup(int(fd))) as r:
+        m = ashm.Mutex(r, 0)
+        view = r.map()
+    counter = view[8:16].cast("Q")
+    for _ in range(int(n)):
+        with m:
+            v = counter[0]
+            os.sched_yield()  # let the others run into the lock
+            counter[0] = v + 1
+    m.close()
+
+
+def cmd_mutex_hold(fd: str) -> None:
+    with ashm.Region.adopt(os.dup(int(fd))) as r:
+        m = ashm.Mutex(r, 0)
+    m.lock()
+    print("held", flush=True)
+    sys.stdin.read()
+
+
+def cmd_wait_word(fd: str) -> None:
+    with ashm.Region.adopt(os.dup(int(fd))) as r:
+        view = r.map()
+    words = view.cast("I")
+    print("ready", flush=True)
+    while words[0] == 0:
+        ashm.wait(view, 0, 0, timeout=60)
+    print(words[0])
+
+
+def cmd_wake_word(fd: str, value: str) -> None:
+    with ashm.Region.adopt(os.dup(int(fd))) as r:
+        view = r.map()
+    view.cast("I")[1] = int(value)
+    ashm.wake(view, 4, None)
+
+
+def cmd_chan_produce(name: str, n: str) -> None:
+    with ashm.Channel.open(name, "producer") as ch:
+        print("ready", flush=True)
+        for i in range(int(n)):
+            ch.send(f"m{i}".encode(), timeout=60)
+
+
+def cmd_chan_subscribe(name: str, n: str) -> None:
+    with ashm.Channel.open(name, "subscriber") as ch:
+        print("ready", flush=True)
+        got = [ch.recv(timeout=60).decode() for _ in range(int(n))]
+    print(" ".join(got))
 
 
 if __name__ == "__main__":
