@@ -21,6 +21,7 @@
 #include "chan.h"
 #include "fd-util.h"
 #include "futex-util.h"
+#include "fork-gen.h"
 #include "internal.h"
 /* ------------------------------------------------------------------ */
 /* Liveness: OFD locks                                                 */
@@ -283,7 +284,6 @@ _public_ int ashm_chan_open(const ashm_region *region, int role, unsigned flags,
 
         if (!region || !ret_chan || flags != 0 || role < ASHM_CHAN_PRODUCER || role > ASHM_CHAN_SUBSCRIBER)
                 return -EINVAL;
-        ashm__chan_fork_init();
         r = read_header(ashm_region_fd(region), &h);
         if (r < 0)
                 return r;
@@ -295,7 +295,7 @@ _public_ int ashm_chan_open(const ashm_region *region, int role, unsigned flags,
         ch->role = role;
         ch->event_fd = -1;
         ch->spin_ns = ASHM_CHAN_SPIN_DEFAULT_NS;
-        ch->fork_gen = ashm__chan_fork_gen();
+        ch->fork_gen = ashm__fork_gen_start();
         ch->lock_fd = reopen(ashm_region_fd(region));
         if (ch->lock_fd < 0) {
                 r = ch->lock_fd;

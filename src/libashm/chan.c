@@ -29,32 +29,14 @@
 #include "chan.h"
 #include "fd-util.h"
 #include "futex-util.h"
+#include "fork-gen.h"
 #include "internal.h"
 
 /* ------------------------------------------------------------------ */
 /* Small helpers                                                       */
 
-static atomic_uint fork_generation;
-static pthread_once_t fork_once = PTHREAD_ONCE_INIT;
-
-static void on_fork_child(void) {
-        atomic_fetch_add(&fork_generation, 1);
-}
-
-static void fork_init(void) {
-        pthread_atfork(NULL, NULL, on_fork_child);
-}
-
-void ashm__chan_fork_init(void) {
-        pthread_once(&fork_once, fork_init);
-}
-
-unsigned ashm__chan_fork_gen(void) {
-        return atomic_load(&fork_generation);
-}
-
 bool ashm__chan_forked(const ashm_chan *ch) {
-        return atomic_load_explicit(&fork_generation, memory_order_relaxed) != ch->fork_gen;
+        return ashm__fork_gen() != ch->fork_gen;
 }
 
 static bool is_pow2(uint32_t x) {

@@ -134,8 +134,6 @@ static inline void *slot_data(struct slot_hdr *s) {
 
 
 /* chan.c: fork detection, the geometry, the wait words. */
-void ashm__chan_fork_init(void);
-unsigned ashm__chan_fork_gen(void);
 bool ashm__chan_forked(const ashm_chan *ch);
 int ashm__chan_layout(uint32_t kind, uint32_t msg_max, uint32_t depth, uint32_t peers, struct chan_hdr *h);
 uint32_t *ashm__chan_wait_word(ashm_chan *ch, unsigned slow, uint32_t **ret_sleepers);

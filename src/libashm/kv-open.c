@@ -20,6 +20,7 @@
 #include "ashm.h"
 #include "crc32c.h"
 #include "fd-util.h"
+#include "fork-gen.h"
 #include "internal.h"
 #include "kv-format.h"
 #include "futex-util.h"
@@ -198,8 +199,6 @@ static int open_internal(int fd, unsigned flags, ashm_kv **ret_kv) {
         bool writable = !(flags & ASHM_KV_RDONLY);
         void *p;
         int r;
-
-        ashm__kv_fork_register();
         if (fstat(fd, &st) < 0)
                 return negative_errno();
         if (!S_ISREG(st.st_mode))
@@ -221,7 +220,7 @@ static int open_internal(int fd, unsigned flags, ashm_kv **ret_kv) {
         kv->fd = TAKE_FD(owned);
         kv->flags = flags;
         kv->writable = writable;
-        kv->fork_gen = ashm__kv_fork_gen();
+        kv->fork_gen = ashm__fork_gen_start();
         kv->map_len = KV_MAP_MAX;
         p = mmap(NULL, kv->map_len, PROT_READ | (writable ? PROT_WRITE : 0), MAP_SHARED, kv->fd, 0);
         if (p == MAP_FAILED) {

@@ -32,6 +32,7 @@
 #include "ashm.h"
 #include "crc32c.h"
 #include "fd-util.h"
+#include "fork-gen.h"
 #include "internal.h"
 #include "kv-format.h"
 #include "futex-util.h"
@@ -61,31 +62,10 @@ void ashm__kv_detail_clear(void) {
         detail[0] = '\0';
 }
 
-/* ---- fork ------------------------------------------------------------- */
-
-static unsigned fork_gen;
-static pthread_once_t fork_once = PTHREAD_ONCE_INIT;
-
-static void on_fork_child(void) {
-        __atomic_add_fetch(&fork_gen, 1, __ATOMIC_RELAXED);
-}
-
-static void fork_register(void) {
-        (void) pthread_atfork(NULL, NULL, on_fork_child);
-}
-
-void ashm__kv_fork_register(void) {
-        pthread_once(&fork_once, fork_register);
-}
-
-unsigned ashm__kv_fork_gen(void) {
-        return __atomic_load_n(&fork_gen, __ATOMIC_RELAXED);
-}
-
 int ashm__kv_usable(const ashm_kv *kv) {
         if (!kv)
                 return -EINVAL;
-        if (_unlikely_(__atomic_load_n(&fork_gen, __ATOMIC_RELAXED) != kv->fork_gen))
+        if (_unlikely_(ashm__fork_gen() != kv->fork_gen))
                 return kv_fail(-ECHILD, "a store handle cannot be used after fork(): open it again");
         return 0;
 }

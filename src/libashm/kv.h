@@ -69,8 +69,6 @@ static inline void store_rel(uint64_t *p, uint64_t v) {
 
 /* kv.c: the error detail, fork detection, the checked views of the mapping. */
 void ashm__kv_detail_clear(void);
-void ashm__kv_fork_register(void);
-unsigned ashm__kv_fork_gen(void);
 int ashm__kv_usable(const ashm_kv *kv);
 int ashm__kv_check_key(const char *key, size_t *ret_len);
 int ashm__kv_file_size_checked(const ashm_kv *kv, uint64_t *ret_size);

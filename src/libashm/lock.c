@@ -21,6 +21,7 @@
 #include "fd-util.h"
 #include "futex-util.h"
 #include "internal.h"
+#include "fork-gen.h"
 #include "lock.h"
 #include "macro.h"
 
@@ -220,17 +221,6 @@ struct ashm_mutex {
         unsigned fork_gen;
 };
 
-static unsigned fork_gen;
-static pthread_once_t fork_once = PTHREAD_ONCE_INIT;
-
-static void on_fork_child(void) {
-        __atomic_add_fetch(&fork_gen, 1, __ATOMIC_RELAXED);
-}
-
-static void fork_register(void) {
-        (void) pthread_atfork(NULL, NULL, on_fork_child);
-}
-
 /* A region that holds a lock is sealed against shrinking: a peer's
  * ftruncate() would raise SIGBUS in every process that has it mapped. */
 static int seal_shrink(int fd) {
@@ -298,7 +288,6 @@ _public_ int ashm_mutex_open(ashm_region *region, uint64_t offset, unsigned flag
         r = place_check(region, offset);
         if (r < 0)
                 return r;
-        pthread_once(&fork_once, fork_register);
         /* An open file description of our own: the owner byte must die
          * with this process, not live on in whoever shares the region's
          * fd with us (SCM_RIGHTS, fork). */
@@ -313,7 +302,7 @@ _public_ int ashm_mutex_open(ashm_region *region, uint64_t offset, unsigned flag
         if (!m)
                 return -ENOMEM;
         m->owner.fd = TAKE_FD(fd);
-        m->fork_gen = __atomic_load_n(&fork_gen, __ATOMIC_RELAXED);
+        m->fork_gen = ashm__fork_gen_start();
         start = offset / page * page;
         m->map_len = (size_t) ((offset + ASHM_MUTEX_SIZE - start + page - 1) / page * page);
         p = mmap(NULL, m->map_len, PROT_READ | PROT_WRITE, MAP_SHARED, m->owner.fd, (off_t) start);
@@ -338,7 +327,7 @@ static int mutex_usable(const ashm_mutex *m) {
                 return -EINVAL;
         /* A child shares our open file description: its owner byte would
          * outlive it in us, and ours in it. */
-        if (_unlikely_(__atomic_load_n(&fork_gen, __ATOMIC_RELAXED) != m->fork_gen))
+        if (_unlikely_(ashm__fork_gen() != m->fork_gen))
                 return -ECHILD;
         return 0;
 }
