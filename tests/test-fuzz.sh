@@ -10,25 +10,10 @@
 set -eu
 
 : "${ASHM_SOURCE_ROOT:?ASHM_SOURCE_ROOT must name the source directory}"
-seconds=${ASHM_FUZZ_SECONDS:-20}
-CLANG=${CLANG:-clang}
-
 TAP_NAME=fuzz
 . "$ASHM_SOURCE_ROOT/tests/tap.sh"
 
-if ! command -v "$CLANG" >/dev/null 2>&1; then
-        echo "1..0 # SKIP clang not found (scripts/install-deps.sh installs it)"
-        exit 0
-fi
-sanitize=-fsanitize=fuzzer,address,undefined
-# A target that does nothing tells a missing libFuzzer from a broken build.
-printf 'int LLVMFuzzerTestOneInput(const unsigned char *d, unsigned long n);\n%s\n' \
-        'int LLVMFuzzerTestOneInput(const unsigned char *d, unsigned long n) { (void) d; (void) n; return 0; }' \
-        >"$tmp/probe.c"
-if ! "$CLANG" $sanitize -o "$tmp/probe" "$tmp/probe.c" >"$tmp/probe.log" 2>&1; then
-        echo "1..0 # SKIP clang cannot link libFuzzer (install libclang-rt-14-dev): $(head -n 1 "$tmp/probe.log")"
-        exit 0
-fi
+. "$ASHM_SOURCE_ROOT/tests/fuzz-common.sh"
 
 echo "1..3"
 
