@@ -7,7 +7,7 @@ import errno
 from ctypes import byref, c_size_t, c_uint, c_uint64, c_void_p
 from typing import Any, Dict, List, NamedTuple, Optional, Tuple, Union
 
-from ._lib import ChanInfo, ChanPeer, check, encode, lib
+from ._lib import ChanInfo, ChanPeer, Handle, check, encode, lib
 from ._region import Buffer, Region, lookup
 from ._sync import timeout_ns
 
@@ -67,7 +67,7 @@ class ChannelStat(NamedTuple):
     places: List[ChannelPeer]
 
 
-class Channel:
+class Channel(Handle):
     """One endpoint of a channel: a producer or the consumer of a queue,
     the publisher or a subscriber of a pub/sub channel.
 
@@ -196,20 +196,6 @@ class Channel:
                 except BufferError:
                     pass  # exported further: the caller broke the rule documented
         self._reserved = self._peeked = None
-
-    @property
-    def closed(self) -> bool:
-        return self._handle is None
-
-    def __enter__(self) -> "Channel":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        if getattr(self, "_handle", None) is not None and lib is not None:
-            self.close()
 
     def __reduce__(self) -> Any:
         raise TypeError("an ashm.Channel cannot be pickled: it is an endpoint; pickle its region and open one there")

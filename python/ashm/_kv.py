@@ -9,7 +9,7 @@ from collections.abc import MutableMapping
 from ctypes import byref, c_int, c_size_t, c_uint64, c_void_p
 from typing import Any, Dict, Iterator, List, NamedTuple, Optional, Tuple, Union
 
-from ._lib import (KV_CREATE, KV_DAMAGE_FN, KV_FOREACH_FN, KV_RDONLY, KV_SYNC, KVReport, KVStats, check_kv,
+from ._lib import (KV_CREATE, Handle, KV_DAMAGE_FN, KV_FOREACH_FN, KV_RDONLY, KV_SYNC, KVReport, KVStats, check_kv,
                    encode, lib)
 from ._region import Region
 
@@ -100,7 +100,7 @@ class CheckReport(NamedTuple):
     damage: List[Damage]
 
 
-class KV(MutableMapping):  # type: ignore[type-arg]
+class KV(Handle, MutableMapping):  # type: ignore[type-arg]
     """A key-value store shared by any number of processes, on a file
     (persistent) or on a region (anonymous). A ``MutableMapping`` from
     ``str`` to ``bool``, ``int`` (int64), ``float`` (double), ``str`` and
@@ -154,16 +154,6 @@ class KV(MutableMapping):  # type: ignore[type-arg]
         h, self._handle = self._handle, None
         if h is not None:
             lib.ashm_kv_close(h)
-
-    def __enter__(self) -> "KV":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        if getattr(self, "_handle", None) is not None and lib is not None:
-            self.close()
 
     def __reduce__(self) -> Any:
         # A handle is a pointer into this process: pass the region (or

@@ -19,7 +19,7 @@ import ctypes
 import os
 from ctypes import (CFUNCTYPE, POINTER, Structure, c_char, c_char_p, c_double, c_float, c_int, c_int32,
                     c_int64, c_size_t, c_uint, c_uint32, c_uint64, c_void_p)
-from typing import NoReturn, Optional
+from typing import NoReturn, Optional, TypeVar
 
 SONAME = "libashm.so.0"
 
@@ -186,6 +186,8 @@ def _load() -> ctypes.CDLL:
 
 
 lib = _load()
+
+_H = TypeVar("_H", bound="Handle")
 libc = ctypes.CDLL(None, use_errno=True)
 libc.munmap.restype = c_int
 libc.munmap.argtypes = [c_void_p, c_size_t]
@@ -230,3 +232,31 @@ def encode(s: "str | bytes | os.PathLike[str]", what: str = "name") -> bytes:
 
 __all__ = ["lib", "libc", "check", "check_kv", "encode", "raise_errno", "NameInfo", "KVStats", "KVReport", "ChanInfo", "ChanPeer",
            "KV_FOREACH_FN", "KV_DAMAGE_FN", "c_char", "c_double", "c_float", "c_int32", "c_int64"]
+
+
+class Handle:
+    """What every handle of the library shares (Region, KV, Mutex,
+    Channel): ``closed``, use as a context manager that closes it, and a
+    close when it is collected. A subclass keeps its C handle in
+    ``self._handle`` and defines :meth:`close`."""
+
+    __slots__ = ()
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    @property
+    def closed(self) -> bool:
+        """True once :meth:`close` was called."""
+        return getattr(self, "_handle", None) is None
+
+    def __enter__(self: _H) -> _H:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        # The interpreter may have torn lib down already at exit.
+        if getattr(self, "_handle", None) is not None and lib is not None:
+            self.close()

@@ -10,7 +10,7 @@ import weakref
 from ctypes import byref, c_size_t, c_uint64, c_void_p
 from typing import Any, Callable, List, NamedTuple, Optional, Tuple, Union
 
-from ._lib import NameInfo, check, encode, lib, libc
+from ._lib import Handle, NameInfo, check, encode, lib, libc
 
 Buffer = Union[bytes, bytearray, memoryview]
 SocketLike = Union[socket.socket, int]
@@ -54,7 +54,7 @@ def _rebuild_region(dupfd: Any) -> "Region":
     return Region.adopt(dupfd.detach())
 
 
-class Region:
+class Region(Handle):
     """A region of anonymous shared memory: a memfd that exists only as
     file descriptors, so nothing is left anywhere when its last holder
     exits or dies.
@@ -131,22 +131,6 @@ class Region:
         h, self._handle = self._handle, None
         if h is not None:
             lib.ashm_region_close(h)
-
-    @property
-    def closed(self) -> bool:
-        """True once :meth:`close` was called."""
-        return self._handle is None
-
-    def __enter__(self) -> "Region":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        # The interpreter may have torn lib down already at exit.
-        if getattr(self, "_handle", None) is not None and lib is not None:
-            self.close()
 
     def __reduce__(self) -> Tuple[Callable[..., "Region"], Tuple[Any]]:
         from multiprocessing.reduction import DupFd  # type: ignore[attr-defined]

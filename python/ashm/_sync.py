@@ -7,7 +7,7 @@ import errno
 from ctypes import byref, c_void_p
 from typing import Any, Optional
 
-from ._lib import check, lib
+from ._lib import Handle, check, lib
 from ._region import Region
 
 #: Bytes a mutex takes in a region, and the alignment of its offset.
@@ -27,7 +27,7 @@ def timeout_ns(timeout: Optional[float]) -> int:
     return int(timeout * 1e9)
 
 
-class Mutex:
+class Mutex(Handle):
     """A robust mutex shared by processes, living at ``offset`` in a region.
 
     Lay it out once with :meth:`init`, then open a handle in each process
@@ -100,20 +100,12 @@ class Mutex:
         if h is not None:
             lib.ashm_mutex_close(h)
 
-    @property
-    def closed(self) -> bool:
-        return self._handle is None
-
     def __enter__(self) -> "Mutex":
         self.lock()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.unlock()
-
-    def __del__(self) -> None:
-        if getattr(self, "_handle", None) is not None and lib is not None:
-            self.close()
 
     def __reduce__(self) -> Any:
         raise TypeError("an ashm.Mutex cannot be pickled: it is a handle; pickle its region and open one there")
