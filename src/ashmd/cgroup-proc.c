@@ -21,13 +21,13 @@
 #include "fd-util.h"
 #include "log.h"
 #include "macro.h"
+#include "pressure-read.h"
 
 #ifndef SO_PEERPIDFD
 #define SO_PEERPIDFD 77
 #endif
 
 /* At or above 2^62 bytes a limit means none (v1 prints PAGE_COUNTER_MAX). */
-#define LIMIT_UNLIMITED (UINT64_C(1) << 62)
 
 /* ---- small file helpers ---- */
 
@@ -65,33 +65,13 @@ int cgroup_read_u64(const char *dir, const char *file, uint64_t *ret) {
         v = strtoull(buf, &end, 10);
         if (errno || end == buf || (*end && *end != '\n'))
                 return -EBADMSG;
-        *ret = v >= LIMIT_UNLIMITED ? UINT64_MAX : (uint64_t) v;
+        *ret = v >= CGROUP_LIMIT_UNLIMITED ? UINT64_MAX : (uint64_t) v;
         return 0;
 }
 
-/* "/a/b" → "/a" → "/"; false once at "/". */
-bool cgroup_parent(char *cgpath) {
-        char *slash = strrchr(cgpath, '/');
-
-        if (strcmp(cgpath, "/") == 0 || !slash)
-                return false;
-        slash[slash == cgpath ? 1 : 0] = '\0';
-        return true;
-}
-
+/* An absolute path with no ".." step. */
 static bool cgpath_safe(const char *p) {
-        if (p[0] != '/')
-                return false;
-        for (const char *c = p; (c = strstr(c, "/..")); c += 3)
-                if (c[3] == '/' || c[3] == '\0')
-                        return false;
-        return true;
-}
-
-bool cgroup_is_dir(const char *path) {
-        struct stat st;
-
-        return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+        return p[0] == '/' && pressure_cgpath_safe(p);
 }
 
 /* ---- whose cgroup ---- */
@@ -161,7 +141,7 @@ static int move_to_sibling(const char *base, const char *cgpath, const char **re
         _cleanup_close_ int fd = -1;
 
         snprintf(cur, sizeof(cur), "%s", cgpath);
-        if (!cgpath_safe(cur) || !cgroup_parent(cur)) {
+        if (!cgpath_safe(cur) || !pressure_cg_parent(cur)) {
                 *ret_why = "already in the root cgroup";
                 return -EALREADY;
         }
@@ -190,11 +170,11 @@ int cgroups_leave_starter(const char **ret_why) {
                 return -ENOENT;
         /* The memory controller's hierarchy decides where pages are charged. */
         r = pc.v1_memory[0] ? move_to_sibling("/sys/fs/cgroup/memory", pc.v1_memory, ret_why)
-                            : move_to_sibling(cgroup_is_dir("/sys/fs/cgroup/unified") ? "/sys/fs/cgroup/unified"
+                            : move_to_sibling(pressure_is_dir("/sys/fs/cgroup/unified") ? "/sys/fs/cgroup/unified"
                                                                                : "/sys/fs/cgroup",
                                               pc.v2, ret_why);
         /* On a hybrid system also leave the v2 cgroup, for PSI; best effort. */
-        if (pc.v1_memory[0] && pc.v2[0] && cgroup_is_dir("/sys/fs/cgroup/unified"))
+        if (pc.v1_memory[0] && pc.v2[0] && pressure_is_dir("/sys/fs/cgroup/unified"))
                 r2 = move_to_sibling("/sys/fs/cgroup/unified", pc.v2, &why2);
         (void) r2;
         return r;

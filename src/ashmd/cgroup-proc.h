@@ -20,8 +20,6 @@ int cgroup_read_text(const char *path, char *buf, size_t size);
 /* One number, or "max" (UINT64_MAX); values of 2^62 or more mean none. */
 int cgroup_read_u64(const char *dir, const char *file, uint64_t *ret);
 /* "/a/b" → "/a" → "/"; false once at "/". */
-bool cgroup_parent(char *cgpath);
-bool cgroup_is_dir(const char *path);
 /* The peer's /proc/PID/cgroup under the root prefix pre ("" for /), read
  * while a pidfd proves that PID is still the peer. */
 int cgroup_peer(const char *pre, int sock, pid_t pid, struct proc_cgroup *ret);

@@ -19,6 +19,7 @@
 #include "fd-util.h"
 #include "log.h"
 #include "macro.h"
+#include "pressure-read.h"
 #include "server.h"
 
 /* More distinct cgroups than this share no watch: their clients get id 0
@@ -133,7 +134,7 @@ static void find_limit(struct watch *w, const char *base, const char *cgpath) {
                         w->lim_file = high < max ? "memory.high" : w->version == 2 ? "memory.max"
                                                                                     : "memory.limit_in_bytes";
                 }
-        } while (cgroup_parent(cur));
+        } while (pressure_cg_parent(cur));
 }
 
 /* ---- sources ---- */
@@ -386,13 +387,13 @@ static struct watch *watch_new(struct cgroups *cgs, const struct proc_cgroup *pc
         w->src[0].cgs = cgs;
         /* v2 lives at /sys/fs/cgroup, or at .../unified on a hybrid system. */
         snprintf(v2base, sizeof(v2base), "%s/sys/fs/cgroup/unified", pre(cgs));
-        if (!cgroup_is_dir(v2base))
+        if (!pressure_is_dir(v2base))
                 snprintf(v2base, sizeof(v2base), "%s/sys/fs/cgroup", pre(cgs));
         w->version = pc->v1_memory[0] ? 1 : 2;
         cg = w->version == 1 ? pc->v1_memory : pc->v2;
         if (w->version == 1) {
                 snprintf(base, sizeof(base), "%s/sys/fs/cgroup/memory", pre(cgs));
-                if (!cgroup_is_dir(base))
+                if (!pressure_is_dir(base))
                         snprintf(base, sizeof(base), "%s/sys/fs/cgroup/%s", pre(cgs), pc->v1_mount);
         }
         else
@@ -610,7 +611,7 @@ void cgroups_tick(struct cgroups *cgs) {
         for (struct watch **wp = &cgs->watches, *w; (w = *wp);) {
                 /* A cgroup removed (a scope that ended): its regions'
                  * charge ids now match nothing, and the slot is free. */
-                if (now - w->limit_checked >= LIMIT_RECHECK_USEC && !cgroup_is_dir(w->mem_dir)) {
+                if (now - w->limit_checked >= LIMIT_RECHECK_USEC && !pressure_is_dir(w->mem_dir)) {
                         log_debug("cgroup %s: gone; no longer watched", w->mem_dir);
                         *wp = w->next;
                         cgs->n_watches--;

@@ -30,7 +30,6 @@
 #define PROC_CGROUP_MAX (16 * PATH_MAX)
 /* At or above 2^62 bytes a limit means none: v1 prints PAGE_COUNTER_MAX
  * pages as 9223372036854771712 (4 KiB pages), other page sizes differ. */
-#define LIMIT_UNLIMITED (UINT64_C(1) << 62)
 
 /* ---- small helpers ---- */
 
@@ -313,7 +312,7 @@ static int read_limit(const char *dir, const char *file, uint64_t *ret) {
                 v = UINT64_MAX;
         else if (r < 0)
                 return r;
-        *ret = v >= LIMIT_UNLIMITED ? UINT64_MAX : v;
+        *ret = v >= CGROUP_LIMIT_UNLIMITED ? UINT64_MAX : v;
         return 0;
 }
 
@@ -368,8 +367,7 @@ static int consider(struct cgroup_memory *m, const struct level *l, const char *
         return pressure_pathf(m->source, sizeof(m->source), "%s/%s", dir, l->limit_file);
 }
 
-/* "/a/b" → "/a" → "/"; false once at "/". */
-static bool parent(char *cgpath) {
+bool pressure_cg_parent(char *cgpath) {
         char *slash = strrchr(cgpath, '/');
 
         if (strcmp(cgpath, "/") == 0 || !slash)
@@ -401,7 +399,7 @@ static int walk_levels(int version, const char *base, const char *cgpath, struct
                 r = consider(m, &l, dir, binding_dir);
                 if (r < 0)
                         return r;
-        } while (parent(cur));
+        } while (pressure_cg_parent(cur));
         return 0;
 }
 
@@ -433,7 +431,7 @@ static int read_events(int version, const char *dir, struct cgroup_memory *m) {
         return version == 2 ? parse_keyed(buf, v2, ELEMENTSOF(v2)) : parse_keyed(buf, v1, ELEMENTSOF(v1));
 }
 
-static bool is_dir(const char *path) {
+bool pressure_is_dir(const char *path) {
         struct stat st;
 
         return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
@@ -457,7 +455,7 @@ static int find_base(const char *root, const struct self_cgroup *sc, int *ret_ve
                                    pre, version == 1 ? v1[i] : v2[i]) < 0 ||
                     pressure_pathf(dir, sizeof(dir), "%s%s", ret_base, pressure_cg_suffix(cg)) < 0)
                         return -ENAMETOOLONG;
-                if (is_dir(dir)) {
+                if (pressure_is_dir(dir)) {
                         *ret_version = version;
                         return 0;
                 }

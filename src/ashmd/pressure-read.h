@@ -28,3 +28,13 @@ int pressure_read_self_cgroup(const char *root, struct self_cgroup *ret);
 /* A process outside its cgroup namespace's root sees "/../x": such a path
  * would lead out of the mount, so it is refused. */
 bool pressure_cgpath_safe(const char *p);
+
+/* A cgroup memory limit of 2^62 or more means none (the kernel's
+ * "unlimited" in v1, rounded to pages). */
+#define CGROUP_LIMIT_UNLIMITED (UINT64_C(1) << 62)
+
+/* "/a/b" → "/a" → "/"; false once at "/". */
+bool pressure_cg_parent(char *cgpath);
+
+/* Whether path is a directory (stat(2), links followed). */
+bool pressure_is_dir(const char *path);
