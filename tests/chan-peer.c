@@ -15,6 +15,11 @@
  *   scribble SEED N    write N random values at random places of the
  *                      channel's control words and slot headers
  *   lookup-send NAME M look NAME up with the broker, send M, exit
+ *   hold ROLE          open as ROLE (producer, consumer, publisher,
+ *                      subscriber) and sleep until killed
+ *   block ROLE         open as ROLE and send (writers) or receive
+ *                      (readers) with no time limit until a call fails;
+ *                      exit with that errno as the status
  *
  * Errors go to stderr with the errno name; the exit status is 0 only if
  * every message was intact and in order.
@@ -230,6 +235,42 @@ static int lookup_send(const char *name, const char *msg) {
         return r < 0 ? fail("send", r) : 0;
 }
 
+static int role_of(const char *name) {
+        static const char *const names[] = { "producer", "consumer", "publisher", "subscriber" };
+        static const int roles[] = { ASHM_CHAN_PRODUCER, ASHM_CHAN_CONSUMER, ASHM_CHAN_PUBLISHER, ASHM_CHAN_SUBSCRIBER };
+
+        for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+                if (strcmp(name, names[i]) == 0)
+                        return roles[i];
+        fprintf(stderr, "chan-peer: unknown role '%s'\n", name);
+        exit(2);
+}
+
+static _Noreturn void hold(int role) {
+        open_role(role);
+        for (;;)
+                pause();
+}
+
+/* Exits with the errno of the first call that fails: the tests want
+ * the peer's death told, and to a sleeper with no timeout. */
+static int block(int role) {
+        ashm_chan *ch = open_role(role);
+        uint8_t buf[TMSG_MAX] = { 0 };
+        int r;
+
+        do {
+                size_t len;
+
+                if (role == ASHM_CHAN_PRODUCER || role == ASHM_CHAN_PUBLISHER)
+                        r = ashm_chan_send(ch, buf, 8, -1);
+                else
+                        r = ashm_chan_recv(ch, buf, sizeof(buf), &len, -1);
+        } while (r == 0);
+        ashm_chan_close(ch);
+        return -r;
+}
+
 int main(int argc, char **argv) {
         const char *mode = argc > 1 ? argv[1] : "";
         uint64_t n = argc > 2 ? strtoull(argv[2], NULL, 0) : 0;
@@ -248,6 +289,10 @@ int main(int argc, char **argv) {
                 return read_copy_loop();
         if (strcmp(mode, "scribble") == 0 && argc > 3)
                 return scribble((unsigned) n, (unsigned) strtoul(argv[3], NULL, 0));
+        if (strcmp(mode, "hold") == 0 && argc > 2)
+                hold(role_of(argv[2]));
+        if (strcmp(mode, "block") == 0 && argc > 2)
+                return block(role_of(argv[2]));
         if (strcmp(mode, "lookup-send") == 0 && argc > 3)
                 return lookup_send(argv[2], argv[3]);
         fprintf(stderr, "chan-peer: unknown mode '%s'\n", mode);

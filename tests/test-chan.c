@@ -495,6 +495,122 @@ ASHM_TEST(chan, poll_fd_wakes_on_other_process) {
 }
 
 /* ------------------------------------------------------------------ */
+/* A sleeper with no time limit hears its peer's death                 */
+
+/* The exit status of pid, which must end within 10 s (it is told of a
+ * death by the kernel; a hang is the bug this looks for). */
+static int reap_within(pid_t pid) {
+        int status;
+
+        for (int tries = 0; waitpid(pid, &status, WNOHANG) == 0; tries++) {
+                if (tries >= 10000) {
+                        kill(pid, SIGKILL);
+                        reap(pid);
+                        cr_assert_fail("chan peer %d still blocked 10 s after its peer died", (int) pid);
+                }
+                usleep(1000);
+        }
+        return status;
+}
+
+static void wait_endpoints(ashm_region *r, unsigned want) {
+        ashm_chan_info info;
+
+        for (int tries = 0;; tries++) {
+                assert_ok(ashm_chan_stat(r, &info, NULL, 0));
+                if (info.producers + info.consumers + info.publishers + info.subscribers >= want)
+                        return;
+                cr_assert(tries < 5000, "endpoints did not attach");
+                usleep(1000);
+        }
+}
+
+/* Each sleeper blocks with timeout -1 (a ring that is full, or empty)
+ * while its one peer holds on; the peer is killed -9, and the sleeper
+ * must come back with the error of its side. */
+ASHM_TEST(chan, untimed_sleeper_hears_kill9) {
+        static const struct {
+                int kind;
+                const char *sleeper, *peer;
+                int err;
+        } cases[] = {
+                { ASHM_CHAN_QUEUE, "consumer", "producer", EPIPE },
+                { ASHM_CHAN_QUEUE, "producer", "consumer", ECONNRESET },
+                { ASHM_CHAN_PUBSUB, "subscriber", "publisher", EPIPE },
+                { ASHM_CHAN_PUBSUB, "publisher", "subscriber", ECONNRESET },
+        };
+
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                ashm_region *r = make(cases[i].kind, TMSG_MAX, 2, 1, 0);
+                pid_t peer = spawn_chan_peer(r, NULL, (const char *[]) { "hold", cases[i].peer, NULL }), sleeper;
+                int status;
+
+                wait_endpoints(r, 1);
+                sleeper = spawn_chan_peer(r, NULL, (const char *[]) { "block", cases[i].sleeper, NULL });
+                wait_endpoints(r, 2);
+                usleep(20 * 1000); /* most likely asleep by now; either way it must hear */
+                cr_assert_eq(waitpid(sleeper, &status, WNOHANG), 0, "%s did not block", cases[i].sleeper);
+                kill(peer, SIGKILL);
+                reap(peer);
+                status = reap_within(sleeper);
+                cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == cases[i].err, "%s: status 0x%x, want %s",
+                          cases[i].sleeper, status, errname(-cases[i].err));
+                ashm_region_close(r);
+        }
+}
+
+/* The same for the pollable fd: its thread sleeps untimed too. */
+ASHM_TEST(chan, poll_fd_hears_kill9) {
+        ashm_region *q = make(ASHM_CHAN_QUEUE, TMSG_MAX, 4, 1, 0);
+        ashm_chan *c = open_role(q, ASHM_CHAN_CONSUMER);
+        int fd = assert_ok(ashm_chan_fd(c));
+        struct pollfd p = { .fd = fd, .events = POLLIN };
+        pid_t peer = spawn_chan_peer(q, NULL, (const char *[]) { "hold", "producer", NULL });
+        uint8_t buf[TMSG_MAX];
+        size_t len;
+
+        wait_endpoints(q, 2);
+        cr_assert_eq(poll(&p, 1, 20), 0, "readable with nothing to read");
+        kill(peer, SIGKILL);
+        reap(peer);
+        cr_assert_eq(poll(&p, 1, 10000), 1, "fd never told of the producer's death");
+        assert_fail(ashm_chan_recv(c, buf, sizeof(buf), &len, 0), EPIPE);
+        ashm_chan_close(c);
+        ashm_region_close(q);
+}
+
+/* A read lock on an endpoint's byte is how a watcher waits; one held for
+ * good by another process neither passes for an endpoint nor makes a
+ * claim wait forever. */
+ASHM_TEST(chan, read_lock_on_endpoint_byte) {
+        ashm_region *q = make(ASHM_CHAN_QUEUE, TMSG_MAX, 4, 1, 0);
+        char path[64];
+        int fd;
+        struct flock fl = { .l_type = F_RDLCK, .l_whence = SEEK_SET, .l_start = INT64_C(1) << 40, .l_len = 2 };
+        ashm_chan *c, *p;
+        ashm_chan_info info;
+
+        snprintf(path, sizeof(path), "/proc/self/fd/%d", ashm_region_fd(q));
+        fd = assert_ok(open(path, O_RDONLY | O_CLOEXEC));
+        /* The consumer's byte and producer 0's, read-locked. */
+        cr_assert(fcntl(fd, F_OFD_SETLK, &fl) == 0);
+        assert_ok(ashm_chan_stat(q, &info, NULL, 0));
+        cr_assert_eq(info.consumers + info.producers, 0, "a read lock taken for an endpoint");
+        cr_assert_eq(ashm_chan_open(q, ASHM_CHAN_CONSUMER, 0, &c), -EBUSY);
+        cr_assert_eq(ashm_chan_open(q, ASHM_CHAN_PRODUCER, 0, &p), -EBUSY);
+        fl.l_type = F_UNLCK;
+        cr_assert(fcntl(fd, F_OFD_SETLK, &fl) == 0);
+        c = open_role(q, ASHM_CHAN_CONSUMER);
+        p = open_role(q, ASHM_CHAN_PRODUCER);
+        send_str(p, "through");
+        recv_str(c, "through", 0);
+        ashm_chan_close(p);
+        ashm_chan_close(c);
+        close(fd);
+        ashm_region_close(q);
+}
+
+/* ------------------------------------------------------------------ */
 /* kill -9                                                             */
 
 static void sleep_ms_random(unsigned *seed, unsigned max) {

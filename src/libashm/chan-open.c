@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -36,10 +37,12 @@ static int lock_byte(int fd, int cmd, short type, int64_t start, int64_t len, sh
         return 0;
 }
 
-/* 1 if some other open file description holds a lock in [start, start + len). */
+/* 1 if some other open file description holds a write lock in
+ * [start, start + len): an endpoint. The read locks of watchers
+ * (chan-watch.c) do not count. */
 int ashm__chan_locked(int fd, int64_t start, int64_t len) {
         short type;
-        int r = lock_byte(fd, F_OFD_GETLK, F_WRLCK, start, len, &type);
+        int r = lock_byte(fd, F_OFD_GETLK, F_RDLCK, start, len, &type);
 
         return r < 0 ? r : type != F_UNLCK;
 }
@@ -128,20 +131,45 @@ static int reopen(int fd) {
         return r < 0 ? negative_errno() : r;
 }
 
-/* Take the lowest free slot lock in [first, first + n): exclusive, so
- * two peers racing for one slot cannot both get it. */
+/* Take the write lock on one endpoint byte: -EBUSY if an endpoint
+ * holds it. A watcher's read lock (chan-watch.c) lasts two syscalls:
+ * wait it out, a bounded number of times (a read lock held for good is
+ * somebody's mischief, and gets -EBUSY too). */
+static int claim_byte(int fd, int64_t byte) {
+        for (unsigned tries = 0; tries < 1000; tries++) {
+                int r = lock_byte(fd, F_OFD_SETLK, F_WRLCK, byte, 1, NULL);
+
+                if (r != -EAGAIN && r != -EACCES)
+                        return r;
+                r = ashm__chan_locked(fd, byte, 1);
+                if (r != 0)
+                        return r < 0 ? r : -EBUSY;
+                sched_yield();
+        }
+        return -EBUSY;
+}
+
+/* Take the lowest free endpoint byte in [first, first + n): exclusive,
+ * so two peers racing for one cannot both get it. */
 static int claim(int fd, int64_t first, unsigned n, unsigned *ret_index) {
         for (unsigned i = 0; i < n; i++) {
-                int r = lock_byte(fd, F_OFD_SETLK, F_WRLCK, first + i, 1, NULL);
+                int r = claim_byte(fd, first + i);
 
                 if (r == 0) {
                         *ret_index = i;
                         return 0;
                 }
-                if (r != -EAGAIN && r != -EACCES)
+                if (r != -EBUSY)
                         return r;
         }
         return -EBUSY;
+}
+
+/* A sleeper that had no peer to watch yet (a receiver before the first
+ * writer, a producer before the first consumer) learns of one now. */
+static void wake_word(uint32_t *ev) {
+        __atomic_fetch_add(ev, 1, __ATOMIC_SEQ_CST);
+        futex_wake(ev, INT32_MAX);
 }
 
 static int map_channel(ashm_chan *ch, int fd, const struct chan_hdr *h, bool writable) {
@@ -187,6 +215,7 @@ static int attach_producer(ashm_chan *ch) {
         ch->pos = tail;
         ch->cached = head;
         __atomic_fetch_add(&ch->g->writer_gen, 1, __ATOMIC_SEQ_CST);
+        wake_word(&ch->g->data_ev);
         return 0;
 }
 
@@ -203,6 +232,8 @@ static int attach_consumer(ashm_chan *ch) {
                 ch->heads[i] = head;
         }
         __atomic_fetch_add(&ch->g->reader_gen, 1, __ATOMIC_SEQ_CST);
+        for (unsigned i = 0; i < ch->peers; i++)
+                wake_word(&ch->rings[i].space_ev);
         return 0;
 }
 
@@ -214,6 +245,7 @@ static int attach_publisher(ashm_chan *ch) {
                 STORE(&ch->rings[0].tail, ++tail);
         ch->pos = tail;
         __atomic_fetch_add(&ch->g->writer_gen, 1, __ATOMIC_SEQ_CST);
+        wake_word(&ch->g->data_ev);
         return 0;
 }
 
@@ -253,13 +285,13 @@ static int attach_subscriber(ashm_chan *ch, int fd) {
 _public_ void ashm_chan_close(ashm_chan *ch) {
         if (!ch)
                 return;
-        if (ch->thread_running && !ashm__chan_forked(ch)) {
-                uint32_t *sleepers;
-
-                atomic_store(&ch->thread_stop, true);
-                futex_wake(ashm__chan_wait_word(ch, 0, &sleepers), INT32_MAX);
-                pthread_join(ch->thread, NULL);
+        if (!ashm__chan_forked(ch)) {
+                /* Before anything they look at is unmapped. */
+                if (ch->thread_running)
+                        ashm__chan_fd_thread_stop(ch);
+                ashm__chan_watch_stop(ch);
         }
+        pthread_mutex_destroy(&ch->watch_lock);
         if (ch->mine && !ashm__chan_forked(ch)) {
                 /* Closed, not killed: give the place up, so it holds the
                  * publisher back no more. */
@@ -292,6 +324,7 @@ _public_ int ashm_chan_open(const ashm_region *region, int role, unsigned flags,
         ch = calloc(1, sizeof(*ch));
         if (!ch)
                 return -ENOMEM;
+        pthread_mutex_init(&ch->watch_lock, NULL);
         ch->role = role;
         ch->event_fd = -1;
         ch->spin_ns = ASHM_CHAN_SPIN_DEFAULT_NS;
@@ -310,7 +343,7 @@ _public_ int ashm_chan_open(const ashm_region *region, int role, unsigned flags,
         if (r < 0)
                 goto err;
         if (role == ASHM_CHAN_CONSUMER || role == ASHM_CHAN_PUBLISHER)
-                r = lock_byte(ch->lock_fd, F_OFD_SETLK, F_WRLCK, LOCK_BASE, 1, NULL) < 0 ? -EBUSY : 0;
+                r = claim_byte(ch->lock_fd, LOCK_BASE);
         else if (writable)
                 r = claim(ch->lock_fd, LOCK_BASE + 1, ch->peers, &ch->index);
         else

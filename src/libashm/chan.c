@@ -23,6 +23,7 @@
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "ashm.h"
@@ -266,7 +267,35 @@ static int try_drained(ashm_chan *ch, unsigned *io) {
         return try_step(ch, io);
 }
 
+/* Before a sleep: have the watcher wait for the peers this sleep is
+ * for (chan-watch.c), so their death wakes it. 0 when it does or there
+ * is nobody to watch yet (a receiver before any writer came: the first
+ * one's attach wakes it); a negative errno when the sleep must be in
+ * slices instead: nobody wakes a read-only subscriber, or no watcher
+ * thread could be started. */
+static int watch_peers(ashm_chan *ch, unsigned slow) {
+        switch (ch->role) {
+        case ASHM_CHAN_CONSUMER:
+                if (LOADR(&ch->g->writer_gen) == 0)
+                        return 0;
+                return ashm__chan_watch(ch, LOCK_BASE + 1, ch->peers);
+        case ASHM_CHAN_SUBSCRIBER:
+                if (!ch->mine)
+                        return -EOPNOTSUPP;
+                return LOADR(&ch->g->writer_gen) == 0 ? 0 : ashm__chan_watch(ch, LOCK_BASE, 1);
+        case ASHM_CHAN_PRODUCER:
+                if (LOADR(&ch->g->reader_gen) == 0)
+                        return 0;
+                return ashm__chan_watch(ch, LOCK_BASE, 1);
+        default:
+                /* A publisher waits for one slow subscriber, alive when
+                 * publisher_space() looked. */
+                return ashm__chan_watch(ch, LOCK_BASE + 1 + slow, 1);
+        }
+}
+
 static int wait_step(ashm_chan *ch, int64_t timeout_ns, unsigned *io) {
+        struct chan_waiter *w = &ch->waiters[0];
         int64_t now, deadline, spin_end;
         int r;
 
@@ -297,36 +326,47 @@ static int wait_step(ashm_chan *ch, int64_t timeout_ns, unsigned *io) {
                 }
                 cpu_relax();
         }
-        /* Asking the kernel about the peers costs a syscall: not before
-         * every sleep, only once a sleep ran its slice out with nothing
-         * coming. The first slice is short, so a receiver whose peers are
-         * gone already hears it soon. */
         for (int64_t slice = CHAN_FIRST_SLICE_NS, woke = 0;; slice = CHAN_SLICE_NS) {
-                uint32_t *sleepers, *ev = ashm__chan_wait_word(ch, *io, &sleepers);
+                unsigned want = *io;
+                uint32_t *sleepers, *ev = ashm__chan_wait_word(ch, want, &sleepers);
+                bool sliced = false;
                 uint32_t v;
 
+                STORES(&w->word, ev);
+                STORES(&w->in, 1);
                 if (sleepers)
                         __atomic_fetch_add(sleepers, 1, __ATOMIC_SEQ_CST);
-                v = __atomic_load_n(ev, __ATOMIC_SEQ_CST);
+                v = LOADS(ev);
                 r = try_step(ch, io);
-                if (r == -EAGAIN && woke == -ETIMEDOUT) {
-                        int gone = peer_gone(ch);
+                /* A publisher now held back by another subscriber than
+                 * the one whose word it read: that word, not this one. */
+                if (r == -EAGAIN && *io != want)
+                        goto again;
+                if (r == -EAGAIN)
+                        sliced = watch_peers(ch, *io) < 0;
+                if (r == -EAGAIN && (LOADS(&ch->watch_fired) != w->seen || woke == -ETIMEDOUT)) {
+                        int gone;
 
+                        STORES(&w->seen, LOADS(&ch->watch_fired));
+                        gone = peer_gone(ch);
                         if (gone < 0)
                                 r = gone;
                 }
                 if (r == -EAGAIN) {
-                        now = clock_monotonic_ns();
-                        if (now >= deadline)
+                        if (!sliced && deadline == INT64_MAX)
+                                woke = futex_wait(ev, v, -1);
+                        else if ((now = clock_monotonic_ns()) >= deadline)
                                 r = -ETIMEDOUT;
                         else
-                                woke = futex_wait_until(ev, v, MIN(deadline, now + slice));
+                                woke = futex_wait_until(ev, v, sliced ? MIN(deadline, now + slice) : deadline);
                 } else if (r == -EPIPE || r == -ECONNRESET) {
                         int again = try_step(ch, io);
                         r = again == -EAGAIN ? r : again;
                 }
+again:
                 if (sleepers)
                         __atomic_fetch_sub(sleepers, 1, __ATOMIC_SEQ_CST);
+                STORES(&w->in, 0);
                 if (r != -EAGAIN)
                         return r;
         }
@@ -614,23 +654,55 @@ static bool ready(ashm_chan *ch) {
         }
 }
 
+/* Wakes the handle's eventfd whenever its next call would go through
+ * or fail for good. It sleeps untimed (the watcher wakes it when the
+ * peers go), and ashm__chan_fd_thread_stop() wakes it to leave. */
 static void *fd_thread(void *arg) {
         ashm_chan *ch = arg;
+        struct chan_waiter *w = &ch->waiters[1];
         uint32_t *sleepers, *ev = ashm__chan_wait_word(ch, 0, &sleepers);
+        bool gone = false;
         uint64_t one = 1;
 
+        STORES(&w->word, ev);
         if (sleepers)
                 __atomic_fetch_add(sleepers, 1, __ATOMIC_SEQ_CST);
-        while (!atomic_load(&ch->thread_stop)) {
-                uint32_t v = __atomic_load_n(ev, __ATOMIC_SEQ_CST);
+        for (;;) {
+                /* A publisher's fd is always ready: it never watches. */
+                bool sliced = ch->role != ASHM_CHAN_PUBLISHER && !gone && watch_peers(ch, 0) < 0;
+                uint32_t v;
 
-                if (ready(ch) || peer_gone(ch) < 0)
+                STORES(&w->in, 1);
+                if (atomic_load(&ch->thread_stop))
+                        break;
+                v = LOADS(ev);
+                /* Once gone, look again at every wake-up: a restarted
+                 * peer's attach is one. */
+                if (LOADS(&ch->watch_fired) != w->seen || gone || sliced) {
+                        STORES(&w->seen, LOADS(&ch->watch_fired));
+                        gone = ch->role != ASHM_CHAN_PUBLISHER && peer_gone(ch) < 0;
+                }
+                if (ready(ch) || gone)
                         (void) !write(ch->event_fd, &one, sizeof(one));
-                futex_wait(ev, v, CHAN_SLICE_NS);
+                futex_wait(ev, v, sliced ? CHAN_SLICE_NS : -1);
+                STORES(&w->in, 0);
         }
+        STORES(&w->in, 0);
         if (sleepers)
                 __atomic_fetch_sub(sleepers, 1, __ATOMIC_SEQ_CST);
         return NULL;
+}
+
+/* The fd thread reads the stop flag after saying it is in; so either it
+ * sees the flag, or we see it in and wake it until it is out. */
+void ashm__chan_fd_thread_stop(ashm_chan *ch) {
+        atomic_store(&ch->thread_stop, true);
+        for (long ns = 10 * 1000; LOADS(&ch->waiters[1].in);) {
+                futex_wake(ch->waiters[1].word, INT32_MAX);
+                nanosleep(&(struct timespec) { .tv_nsec = ns }, NULL);
+                ns = ns < 10 * 1000 * 1000 ? ns * 2 : ns;
+        }
+        pthread_join(ch->thread, NULL);
 }
 
 _public_ int ashm_chan_fd(ashm_chan *ch) {

@@ -4,6 +4,7 @@
 /* What chan.c (the data path) shares with chan-open.c (create, open,
  * close, liveness, stat). The rules are at the top of chan.c. */
 
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -17,9 +18,9 @@
 /* The slot header and a small message share one cache line. */
 #define CHAN_SLOT_HDR 16u
 #define CHAN_WRITING UINT64_MAX
-/* A sleeping waiter looks at its peers' locks this often: the death of a
- * peer is the kernel's word (a dropped OFD lock), this is only how soon
- * a sleeper hears it. */
+/* A sleeper the watcher cannot serve (a read-only subscriber, whom no
+ * writer wakes, or a handle whose watcher thread could not start) looks
+ * at its peers' locks this often. */
 #define CHAN_SLICE_NS (20 * 1000 * 1000)
 #define CHAN_FIRST_SLICE_NS (2 * 1000 * 1000)
 /* The OFD lock bytes, far past any region: byte LOCK_BASE is the single
@@ -67,6 +68,15 @@ struct slot_hdr {
 _Static_assert(sizeof(struct chan_hdr) <= CHAN_PAGE, "header fits a page");
 _Static_assert(sizeof(struct slot_hdr) <= CHAN_SLOT_HDR, "slot header fits");
 
+/* A thread of ours that sleeps on the channel for the handle: the
+ * caller's (0) and the fd thread (1). chan-watch.c wakes them. */
+#define CHAN_WAITERS 2
+struct chan_waiter {
+        uint32_t *word; /* the futex word it sleeps on */
+        uint32_t in;    /* it is between its last look and its wake-up */
+        uint32_t seen;  /* the watcher's fired count it has acted on */
+};
+
 struct ashm_chan {
         int role;
         int lock_fd;           /* our own open file description, for OFD locks */
@@ -101,6 +111,14 @@ struct ashm_chan {
         pthread_t thread;
         bool thread_running;
         atomic_bool thread_stop;
+        /* The watcher (chan-watch.c); watch_* are atomics. */
+        pthread_mutex_t watch_lock;
+        pthread_t watch_thread;
+        bool watch_running, watch_stop;
+        uint32_t watch_req, watch_served, watch_fired;
+        int64_t watch_start, watch_len;
+        struct flock watch_fl; /* the watcher thread's own */
+        struct chan_waiter waiters[CHAN_WAITERS];
 };
 
 
@@ -137,7 +155,12 @@ static inline void *slot_data(struct slot_hdr *s) {
 bool ashm__chan_forked(const ashm_chan *ch);
 int ashm__chan_layout(uint32_t kind, uint32_t msg_max, uint32_t depth, uint32_t peers, struct chan_hdr *h);
 uint32_t *ashm__chan_wait_word(ashm_chan *ch, unsigned slow, uint32_t **ret_sleepers);
+void ashm__chan_fd_thread_stop(ashm_chan *ch);
 void ashm__chan_wake_writer(ashm_chan *ch, unsigned ring);
+
+/* chan-watch.c: the watcher. */
+int ashm__chan_watch(ashm_chan *ch, int64_t start, int64_t len);
+void ashm__chan_watch_stop(ashm_chan *ch);
 
 /* chan-open.c: peer liveness from OFD locks. */
 int ashm__chan_locked(int fd, int64_t start, int64_t len);

@@ -1,0 +1,163 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Channels: the watcher, how a sleeper hears at once that its peers are
+ * gone, without a timer.
+ *
+ * A peer's liveness is its OFD write lock on its byte (chan-open.c). A
+ * sleeper cannot wait on a futex and a lock at once, so each handle that
+ * sleeps gets a thread of its own, started on the first sleep, that sits
+ * in F_OFD_SETLKW asking for a read lock on the bytes of the peers the
+ * handle waits for. The kernel grants it when the last of them is gone
+ * (killed or closed): the thread drops the lock at once, counts a
+ * "fired", and wakes the sleeper's futex word. The sleeper then asks the
+ * kernel (peer_gone() in chan.c) what really happened: a fire is only a
+ * reason to look. So the data path waits untimed, and a death costs the
+ * sleepers one wake-up.
+ *
+ * Read locks never stand for a live endpoint: every endpoint holds a
+ * write lock, and liveness is probed with a read lock (which conflicts
+ * with write locks only), so a watcher is never taken for a peer. A
+ * watcher does hold its read lock for two syscalls while it drops it: an
+ * endpoint that claims its byte in that instant retries (chan-open.c).
+ *
+ * The fire must not be lost between the sleeper's last look and its
+ * futex_wait(): the sleeper marks itself waiting, then reads the fired
+ * count; the watcher counts the fire, then wakes the word for as long as
+ * a waiting sleeper has not seen it (backing off). Nothing here writes to
+ * the region: a read-only subscriber's word is woken the same way.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "chan.h"
+#include "futex-util.h"
+#include "internal.h"
+
+static bool fire_pending(ashm_chan *ch, uint32_t fired) {
+        for (unsigned k = 0; k < CHAN_WAITERS; k++)
+                if (LOADS(&ch->waiters[k].in) && LOADS(&ch->waiters[k].seen) != fired)
+                        return true;
+        return false;
+}
+
+/* Wake the sleepers until each has seen the fire (or left its wait). */
+static void kick(ashm_chan *ch, uint32_t fired) {
+        for (long ns = 10 * 1000; fire_pending(ch, fired) && !LOADS(&ch->watch_stop);) {
+                for (unsigned k = 0; k < CHAN_WAITERS; k++) {
+                        uint32_t *word = __atomic_load_n(&ch->waiters[k].word, __ATOMIC_SEQ_CST);
+
+                        if (word)
+                                futex_wake(word, INT32_MAX);
+                }
+                if (!fire_pending(ch, fired))
+                        break;
+                nanosleep(&(struct timespec) { .tv_nsec = ns }, NULL);
+                ns = ns < 10 * 1000 * 1000 ? ns * 2 : ns;
+        }
+}
+
+static void *watch_thread(void *arg) {
+        ashm_chan *ch = arg;
+        uint32_t served = LOADS(&ch->watch_served);
+
+        /* Only the lock wait may be cancelled (ashm__chan_watch_stop()). */
+        pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
+        for (;;) {
+                uint32_t req = LOADS(&ch->watch_req);
+                /* Not on this stack: a cancel unwinds it without the
+                 * epilogue, and AddressSanitizer would find the redzones
+                 * of a local still poisoned when the thread ends. */
+                struct flock *fl = &ch->watch_fl;
+                int r;
+
+                if (LOADS(&ch->watch_stop))
+                        break;
+                if (req == served) {
+                        futex_wait(&ch->watch_req, req, -1);
+                        continue;
+                }
+                *fl = (struct flock) { .l_type = F_RDLCK, .l_whence = SEEK_SET, .l_start = LOADS(&ch->watch_start),
+                                       .l_len = LOADS(&ch->watch_len) };
+                pthread_setcancelstate(PTHREAD_CANCEL_ENABLE, NULL);
+                r = fcntl(ch->lock_fd, F_OFD_SETLKW, fl);
+                pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
+                if (r < 0 && errno == EINTR)
+                        continue;
+                if (r == 0) {
+                        fl->l_type = F_UNLCK;
+                        (void) fcntl(ch->lock_fd, F_OFD_SETLK, fl);
+                }
+                /* An error (ENOLCK, say) fires too: the sleeper asks the
+                 * kernel itself and sees the error there. */
+                served = req;
+                STORES(&ch->watch_served, served);
+                kick(ch, __atomic_add_fetch(&ch->watch_fired, 1, __ATOMIC_SEQ_CST));
+        }
+        return NULL;
+}
+
+/* With watch_lock held. */
+static void watch_stop_locked(ashm_chan *ch) {
+        if (!LOADS(&ch->watch_running))
+                return;
+        STORES(&ch->watch_stop, true);
+        __atomic_fetch_add(&ch->watch_req, 1, __ATOMIC_SEQ_CST);
+        futex_wake(&ch->watch_req, 1);
+        pthread_cancel(ch->watch_thread);
+        pthread_join(ch->watch_thread, NULL);
+        /* A cancel that came as the kernel granted the lock leaves it
+         * held: drop it (the range is never our endpoint's own byte). */
+        (void) fcntl(ch->lock_fd, F_OFD_SETLK,
+                     &(struct flock) { .l_type = F_UNLCK, .l_whence = SEEK_SET, .l_start = LOADS(&ch->watch_start),
+                                       .l_len = LOADS(&ch->watch_len) });
+        STORES(&ch->watch_running, false);
+        STORES(&ch->watch_stop, false);
+}
+
+void ashm__chan_watch_stop(ashm_chan *ch) {
+        pthread_mutex_lock(&ch->watch_lock);
+        watch_stop_locked(ch);
+        pthread_mutex_unlock(&ch->watch_lock);
+}
+
+static bool watching(ashm_chan *ch, int64_t start, int64_t len) {
+        return LOADS(&ch->watch_running) && LOADS(&ch->watch_served) != LOADS(&ch->watch_req) &&
+               LOADS(&ch->watch_start) == start && LOADS(&ch->watch_len) == len;
+}
+
+/* Have the watcher wait for [start, start + len) to be free of write
+ * locks. 0 when it does (or did: its fire may be on its way); a
+ * negative errno when no thread could be started, and the caller falls
+ * back to sleeping in slices. Called before every sleep, by the caller's
+ * thread and the fd thread: the common case takes no lock. */
+int ashm__chan_watch(ashm_chan *ch, int64_t start, int64_t len) {
+        int r = 0;
+
+        if (watching(ch, start, len))
+                return 0;
+        pthread_mutex_lock(&ch->watch_lock);
+        if (watching(ch, start, len))
+                goto out;
+        /* A publisher that now waits for another subscriber: the thread
+         * sits in the lock wait for the old one, and only leaves it
+         * cancelled. */
+        if (LOADS(&ch->watch_served) != LOADS(&ch->watch_req))
+                watch_stop_locked(ch);
+        STORES(&ch->watch_start, start);
+        STORES(&ch->watch_len, len);
+        __atomic_fetch_add(&ch->watch_req, 1, __ATOMIC_SEQ_CST);
+        if (LOADS(&ch->watch_running)) {
+                futex_wake(&ch->watch_req, 1);
+                goto out;
+        }
+        r = -pthread_create(&ch->watch_thread, NULL, watch_thread, ch);
+        if (r == 0)
+                STORES(&ch->watch_running, true);
+out:
+        pthread_mutex_unlock(&ch->watch_lock);
+        return r;
+}
