@@ -812,7 +812,12 @@ int ashm_wake(const uint32_t *word, int n);
  * Timeouts, for every call that may wait: 0 never waits (-EAGAIN), < 0
  * waits without limit, > 0 waits that many nanoseconds (-ETIMEDOUT).
  * A call that waits first spins (ashm_chan_set_spin()), then sleeps on a
- * futex.
+ * futex, arming no timer when it has no limit. The first sleep of a
+ * handle starts a watcher thread, which waits in F_OFD_SETLKW for the
+ * peers' locks and wakes the sleeper when they are gone; the first sleep
+ * in a process starts a ticker thread, which every 20 ms wakes a sleeper
+ * no writer woke (a scribbler may have hidden it). Closing the handle
+ * ends its watcher; the ticker ends when no open handle has slept.
  *
  * An endpoint handle (ashm_chan) is used by one thread at a time. After
  * fork() the child must open its own (calls on an inherited one fail
@@ -926,7 +931,8 @@ int ashm_chan_release(ashm_chan *ch);
  * recv/peek (consumer, subscriber) or send/reserve (producer) would not
  * wait, or would fail because the peers are gone. Call until -EAGAIN
  * after each wake-up: that also clears the fd. The first call starts a
- * thread that sleeps on the channel's futex for the handle. The
+ * thread that sleeps on the channel's futex for the handle (and, as for
+ * any handle that sleeps, a watcher thread: see "Timeouts" above). The
  * publisher's fd is always readable. -EOPNOTSUPP for a read-only
  * subscriber.
  */

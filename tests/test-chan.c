@@ -579,6 +579,55 @@ ASHM_TEST(chan, poll_fd_hears_kill9) {
         ashm_region_close(q);
 }
 
+struct recv_arg {
+        ashm_chan *c;
+        int r;
+        bool done;
+};
+
+static void *recv_thread(void *a) {
+        struct recv_arg *t = a;
+        char buf[64];
+        size_t len;
+
+        t->r = ashm_chan_recv(t->c, buf, sizeof(buf), &len, -1);
+        __atomic_store_n(&t->done, true, __ATOMIC_SEQ_CST);
+        return NULL;
+}
+
+/* A scribbler zeroes the word that says a consumer sleeps, so the
+ * producer's commit wakes nobody: the sleeper (no time limit) still gets
+ * the message, at the ticker's next round. */
+ASHM_TEST(chan, zeroed_sleepers_word_delays_not_strands) {
+        ashm_region *q = make(ASHM_CHAN_QUEUE, 64, 4, 1, 0);
+        ashm_chan *p = open_role(q, ASHM_CHAN_PRODUCER);
+        struct recv_arg t = { .c = open_role(q, ASHM_CHAN_CONSUMER) };
+        volatile uint32_t *sleepers;
+        pthread_t th;
+        void *m;
+
+        assert_ok(ashm_region_map(q, 0, 0, PROT_READ | PROT_WRITE, &m));
+        sleepers = (volatile uint32_t *) ((uint8_t *) m + 4096 + 4); /* chan_global.data_sleepers */
+        ashm_chan_set_spin(t.c, 0);
+        cr_assert(pthread_create(&th, NULL, recv_thread, &t) == 0);
+        for (int tries = 0; __atomic_load_n(sleepers, __ATOMIC_SEQ_CST) == 0; tries++) {
+                cr_assert(tries < 10000, "the consumer never slept");
+                usleep(1000);
+        }
+        __atomic_store_n(sleepers, 0, __ATOMIC_SEQ_CST);
+        send_str(p, "hidden");
+        for (int tries = 0; !__atomic_load_n(&t.done, __ATOMIC_SEQ_CST); tries++) {
+                cr_assert(tries < 10000, "the sleeper was stranded");
+                usleep(1000);
+        }
+        pthread_join(th, NULL);
+        assert_ok(t.r);
+        assert_ok(ashm_region_unmap(q, m, 0));
+        ashm_chan_close(p);
+        ashm_chan_close(t.c);
+        ashm_region_close(q);
+}
+
 /* A read lock on an endpoint's byte is how a watcher waits; one held for
  * good by another process neither passes for an endpoint nor makes a
  * claim wait forever. */

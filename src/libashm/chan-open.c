@@ -290,6 +290,7 @@ _public_ void ashm_chan_close(ashm_chan *ch) {
                 if (ch->thread_running)
                         ashm__chan_fd_thread_stop(ch);
                 ashm__chan_watch_stop(ch);
+                ashm__chan_tick_leave(ch);
         }
         pthread_mutex_destroy(&ch->watch_lock);
         if (ch->mine && !ashm__chan_forked(ch)) {

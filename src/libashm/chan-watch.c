@@ -25,6 +25,12 @@
  * count; the watcher counts the fire, then wakes the word for as long as
  * a waiting sleeper has not seen it (backing off). Nothing here writes to
  * the region: a read-only subscriber's word is woken the same way.
+ *
+ * The ticker, one thread per process while any handle sleeps, bounds
+ * what a scribbler can do to a sleeper: a zeroed sleepers word means no
+ * writer wakes it, so every slice the ticker wakes each sleeper that has
+ * slept through the whole slice, and it looks at its ring again. The
+ * data path arms no timer for that.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -34,6 +40,7 @@
 #include <time.h>
 
 #include "chan.h"
+#include "fork-gen.h"
 #include "futex-util.h"
 #include "internal.h"
 
@@ -160,4 +167,91 @@ int ashm__chan_watch(ashm_chan *ch, int64_t start, int64_t len) {
 out:
         pthread_mutex_unlock(&ch->watch_lock);
         return r;
+}
+
+/* ------------------------------------------------------------------ */
+/* The ticker                                                          */
+
+static struct {
+        pthread_mutex_t lock;
+        ashm_chan *list; /* the handles that ever slept, by tick_next */
+        unsigned fork_gen;
+        bool running;
+} ticker = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+static void *tick_thread(void *arg) {
+        (void) arg;
+        for (;;) {
+                nanosleep(&(struct timespec) { .tv_nsec = CHAN_SLICE_NS }, NULL);
+                pthread_mutex_lock(&ticker.lock);
+                if (!ticker.list) {
+                        ticker.running = false;
+                        pthread_mutex_unlock(&ticker.lock);
+                        return NULL;
+                }
+                for (ashm_chan *ch = ticker.list; ch; ch = ch->tick_next)
+                        for (unsigned k = 0; k < CHAN_WAITERS; k++) {
+                                struct chan_waiter *w = &ch->waiters[k];
+                                uint32_t naps = LOADS(&w->naps);
+
+                                /* Asleep now and at the last round, in one nap. */
+                                if (LOADS(&w->in) && naps == w->tick_naps)
+                                        futex_wake(__atomic_load_n(&w->word, __ATOMIC_SEQ_CST), INT32_MAX);
+                                w->tick_naps = naps;
+                        }
+                pthread_mutex_unlock(&ticker.lock);
+        }
+}
+
+/* Before the handle's first sleep. -errno if no thread could start:
+ * the caller sleeps in slices then. */
+int ashm__chan_tick_join(ashm_chan *ch) {
+        pthread_attr_t attr;
+        pthread_t t;
+        int r = 0;
+
+        if (LOADS(&ch->tick_joined))
+                return 0;
+        pthread_mutex_lock(&ticker.lock);
+        if (ch->tick_joined) {
+                /* The fd thread's first sleep came first. */
+                pthread_mutex_unlock(&ticker.lock);
+                return 0;
+        }
+        if (ticker.fork_gen != ashm__fork_gen()) {
+                /* A child: the parent's thread and handles are not here. */
+                ticker.fork_gen = ashm__fork_gen();
+                ticker.list = NULL;
+                ticker.running = false;
+        }
+        if (!ticker.running) {
+                r = -pthread_attr_init(&attr);
+                if (r == 0) {
+                        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+                        r = -pthread_create(&t, &attr, tick_thread, NULL);
+                        pthread_attr_destroy(&attr);
+                }
+                ticker.running = r == 0;
+        }
+        if (r == 0) {
+                ch->tick_next = ticker.list;
+                ticker.list = ch;
+                STORES(&ch->tick_joined, true);
+        }
+        pthread_mutex_unlock(&ticker.lock);
+        return r;
+}
+
+void ashm__chan_tick_leave(ashm_chan *ch) {
+        if (!LOADS(&ch->tick_joined))
+                return;
+        pthread_mutex_lock(&ticker.lock);
+        if (ticker.fork_gen == ashm__fork_gen())
+                for (ashm_chan **p = &ticker.list; *p; p = &(*p)->tick_next)
+                        if (*p == ch) {
+                                *p = ch->tick_next;
+                                break;
+                        }
+        pthread_mutex_unlock(&ticker.lock);
+        ch->tick_joined = false;
 }

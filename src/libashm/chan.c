@@ -343,7 +343,7 @@ static int wait_step(ashm_chan *ch, int64_t timeout_ns, unsigned *io) {
                 if (r == -EAGAIN && *io != want)
                         goto again;
                 if (r == -EAGAIN)
-                        sliced = watch_peers(ch, *io) < 0;
+                        sliced = watch_peers(ch, *io) < 0 || ashm__chan_tick_join(ch) < 0;
                 if (r == -EAGAIN && (LOADS(&ch->watch_fired) != w->seen || woke == -ETIMEDOUT)) {
                         int gone;
 
@@ -353,6 +353,7 @@ static int wait_step(ashm_chan *ch, int64_t timeout_ns, unsigned *io) {
                                 r = gone;
                 }
                 if (r == -EAGAIN) {
+                        __atomic_store_n(&w->naps, w->naps + 1, __ATOMIC_RELAXED);
                         if (!sliced && deadline == INT64_MAX)
                                 woke = futex_wait(ev, v, -1);
                         else if ((now = clock_monotonic_ns()) >= deadline)
@@ -669,7 +670,8 @@ static void *fd_thread(void *arg) {
                 __atomic_fetch_add(sleepers, 1, __ATOMIC_SEQ_CST);
         for (;;) {
                 /* A publisher's fd is always ready: it never watches. */
-                bool sliced = ch->role != ASHM_CHAN_PUBLISHER && !gone && watch_peers(ch, 0) < 0;
+                bool sliced = (ch->role != ASHM_CHAN_PUBLISHER && !gone && watch_peers(ch, 0) < 0) ||
+                              ashm__chan_tick_join(ch) < 0;
                 uint32_t v;
 
                 STORES(&w->in, 1);
@@ -684,6 +686,7 @@ static void *fd_thread(void *arg) {
                 }
                 if (ready(ch) || gone)
                         (void) !write(ch->event_fd, &one, sizeof(one));
+                __atomic_store_n(&w->naps, w->naps + 1, __ATOMIC_RELAXED);
                 futex_wait(ev, v, sliced ? CHAN_SLICE_NS : -1);
                 STORES(&w->in, 0);
         }

@@ -72,9 +72,11 @@ _Static_assert(sizeof(struct slot_hdr) <= CHAN_SLOT_HDR, "slot header fits");
  * caller's (0) and the fd thread (1). chan-watch.c wakes them. */
 #define CHAN_WAITERS 2
 struct chan_waiter {
-        uint32_t *word; /* the futex word it sleeps on */
-        uint32_t in;    /* it is between its last look and its wake-up */
-        uint32_t seen;  /* the watcher's fired count it has acted on */
+        uint32_t *word;     /* the futex word it sleeps on */
+        uint32_t in;        /* it is between its last look and its wake-up */
+        uint32_t seen;      /* the watcher's fired count it has acted on */
+        uint32_t naps;      /* its sleeps, counted */
+        uint32_t tick_naps; /* the ticker's: naps at its last round */
 };
 
 struct ashm_chan {
@@ -118,6 +120,9 @@ struct ashm_chan {
         uint32_t watch_req, watch_served, watch_fired;
         int64_t watch_start, watch_len;
         struct flock watch_fl; /* the watcher thread's own */
+        /* On the ticker's list (chan-watch.c, under its lock). */
+        struct ashm_chan *tick_next;
+        bool tick_joined;
         struct chan_waiter waiters[CHAN_WAITERS];
 };
 
@@ -161,6 +166,8 @@ void ashm__chan_wake_writer(ashm_chan *ch, unsigned ring);
 /* chan-watch.c: the watcher. */
 int ashm__chan_watch(ashm_chan *ch, int64_t start, int64_t len);
 void ashm__chan_watch_stop(ashm_chan *ch);
+int ashm__chan_tick_join(ashm_chan *ch);
+void ashm__chan_tick_leave(ashm_chan *ch);
 
 /* chan-open.c: peer liveness from OFD locks. */
 int ashm__chan_locked(int fd, int64_t start, int64_t len);
