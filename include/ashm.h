@@ -898,7 +898,8 @@ int ashm_chan_send(ashm_chan *ch, const void *data, size_t len, int64_t timeout_
 
 /**
  * Zero-copy sending: a pointer to room for len bytes (at most msg_max,
- * 16-byte aligned) in the channel, valid until ashm_chan_commit(), which publishes the
+ * 16-byte aligned; 64-byte when msg_max >= 1 KiB) in the channel, valid
+ * until ashm_chan_commit(), which publishes the
  * first len bytes written there (len may be less than reserved). One
  * reservation at a time. Errors as ashm_chan_send(); -EINVAL commit
  * without a reservation.

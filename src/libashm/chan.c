@@ -64,7 +64,7 @@ int ashm__chan_layout(uint32_t kind, uint32_t msg_max, uint32_t depth, uint32_t 
                 .msg_max = msg_max,
                 .depth = depth,
                 .peers = peers,
-                .stride = align_up(CHAN_SLOT_HDR + (uint64_t) msg_max, 64),
+                .stride = align_up(chan_slot_hdr(msg_max) + (uint64_t) msg_max, 64),
                 .ctl_off = CHAN_PAGE,
         };
         h->rings_off = h->ctl_off + align_up(sizeof(struct chan_global) + rings * sizeof(struct ring_ctl), CHAN_PAGE);
@@ -408,7 +408,7 @@ _public_ int ashm_chan_reserve(ashm_chan *ch, size_t len, int64_t timeout_ns, vo
                 __atomic_thread_fence(__ATOMIC_RELEASE);
         }
         ch->held = true;
-        *ret_ptr = slot_data(s);
+        *ret_ptr = slot_data(ch, s);
         return 0;
 }
 
@@ -521,7 +521,7 @@ _public_ int ashm_chan_peek(ashm_chan *ch, int64_t timeout_ns, const void **ret_
                 ch->held_pos = pos;
                 ch->last_source = ring;
                 ch->last_seq = pos;
-                *ret_data = slot_data(s);
+                *ret_data = slot_data(ch, s);
                 if (ret_len)
                         *ret_len = len;
                 return 0;
