@@ -21,6 +21,9 @@
  *                      (readers) with no time limit until a call fails;
  *                      exit with that errno as the status
  *
+ * With ASHM_TEST_CHAN_NAME=NAME in the environment, every mode but the
+ * scribbler finds the channel by NAME with the broker instead of fd 3.
+ *
  * Errors go to stderr with the errno name; the exit status is 0 only if
  * every message was intact and in order.
  */
@@ -43,13 +46,23 @@ static int fail(const char *what, int r) {
         return 1;
 }
 
+/* With ASHM_TEST_CHAN_NAME set, the channel is looked up by that name
+ * with the broker instead, and the inherited fd closed unused: the peer
+ * is then as unrelated to the test as any process. */
 static ashm_chan *open_role(int role) {
+        const char *name = getenv("ASHM_TEST_CHAN_NAME");
         ashm_region *region;
         ashm_chan *ch;
-        int r = ashm_region_adopt(CHAN_FD, 0, &region);
+        int r;
+
+        if (name) {
+                close(CHAN_FD);
+                r = ashm_lookup(name, ASHM_LOOKUP_WRITE, &region);
+        } else
+                r = ashm_region_adopt(CHAN_FD, 0, &region);
 
         if (r < 0) {
-                fail("adopt", r);
+                fail(name ? "lookup" : "adopt", r);
                 exit(1);
         }
         r = ashm_chan_open(region, role, 0, &ch);

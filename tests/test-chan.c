@@ -983,6 +983,88 @@ ASHM_TEST(chan, unrelated_process_finds_channel_by_name) {
         daemon_stop(&d);
 }
 
+static void kill_reap(pid_t pid) {
+        kill(pid, SIGKILL);
+        reap(pid);
+}
+
+/* Two unrelated processes, each finding the channel by its broker name
+ * (not by an inherited fd), through both patterns; each side is killed
+ * -9 while the other runs and comes back by name. Every message up to
+ * the end arrives in order, once (twice only for a reader killed between
+ * its count and its release); a reader whose writer was killed drains
+ * and gets -EPIPE. */
+ASHM_TEST(chan, by_name_both_patterns_survive_kill9) {
+        unsigned seed = seed_from_env();
+        struct test_daemon d;
+        ashm_region *q = make(ASHM_CHAN_QUEUE, TMSG_MAX, 8, 2, 0), *ps = make(ASHM_CHAN_PUBSUB, TMSG_MAX, 8, 1, 0);
+        ashm_region *qlog = make_log(), *pslog = make_log();
+        const char *consume[] = { "consume", NULL }, *subscribe[] = { "subscribe", "0", NULL };
+        ashm_chan_peer peers[2];
+        ashm_chan_info info;
+        uint64_t kills = 0, ends[2];
+        pid_t r, w, w2;
+
+        daemon_start(&d);
+        assert_ok(ashm_publish(q, "by-name-queue", 0600, 0));
+        assert_ok(ashm_publish(ps, "by-name-pubsub", 0600, 0));
+
+        /* Queue: the consumer is killed and comes back; then a second
+         * producer comes, the first is killed and comes back on its ring. */
+        setenv("ASHM_TEST_CHAN_NAME", "by-name-queue", 1);
+        r = spawn_chan_peer(q, qlog, consume);
+        w = spawn_chan_peer(q, NULL, (const char *[]) { "produce", "20000", NULL });
+        for (int round = 0; round < 3; round++, kills++) {
+                sleep_ms_random(&seed, 20);
+                kill_reap(r);
+                r = spawn_chan_peer(q, qlog, consume);
+        }
+        w2 = spawn_chan_peer(q, NULL, (const char *[]) { "produce", "20000", NULL });
+        wait_endpoints(q, 3);
+        sleep_ms_random(&seed, 20);
+        kill_reap(w);
+        w = spawn_chan_peer(q, NULL, (const char *[]) { "produce", "2000", NULL });
+        reap_ok(w);
+        reap_ok(w2);
+        reap_ok(r); /* drained, then -EPIPE */
+        assert_ok(ashm_chan_stat(q, &info, peers, 2));
+        cr_assert_eq(info.queued, 0);
+        ends[0] = peers[0].position;
+        ends[1] = peers[1].position;
+        check_log(qlog, 2, ends, kills, "by_name queue");
+
+        /* Pub/sub: the subscriber is killed and takes its page over by
+         * name; then both are killed, and a new publisher carries the
+         * stream on for a new subscriber that takes the page over. */
+        setenv("ASHM_TEST_CHAN_NAME", "by-name-pubsub", 1);
+        kills = 0;
+        r = spawn_chan_peer(ps, pslog, subscribe);
+        wait_endpoints(ps, 1);
+        w = spawn_chan_peer(ps, NULL, (const char *[]) { "publish", "20000", NULL });
+        for (int round = 0; round < 4; round++, kills++) {
+                sleep_ms_random(&seed, 20);
+                kill_reap(r);
+                if (round < 3)
+                        r = spawn_chan_peer(ps, pslog, subscribe);
+        }
+        kill_reap(w);
+        w = spawn_chan_peer(ps, NULL, (const char *[]) { "publish", "2000", NULL });
+        r = spawn_chan_peer(ps, pslog, subscribe);
+        reap_ok(w);
+        reap_ok(r); /* drained, then -EPIPE */
+        unsetenv("ASHM_TEST_CHAN_NAME");
+        assert_ok(ashm_chan_stat(ps, &info, NULL, 0));
+        ends[0] = info.sent;
+        cr_assert_eq(info.lost, 0);
+        check_log(pslog, 1, ends, kills, "by_name pubsub");
+
+        ashm_region_close(qlog);
+        ashm_region_close(pslog);
+        ashm_region_close(q);
+        ashm_region_close(ps);
+        daemon_stop(&d);
+}
+
 static void pipe_input(int fds[2], const char *text) {
         cr_assert(pipe2(fds, O_CLOEXEC) == 0);
         cr_assert(write(fds[1], text, strlen(text)) == (ssize_t) strlen(text));

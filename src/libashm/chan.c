@@ -160,7 +160,7 @@ static int writer_try(ashm_chan *ch, unsigned *ret_slow) {
  * slot's own seq says a message is there: one cache line, shared with
  * the message itself when it is small. The tail is read only when the
  * slot says no: if the tail says yes, the slot was written over. */
-static int consumer_find(ashm_chan *ch, unsigned *ret_ring) {
+static int consumer_find(ashm_chan *ch, unsigned *ret_ring, bool quick) {
         for (unsigned k = 0; k < ch->peers; k++) {
                 unsigned i = ch->next_ring + k < ch->peers ? ch->next_ring + k : ch->next_ring + k - ch->peers;
                 uint64_t head = ch->heads[i], tail;
@@ -169,6 +169,8 @@ static int consumer_find(ashm_chan *ch, unsigned *ret_ring) {
                         *ret_ring = i;
                         return 0;
                 }
+                if (quick)
+                        continue;
                 /* The tail moves just after the seq: we may have taken
                  * the message a producer has not counted yet. */
                 tail = LOAD(&ch->rings[i].tail);
@@ -183,11 +185,13 @@ static int consumer_find(ashm_chan *ch, unsigned *ret_ring) {
 }
 
 /* Subscriber: is there a message at our cursor? Skips what was lost. */
-static int subscriber_find(ashm_chan *ch) {
+static int subscriber_find(ashm_chan *ch, bool quick) {
         uint64_t tail;
 
         if (LOADS(&slot_at(ch, 0, ch->pos)->seq) == ch->pos + 1)
                 return 0;
+        if (quick)
+                return -EAGAIN;
         tail = LOAD(&ch->rings[0].tail);
         if (tail == ch->pos || tail + 1 == ch->pos)
                 return -EAGAIN; /* the tail moves just after the seq */
@@ -202,11 +206,15 @@ static int subscriber_find(ashm_chan *ch) {
         return 0;
 }
 
-static int reader_try(ashm_chan *ch, unsigned *ret_ring) {
+/* quick: look at the slot only, as a spinning reader does between
+ * full looks. The tail (which says whether a slot was written over, or
+ * a subscriber lapped) is the writer's busiest line: a reader polling it
+ * too would pull it away from the writer on every message. */
+static int reader_try(ashm_chan *ch, unsigned *ret_ring, bool quick) {
         if (ch->kind == ASHM_CHAN_QUEUE)
-                return consumer_find(ch, ret_ring);
+                return consumer_find(ch, ret_ring, quick);
         *ret_ring = 0;
-        return subscriber_find(ch);
+        return subscriber_find(ch, quick);
 }
 
 static bool is_writer(const ashm_chan *ch) {
@@ -252,7 +260,11 @@ uint32_t *ashm__chan_wait_word(ashm_chan *ch, unsigned slow, uint32_t **ret_slee
 }
 
 static int try_step(ashm_chan *ch, unsigned *io) {
-        return is_writer(ch) ? writer_try(ch, io) : reader_try(ch, io);
+        return is_writer(ch) ? writer_try(ch, io) : reader_try(ch, io, false);
+}
+
+static int try_quick(ashm_chan *ch, unsigned *io) {
+        return is_writer(ch) ? writer_try(ch, io) : reader_try(ch, io, true);
 }
 
 /* Drain the event fd, then look again: a wake-up the fd thread gave for
@@ -316,7 +328,9 @@ static int wait_step(ashm_chan *ch, int64_t timeout_ns, unsigned *io) {
         deadline = timeout_ns < 0 ? INT64_MAX : now + timeout_ns;
         spin_end = now + (int64_t) MIN(ch->spin_ns, (uint64_t) INT64_MAX / 2);
         for (unsigned n = 0; ch->spin_ns > 0; n++) {
-                r = try_step(ch, io);
+                /* A full look every 64 rounds: a lapped subscriber or a
+                 * damaged slot is seen there. */
+                r = (n & 63) == 63 ? try_step(ch, io) : try_quick(ch, io);
                 if (r != -EAGAIN)
                         return r;
                 if ((n & 63) == 63) {
