@@ -301,9 +301,9 @@ static void open_side(struct peer *p, bool parent) {
                 p->pub = iox_pub_init(&p->pub_storage, "bench", inst, parent ? "ping" : "pong", &po);
         if (!p->fan || !parent)
                 p->sub = iox_sub_init(&p->sub_storage, "bench", inst, parent ? "pong" : "ping", &so);
-        if (p->blocking) {
+        if (p->blocking && p->sub) {
                 p->ws = iox_ws_init(&p->ws_storage);
-                if (p->sub && iox_ws_attach_subscriber_event(p->ws, p->sub, SubscriberEvent_DATA_RECEIVED, 0, NULL) !=
+                if (iox_ws_attach_subscriber_event(p->ws, p->sub, SubscriberEvent_DATA_RECEIVED, 0, NULL) !=
                                       WaitSetResult_SUCCESS)
                         bench_die("iceoryx: iox_ws_attach_subscriber_event", EINVAL);
         }
