@@ -66,14 +66,18 @@ static bool in_userns;
 
 /* A mount namespace of our own: directly when allowed (root), else in a
  * user namespace where this uid and gid map to themselves. */
-static int unshare_mounts(void) {
+static int unshare_mounts(const char **ret_what) {
         uid_t uid = geteuid();
         gid_t gid = getegid();
         char map[64];
         int r;
 
+        static char why[128];
+
         if (unshare(CLONE_NEWNS) == 0)
                 return 0;
+        snprintf(why, sizeof(why), "unshare(CLONE_NEWNS): %s; in a new user namespace", strerror(errno));
+        *ret_what = why;
         if (unshare(CLONE_NEWUSER | CLONE_NEWNS) < 0)
                 return -errno;
         in_userns = true;
@@ -90,8 +94,8 @@ static int unshare_mounts(void) {
 static int private_world(const char **ret_what) {
         int r;
 
-        *ret_what = "unshare(CLONE_NEWNS, or CLONE_NEWUSER|CLONE_NEWNS)";
-        r = unshare_mounts();
+        *ret_what = "unshare(CLONE_NEWNS)";
+        r = unshare_mounts(ret_what);
         if (r < 0)
                 return r;
         /* Nothing mounted here may propagate back out. */
