@@ -67,12 +67,11 @@ static bool in_userns;
 /* A mount namespace of our own: directly when allowed (root), else in a
  * user namespace where this uid and gid map to themselves. */
 static int unshare_mounts(const char **ret_what) {
+        static char why[128];
         uid_t uid = geteuid();
         gid_t gid = getegid();
         char map[64];
         int r;
-
-        static char why[128];
 
         if (unshare(CLONE_NEWNS) == 0)
                 return 0;
@@ -250,7 +249,8 @@ bool iox_world_enter(bool want) {
         roudi = roudi_start();
         r = roudi_wait_ready(roudi);
         if (r < 0) {
-                printf("bench-chan: iceoryx skipped: RouDi did not start: %s\n", strerror(-r));
+                printf("bench-chan: iceoryx skipped: RouDi %s\n",
+                       r == -ECHILD ? "exited at its start" : "made no socket in 10 s");
                 fflush(stdout);
                 roudi_print_log();
                 if (r != -ECHILD) {
