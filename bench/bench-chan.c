@@ -16,7 +16,8 @@
  *               cross-core and same-core: raw futex (two words, a wake
  *               for every message), ashm (spin 0), eventfd, pipe,
  *               AF_UNIX SEQPACKET, ZeroMQ ipc:// PAIR and nng ipc://
- *               pair1 when built with them.
+ *               pair1 when built with them, iceoryx (each side asleep
+ *               in a WaitSet on its subscriber's data-received event).
  *  tput-64k     64 KiB messages one way, busy-polling, cross-core: a raw
  *               two-copy ring (memcpy in, memcpy out), ashm send/recv and
  *               iceoryx (loan + memcpy in, take + memcpy out: the same two
@@ -25,21 +26,29 @@
  *               peek/release, 8 bytes touched), 1 MiB messages against
  *               8-byte ones, busy-polling.
  *  fanout       one publisher, four subscribers (blocking policy), 8-byte
- *               messages; ns per message delivered to all four.
+ *               messages; ns per message delivered to all four; iceoryx:
+ *               subscriber queues as deep as the ashm ring, the publisher
+ *               waiting for them, subscribers asleep in a WaitSet.
  *  setup        create a channel and open a producer and a consumer on
  *               it, then close all, in one process; iceoryx: a publisher
  *               and a subscriber until connected, then gone (its runtime
  *               and RouDi already up: their start is not counted).
+ *  mem          the shared memory each workload's channels hold (their
+ *               memfds, every end open) against their rings plus control
+ *               pages, and what RouDi reserves (bench-chan-mem.c).
  * Targets, ratios of medians: rtt-busy ashm <= 1.3x raw; rtt-block ashm
  * <= 1.1x raw futex, both placements; tput-64k ashm >= 1.0x raw ring
  * and >= 1.5x iceoryx; zc-1m 1 MiB <= 1.1x 8 bytes; rtt-busy <= 0.1x
- * iceoryx; setup <= 0.1x iceoryx.
+ * iceoryx; setup <= 0.1x iceoryx; memory: no byte beyond rings and
+ * control pages.
  *
- * iceoryx runs against a RouDi this program starts (iox-roudi with a
- * config file of its own in a temporary directory, mempools of 128 B
- * and 65 KiB only) and stops by pid at the end, when BENCH_CHAN_ICEORYX=1
- * asks for it; BENCH_CHAN_ONLY="busy block tput zc fanout setup"
- * picks workloads.
+ * iceoryx 2.0.3 runs whenever it is built in (BENCH_CHAN_ICEORYX=0
+ * leaves it out): the program moves into a private mount namespace with
+ * a fresh /dev/shm and /tmp, starts a RouDi there with a config file of
+ * its own (mempools of 128 B and 65 KiB only), runs the benchmark in a
+ * child and stops RouDi by pid after it (bench-chan-iox.c says why);
+ * without namespaces it says so in one line and runs without iceoryx.
+ * BENCH_CHAN_ONLY="busy block tput zc fanout setup mem" picks workloads.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -59,34 +68,17 @@
 #include <unistd.h>
 
 #include "ashm.h"
+#include "bench-chan.h"
 #include "bench.h"
 #include "futex-util.h"
 
 #ifdef HAVE_ZMQ
 #include <zmq.h>
 #endif
-#ifdef HAVE_ICEORYX
-#include <iceoryx_binding_c/publisher.h>
-#include <iceoryx_binding_c/runtime.h>
-#include <iceoryx_binding_c/subscriber.h>
-#endif
 #ifdef HAVE_NNG
 #include <nng/nng.h>
 #include <nng/protocol/pair1/pair.h>
 #endif
-
-#define MSG 8
-#define BIG (64u << 10)
-#define MIB (1u << 20)
-#define RING 8
-#define SUBS 4
-
-/* The control block each peer shares with its child. */
-struct ctl {
-        _Alignas(64) uint32_t go;   /* bumped by the parent per batch */
-        uint32_t iters, cpu, stop;
-        _Alignas(64) uint32_t done; /* set to go by the child after the batch */
-};
 
 /* Shared memory of the raw peers. */
 struct raw {
@@ -97,41 +89,7 @@ struct raw {
         _Alignas(64) uint8_t ring[RING][BIG];
 };
 
-struct peer;
-typedef void (*side_fn)(struct peer *p, unsigned iters);
-
-struct peer {
-        const char *name;
-        struct ctl *ctl;
-        pid_t child[SUBS];
-        unsigned n_children;
-        side_fn drive, echo;
-        void (*child_init)(struct peer *p, unsigned k);
-        /* per kind */
-        struct raw *raw;
-        ashm_region *r1, *r2;
-        ashm_chan *c1, *c2;
-        int fd[4];
-        uint32_t seq;
-        uint64_t spin;
-        size_t len;
-        unsigned sub_index;
-        void *zmq_ctx, *zmq_sock;
-        char path[108];
-#ifdef HAVE_NNG
-        nng_socket nng;
-#endif
-#ifdef HAVE_ICEORYX
-        iox_pub_storage_t pub_storage;
-        iox_sub_storage_t sub_storage;
-        iox_pub_t pub;
-        iox_sub_t sub;
-        unsigned iox_id;
-#endif
-        int cpu_parent, cpu_child;
-};
-
-static void *shared_alloc(size_t len) {
+void *shared_alloc(size_t len) {
         void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 
         if (p == MAP_FAILED)
@@ -159,8 +117,11 @@ static void child_main(struct peer *p, unsigned k) {
                 while ((go = __atomic_load_n(&p->ctl->go, __ATOMIC_ACQUIRE)) == seen)
                         futex_wait(&p->ctl->go, seen, -1);
                 seen = go;
-                if (__atomic_load_n(&p->ctl->stop, __ATOMIC_ACQUIRE))
+                if (__atomic_load_n(&p->ctl->stop, __ATOMIC_ACQUIRE)) {
+                        if (p->child_fini)
+                                p->child_fini(p);
                         _exit(0);
+                }
                 if ((int) p->ctl->cpu != cpu) {
                         cpu = (int) p->ctl->cpu;
                         bench_pin_to(cpu);
@@ -173,7 +134,7 @@ static void child_main(struct peer *p, unsigned k) {
         }
 }
 
-static void peer_start(struct peer *p, unsigned n_children) {
+void peer_start(struct peer *p, unsigned n_children) {
         p->ctl = shared_alloc(sizeof(*p->ctl));
         p->n_children = n_children;
         for (unsigned k = 0; k < n_children; k++) {
@@ -185,12 +146,15 @@ static void peer_start(struct peer *p, unsigned n_children) {
         }
 }
 
-static void peer_stop(struct peer *p) {
+void peer_stop(struct peer *p) {
+        if (!p->n_children)
+                return;
         __atomic_store_n(&p->ctl->stop, 1, __ATOMIC_RELEASE);
         __atomic_fetch_add(&p->ctl->go, 1, __ATOMIC_RELEASE);
         futex_wake(&p->ctl->go, INT32_MAX);
         for (unsigned k = 0; k < p->n_children; k++)
                 waitpid(p->child[k], NULL, 0);
+        p->n_children = 0;
 }
 
 /* One batch: the child wakes, the parent drives and times itself. */
@@ -529,179 +493,6 @@ static void nng_echo(struct peer *p, unsigned n) {
 #endif
 
 
-/* ---- iceoryx 2.0.3 (C binding), with a RouDi of our own ------------------ */
-
-#ifdef HAVE_ICEORYX
-static pid_t roudi_pid;
-static char roudi_dir[64];
-static bool iox_parent_ready;
-
-/* RouDi with a config file of ours: mempools for 8-byte and 64 KiB
- * messages only, process monitoring off; stopped by pid. */
-static void roudi_start(void) {
-        char cfg[128];
-        FILE *f;
-
-        strcpy(roudi_dir, "/tmp/bench-chan-roudi-XXXXXX");
-        if (!mkdtemp(roudi_dir))
-                bench_die("mkdtemp", errno);
-        snprintf(cfg, sizeof(cfg), "%s/roudi.toml", roudi_dir);
-        f = fopen(cfg, "we");
-        if (!f)
-                bench_die("roudi config", errno);
-        fputs("[general]\nversion = 1\n\n[[segment]]\n\n[[segment.mempool]]\nsize = 128\ncount = 1000\n\n"
-              "[[segment.mempool]]\nsize = 66560\ncount = 64\n",
-              f);
-        fclose(f);
-        roudi_pid = fork();
-        if (roudi_pid < 0)
-                bench_die("fork", errno);
-        if (roudi_pid == 0) {
-                int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
-
-                prctl(PR_SET_PDEATHSIG, SIGTERM);
-                dup2(null, 1);
-                execlp("iox-roudi", "iox-roudi", "-c", cfg, "-l", "off", "-m", "off", (char *) NULL);
-                _exit(127);
-        }
-}
-
-static void roudi_stop(void) {
-        char path[128];
-
-        if (roudi_pid <= 0)
-                return;
-        kill(roudi_pid, SIGTERM);
-        waitpid(roudi_pid, NULL, 0);
-        roudi_pid = 0;
-        snprintf(path, sizeof(path), "%s/roudi.toml", roudi_dir);
-        unlink(path);
-        rmdir(roudi_dir);
-}
-
-/* The parent's runtime, once, after every iceoryx child was forked. */
-static void iox_parent_init(void) {
-        if (iox_parent_ready)
-                return;
-        iox_runtime_init("bench-chan-parent");
-        iox_parent_ready = true;
-}
-
-/* ping: parent -> child, pong: child -> parent; instance = the peer's id. */
-static void iox_open_side(struct peer *p, bool parent) {
-        iox_pub_options_t po;
-        iox_sub_options_t so;
-        char inst[16];
-
-        snprintf(inst, sizeof(inst), "i%u", p->iox_id);
-        iox_pub_options_init(&po);
-        po.historyCapacity = 0;
-        po.subscriberTooSlowPolicy = ConsumerTooSlowPolicy_WAIT_FOR_CONSUMER;
-        iox_sub_options_init(&so);
-        so.queueCapacity = RING;
-        so.queueFullPolicy = QueueFullPolicy_BLOCK_PRODUCER;
-        p->pub = iox_pub_init(&p->pub_storage, "bench", inst, parent ? "ping" : "pong", &po);
-        p->sub = iox_sub_init(&p->sub_storage, "bench", inst, parent ? "pong" : "ping", &so);
-        /* Until both directions are connected, for 10 s at most. */
-        for (int tries = 0;
-             !iox_pub_has_subscribers(p->pub) || iox_sub_get_subscription_state(p->sub) != SubscribeState_SUBSCRIBED;
-             tries++) {
-                if (tries > 10000)
-                        bench_die("iceoryx: publisher and subscriber never connected", ETIMEDOUT);
-                usleep(1000);
-        }
-}
-
-static void iox_child_init(struct peer *p, unsigned k) {
-        char name[64];
-
-        snprintf(name, sizeof(name), "bench-chan-child-%u", p->iox_id);
-        iox_runtime_init(name);
-        iox_open_side(p, false);
-}
-
-static void iox_send(struct peer *p, const void *data, uint32_t len) {
-        void *chunk;
-
-        while (iox_pub_loan_chunk(p->pub, &chunk, len) != AllocationResult_SUCCESS)
-                __builtin_ia32_pause();
-        memcpy(chunk, data, len);
-        iox_pub_publish_chunk(p->pub, chunk);
-}
-
-static uint32_t iox_take(struct peer *p, void *buf, uint32_t len) {
-        const void *chunk;
-
-        while (iox_sub_take_chunk(p->sub, &chunk) != ChunkReceiveResult_SUCCESS)
-                __builtin_ia32_pause();
-        memcpy(buf, chunk, len);
-        iox_sub_release_chunk(p->sub, chunk);
-        return len;
-}
-
-static void iox_rtt_drive(struct peer *p, unsigned n) {
-        uint8_t buf[MSG] = { 0 };
-
-        for (unsigned i = 0; i < n; i++) {
-                iox_send(p, buf, MSG);
-                iox_take(p, buf, MSG);
-        }
-}
-
-static void iox_rtt_echo(struct peer *p, unsigned n) {
-        uint8_t buf[MSG];
-
-        for (unsigned i = 0; i < n; i++) {
-                iox_take(p, buf, MSG);
-                iox_send(p, buf, MSG);
-        }
-}
-
-/* The same two copies as the ring and the channel: in, and out. */
-static void iox_tput_drive(struct peer *p, unsigned n) {
-        uint8_t ack;
-
-        for (unsigned i = 0; i < n; i++)
-                iox_send(p, src_buf, BIG);
-        iox_take(p, &ack, 1);
-}
-
-static void iox_tput_echo(struct peer *p, unsigned n) {
-        for (unsigned i = 0; i < n; i++)
-                iox_take(p, dst_buf, BIG);
-        iox_send(p, "", 1);
-}
-
-static struct peer iox_peer(const char *name, side_fn drive, side_fn echo) {
-        static unsigned ids;
-
-        return (struct peer) { .name = name, .drive = drive, .echo = echo, .child_init = iox_child_init,
-                               .iox_id = ++ids };
-}
-
-/* iceoryx's setup: a publisher and a subscriber in one process, until
- * they are connected, then gone. */
-static uint64_t iox_setup_run(void *ctx, unsigned iters) {
-        uint64_t t0 = bench_now_ns();
-
-        for (unsigned i = 0; i < iters; i++) {
-                struct peer p = { .iox_id = 1000000 + i };
-                iox_pub_options_t po;
-                iox_sub_options_t so;
-
-                iox_pub_options_init(&po);
-                iox_sub_options_init(&so);
-                p.pub = iox_pub_init(&p.pub_storage, "setup", "s", "e", &po);
-                p.sub = iox_sub_init(&p.sub_storage, "setup", "s", "e", &so);
-                while (!iox_pub_has_subscribers(p.pub))
-                        sched_yield();
-                iox_sub_deinit(p.sub);
-                iox_pub_deinit(p.pub);
-        }
-        return bench_now_ns() - t0;
-}
-#endif
-
 /* ---- tables ---------------------------------------------------------------- */
 
 static struct bench_opts opts = { .rounds = 11, .iters = 2000, .warmup = 1 };
@@ -737,8 +528,9 @@ static struct bench_peer *table(const char *title, struct peer *peers, size_t n,
         return bp;
 }
 
-static void table_done(struct bench_peer *bp, struct peer *peers, size_t n) {
-        for (size_t i = 0; i < n; i++)
+/* Stops the first own peers: the rest are lent (iceoryx's). */
+static void table_done(struct bench_peer *bp, size_t n, struct peer *peers, size_t own) {
+        for (size_t i = 0; i < own; i++)
                 peer_stop(&peers[i]);
         bench_free(bp, n);
         free(bp);
@@ -779,12 +571,6 @@ static void open_parent_sides(struct peer *peers, size_t n) {
                 if (peers[i].child_init == nng_child_init)
                         nng_open_side(&peers[i], true);
 #endif
-#ifdef HAVE_ICEORYX
-                if (peers[i].child_init == iox_child_init) {
-                        iox_parent_init();
-                        iox_open_side(&peers[i], true);
-                }
-#endif
         }
 }
 
@@ -793,26 +579,21 @@ static void start_all(struct peer *peers, size_t n) {
         open_parent_sides(peers, n);
 }
 
-/* The iceoryx peers' children, forked before this process starts its
- * own iceoryx runtime (iceoryx is not fork-safe): rtt-busy, tput-64k. */
-static struct peer iox_peers[2];
+
+/* The iceoryx peers (bench-chan-iox.c): forked and connected before any
+ * table, each lent to its table as a copy, all stopped at the end. */
+#ifdef HAVE_ICEORYX
+static struct peer iox_peers[IOX_N];
+#endif
 static bool have_iox;
 
-static void iox_prepare(void) {
+/* peers[n] = iceoryx peer k if there is iceoryx; the new count. */
+static size_t add_iox(struct peer *peers, size_t n, int k) {
 #ifdef HAVE_ICEORYX
-        /* Opt-in: after a RouDi that died uncleanly, a new one may never
-         * connect its clients here (stale /dev/shm and /tmp state). */
-        if (!getenv("BENCH_CHAN_ICEORYX")) {
-                printf("bench-chan: iceoryx left out (BENCH_CHAN_ICEORYX=1 runs it)\n");
-                return;
-        }
-        roudi_start();
-        iox_peers[0] = iox_peer("iceoryx-busy", iox_rtt_drive, iox_rtt_echo);
-        iox_peers[1] = iox_peer("iceoryx-64k", iox_tput_drive, iox_tput_echo);
-        place(iox_peers, 2, false);
-        fork_all(iox_peers, 2);
-        have_iox = true;
+        if (have_iox)
+                peers[n++] = iox_peers[k];
 #endif
+        return n;
 }
 
 static void rtt_busy(void) {
@@ -820,22 +601,19 @@ static void rtt_busy(void) {
                 raw_peer("raw-busy", raw_busy_drive, raw_busy_echo),
                 chan_peer("ashm-busy", chan_rtt_drive, chan_rtt_echo, MSG, 8, UINT64_MAX),
         };
-        size_t n = 2;
+        size_t own = 2, n;
         struct bench_peer *bp;
 
-        place(peers, n, false);
-        start_all(peers, n);
-        if (have_iox) {
-                peers[n++] = iox_peers[0];
-                open_parent_sides(&peers[2], 1);
-        }
+        place(peers, own, false);
+        start_all(peers, own);
+        n = add_iox(peers, own, IOX_BUSY);
         bp = table("rtt-busy cross-core", peers, n, opts.iters * 10, 0);
         all_ok &= bench_verdict("rtt-busy ashm", "raw busy-poll", 1.3, &bp[1], &bp[0], opts.rounds);
-        if (have_iox)
+        if (n > own)
                 all_ok &= bench_verdict("rtt-busy ashm", "iceoryx", 0.1, &bp[1], &bp[2], opts.rounds);
         else
                 printf("target rtt-busy ashm <= 0.10x iceoryx: SKIP (no iceoryx)\n");
-        table_done(bp, peers, n);
+        table_done(bp, n, peers, own);
 }
 
 static size_t rtt_block_peers(struct peer *peers, bool same) {
@@ -864,28 +642,29 @@ static size_t rtt_block_peers(struct peer *peers, bool same) {
 }
 
 /* Both placements' children are forked before either table runs (see
- * open_parent_sides()). */
+ * open_parent_sides()); iceoryx's WaitSet peer last. */
 static void rtt_block(void) {
-        struct peer peers[2][8];
-        size_t n[2];
+        struct peer peers[2][9];
+        size_t own[2], n;
 
         for (int same = 0; same < 2; same++) {
-                n[same] = rtt_block_peers(peers[same], same);
-                fork_all(peers[same], n[same]);
+                own[same] = rtt_block_peers(peers[same], same);
+                fork_all(peers[same], own[same]);
         }
         for (int same = 0; same < 2; same++)
-                open_parent_sides(peers[same], n[same]);
+                open_parent_sides(peers[same], own[same]);
         for (int same = 0; same < 2; same++) {
                 struct bench_peer *bp;
                 char title[64];
 
-                place(peers[same], n[same], same);
+                n = add_iox(peers[same], own[same], same ? IOX_BLOCK_SAME : IOX_BLOCK_CROSS);
+                place(peers[same], n, same);
                 snprintf(title, sizeof(title), "rtt-block %s", same ? "same-core" : "cross-core");
-                bp = table(title, peers[same], n[same], opts.iters, 0);
+                bp = table(title, peers[same], n, opts.iters, 0);
                 snprintf(title, sizeof(title), "rtt-block %s ashm", same ? "same-core" : "cross-core");
                 all_ok &= bench_verdict(title, "raw futex", 1.1, &bp[1], &bp[0], opts.rounds);
-                table_done(bp, peers[same], n[same]);
-                for (size_t i = 0; i < n[same]; i++)
+                table_done(bp, n, peers[same], own[same]);
+                for (size_t i = 0; i < own[same]; i++)
                         if (peers[same][i].path[0])
                                 unlink(peers[same][i].path + strlen("ipc://"));
         }
@@ -896,28 +675,25 @@ static void tput(void) {
                 raw_peer("raw-ring-64k", raw_ring_drive, raw_ring_echo),
                 chan_peer("ashm-64k", chan_tput_drive, chan_tput_echo, BIG, RING, UINT64_MAX),
         };
-        size_t n = 2;
+        size_t own = 2, n;
         struct bench_peer *bp;
 
         memset(src_buf, 0x5a, sizeof(src_buf));
-        place(peers, n, false);
-        start_all(peers, n);
-        if (have_iox) {
-                peers[n++] = iox_peers[1];
-                open_parent_sides(&peers[2], 1);
-        }
+        place(peers, own, false);
+        start_all(peers, own);
+        n = add_iox(peers, own, IOX_TPUT);
         bp = table("tput-64k cross-core (ns per 64 KiB message)", peers, n, opts.iters, 0);
         for (size_t i = 0; i < n; i++)
                 printf("throughput %s: %.2f GB/s\n", peers[i].name,
                        (double) BIG / bench_stats(bp[i].samples, opts.rounds).median);
         all_ok &= bench_verdict("tput-64k ashm ns/message (= throughput >= 1.0x)", "raw two-copy ring", 1.0, &bp[1],
                                 &bp[0], opts.rounds);
-        if (have_iox)
+        if (n > own)
                 all_ok &= bench_verdict("tput-64k ashm ns/message (= throughput >= 1.5x)", "iceoryx", 1.0 / 1.5,
                                         &bp[1], &bp[2], opts.rounds);
         else
                 printf("target tput-64k ashm >= 1.5x iceoryx: SKIP (no iceoryx)\n");
-        table_done(bp, peers, n);
+        table_done(bp, n, peers, own);
 }
 
 static void zero_copy(void) {
@@ -933,24 +709,30 @@ static void zero_copy(void) {
         start_all(peers, ELEMENTS(peers));
         bp = table("zc-1m cross-core round trip", peers, ELEMENTS(peers), opts.iters * 10, 0);
         all_ok &= bench_verdict("zc 1 MiB round trip", "8-byte", 1.1, &bp[1], &bp[0], opts.rounds);
-        table_done(bp, peers, ELEMENTS(peers));
+        table_done(bp, ELEMENTS(peers), peers, ELEMENTS(peers));
 }
 
+/* ashm: a pub/sub channel of FANOUT_DEPTH; iceoryx: subscriber queues
+ * of FANOUT_DEPTH, both sides blocking (WaitSet). */
 static void fanout(void) {
-        struct peer p = { .name = "ashm-pubsub-1to4", .drive = fanout_drive, .echo = fanout_echo,
-                          .child_init = fanout_child_init, .spin = 0 };
+        struct peer peers[2] = { { .name = "ashm-pubsub-1to4", .drive = fanout_drive, .echo = fanout_echo,
+                                   .child_init = fanout_child_init, .spin = 0 } };
+        struct peer *p = &peers[0];
         struct bench_peer *bp;
         ashm_chan_info info;
+        size_t n;
 
-        ck("create", ashm_chan_create("bench-fanout", ASHM_CHAN_PUBSUB, MSG, 64, SUBS, 0, &p.r1));
-        place(&p, 1, false);
-        peer_start(&p, SUBS);
-        ck("open pub", ashm_chan_open(p.r1, ASHM_CHAN_PUBLISHER, 0, &p.c1));
+        ck("create", ashm_chan_create("bench-fanout", ASHM_CHAN_PUBSUB, MSG, FANOUT_DEPTH, SUBS, 0, &p->r1));
+        place(p, 1, false);
+        peer_start(p, SUBS);
+        ck("open pub", ashm_chan_open(p->r1, ASHM_CHAN_PUBLISHER, 0, &p->c1));
         do
-                ck("stat", ashm_chan_stat(p.r1, &info, NULL, 0));
+                ck("stat", ashm_chan_stat(p->r1, &info, NULL, 0));
         while (info.subscribers < SUBS && usleep(1000) == 0);
-        bp = table("fanout 1 publisher -> 4 subscribers (ns per message, all delivered)", &p, 1, opts.iters * 5, 0);
-        table_done(bp, &p, 1);
+        n = add_iox(peers, 1, IOX_FANOUT);
+        bp = table("fanout 1 publisher -> 4 subscribers (ns per message, all delivered)", peers, n, opts.iters * 5,
+                   0);
+        table_done(bp, n, peers, 1);
 }
 
 static uint64_t setup_run(void *ctx, unsigned iters) {
@@ -976,10 +758,8 @@ static void setup(void) {
         size_t n = 1;
 
 #ifdef HAVE_ICEORYX
-        if (have_iox) {
-                iox_parent_init();
+        if (have_iox)
                 bp[n++] = (struct bench_peer) { .name = "iceoryx-pub+sub", .run = iox_setup_run };
-        }
 #endif
         o.iters = 20;
         bench_run(bp, n, &o);
@@ -996,37 +776,43 @@ static void setup(void) {
         bench_free(bp, n);
 }
 
+static bool wanted(const char *only, const char *what) {
+        return !only || strstr(only, what);
+}
+
 int main(int argc, char **argv) {
         const char *only = getenv("BENCH_CHAN_ONLY");
 
         bench_parse_args(argc, argv, &opts, 0);
         bench_pick_cpus(cpus);
+#ifdef HAVE_ICEORYX
+        have_iox = iox_world_enter(wanted(only, "busy") || wanted(only, "block") || wanted(only, "tput") ||
+                                   wanted(only, "fanout") || wanted(only, "setup") || wanted(only, "mem"));
+#endif
         signal(SIGPIPE, SIG_IGN);
         printf("bench-chan: parent on CPU %d, child on CPU %d (cross-core) or %d (same-core)\n", cpus[0], cpus[1],
                cpus[0]);
-        iox_prepare();
-        if (!only || strstr(only, "busy"))
-                rtt_busy();
-        if (!only || strstr(only, "block"))
-                rtt_block();
-        if (!only || strstr(only, "tput"))
-                tput();
-        if (!only || strstr(only, "zc"))
-                zero_copy();
-        if (!only || strstr(only, "fanout"))
-                fanout();
-        if (!only || strstr(only, "setup"))
-                setup();
 #ifdef HAVE_ICEORYX
-        if (have_iox) {
-                /* Peers a table did not run are still waiting. */
-                for (int i = 0; i < 2; i++)
-                        if (only && !strstr(only, i ? "tput" : "busy"))
-                                peer_stop(&iox_peers[i]);
-                if (iox_parent_ready)
-                        iox_runtime_shutdown();
-                roudi_stop();
-        }
+        if (have_iox)
+                iox_peers_start(iox_peers, cpus);
+#endif
+        if (wanted(only, "busy"))
+                rtt_busy();
+        if (wanted(only, "block"))
+                rtt_block();
+        if (wanted(only, "tput"))
+                tput();
+        if (wanted(only, "zc"))
+                zero_copy();
+        if (wanted(only, "fanout"))
+                fanout();
+        if (wanted(only, "setup"))
+                setup();
+        if (wanted(only, "mem"))
+                all_ok &= chan_memory(have_iox);
+#ifdef HAVE_ICEORYX
+        if (have_iox)
+                iox_peers_stop(iox_peers);
 #endif
         return opts.strict && !all_ok ? 1 : 0;
 }

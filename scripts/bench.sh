@@ -14,7 +14,8 @@
 # BENCH_PIN_FLAGS and BENCH_PURGE_FLAGS (e.g. --samples 48 --intervals
 # 250,20), BENCH_KV_FLAGS (e.g. --peers ashm,mmkv-multi) go to one
 # benchmark each (BENCH_CHAN_FLAGS for bench-chan, whose BENCH_CHAN_ONLY=
-# "busy block tput zc fanout setup" picks workloads). BENCH_ONLY="pin purge"
+# "busy block tput zc fanout setup mem" picks workloads; BENCH_CHAN_ICEORYX=0
+# leaves its iceoryx peers out). BENCH_ONLY="pin purge"
 # runs only the benchmarks named (region, fdpass, pin, purge, broker,
 # config, kv, lock, chan, python; default: all).
 # BENCH_PYTHON_FLAGS go to bench/python/bench_python.py.
