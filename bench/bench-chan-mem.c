@@ -7,8 +7,9 @@
  * it held before (distinct inodes: each end reopens the region through
  * /proc/self/fd), their sizes (st_size: what is reserved) and resident
  * bytes (st_blocks). That is checked against what the layout of
- * docs/channels.md allows: the rings (rings x depth x align64(16 +
- * msg_max), rounded up to pages) plus the control pages (a header page,
+ * docs/channels.md allows: the rings (rings x depth x align64(H +
+ * msg_max), rounded up to pages, where the slot header H is 16 bytes,
+ * 64 when msg_max >= 1 KiB) plus the control pages (a header page,
  * ceil((64 + 128 x rings) / 4096) control pages, and one page per
  * subscriber in pub/sub). Any other memfd, or a region larger than
  * that, is memory reserved beyond the rings: FAIL.
@@ -87,7 +88,8 @@ struct mem_case {
 /* Ring bytes and control pages the layout allows for count channels. */
 static void allowed(const struct mem_case *c, uint64_t *ret_ring, uint64_t *ret_control) {
         uint64_t rings = c->kind == ASHM_CHAN_QUEUE ? c->peers : 1;
-        uint64_t ring = rings * c->depth * round_up(16 + (uint64_t) c->msg_max, 64);
+        uint64_t hdr = c->msg_max >= 1024 ? 64 : 16;
+        uint64_t ring = rings * c->depth * round_up(hdr + (uint64_t) c->msg_max, 64);
         uint64_t control = PAGE + round_up(64 + 128 * rings, PAGE);
 
         if (c->kind == ASHM_CHAN_PUBSUB)
