@@ -7,6 +7,7 @@
  *   produce N          send N test messages (0: until killed), exit 0
  *   produce-zc N       the same through reserve/commit, slowly filled
  *   publish N          the publisher's version of produce
+ *   publish-zc N       and of produce-zc
  *   consume            receive until -EPIPE, checking each message and
  *                      counting it in the log under (source, seq)
  *   subscribe N        the same as a subscriber, until N messages of the
@@ -294,6 +295,8 @@ int main(int argc, char **argv) {
                 return produce(ASHM_CHAN_PRODUCER, n, true);
         if (strcmp(mode, "publish") == 0)
                 return produce(ASHM_CHAN_PUBLISHER, n, false);
+        if (strcmp(mode, "publish-zc") == 0)
+                return produce(ASHM_CHAN_PUBLISHER, n, true);
         if (strcmp(mode, "consume") == 0)
                 return read_loop(ASHM_CHAN_CONSUMER, 0);
         if (strcmp(mode, "subscribe") == 0)

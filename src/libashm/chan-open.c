@@ -7,7 +7,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
-#include <sched.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -16,6 +15,7 @@
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "ashm.h"
@@ -131,38 +131,46 @@ static int reopen(int fd) {
         return r < 0 ? negative_errno() : r;
 }
 
-/* Take the write lock on one endpoint byte: -EBUSY if an endpoint
- * holds it. A watcher's read lock (chan-watch.c) lasts two syscalls:
- * wait it out, a bounded number of times (a read lock held for good is
- * somebody's mischief, and gets -EBUSY too). */
-static int claim_byte(int fd, int64_t byte) {
-        for (unsigned tries = 0; tries < 1000; tries++) {
-                int r = lock_byte(fd, F_OFD_SETLK, F_WRLCK, byte, 1, NULL);
+/* Take the write lock on the lowest free endpoint byte in [first,
+ * first + n): exclusive, so two peers racing for one cannot both get it.
+ * -EBUSY when endpoints hold them all. A watcher's read lock
+ * (chan-watch.c) lasts two syscalls: a byte read-locked but not
+ * write-locked is tried again, for 5 ms at most, sleeping between rounds
+ * (a read lock held longer is somebody's mischief: -EBUSY too). */
+static int claim(int fd, int64_t first, unsigned n, unsigned *ret_index) {
+        int64_t end = 0;
 
-                if (r != -EAGAIN && r != -EACCES)
-                        return r;
-                r = ashm__chan_locked(fd, byte, 1);
-                if (r != 0)
-                        return r < 0 ? r : -EBUSY;
-                sched_yield();
+        for (;;) {
+                bool transient = false;
+
+                for (unsigned i = 0; i < n; i++) {
+                        int r = lock_byte(fd, F_OFD_SETLK, F_WRLCK, first + i, 1, NULL);
+
+                        if (r == 0) {
+                                *ret_index = i;
+                                return 0;
+                        }
+                        if (r != -EAGAIN && r != -EACCES)
+                                return r;
+                        r = ashm__chan_locked(fd, first + i, 1);
+                        if (r < 0)
+                                return r;
+                        transient |= r == 0;
+                }
+                if (!transient)
+                        return -EBUSY;
+                if (end == 0)
+                        end = clock_monotonic_ns() + 5 * 1000 * 1000;
+                else if (clock_monotonic_ns() >= end)
+                        return -EBUSY;
+                nanosleep(&(struct timespec) { .tv_nsec = 50 * 1000 }, NULL);
         }
-        return -EBUSY;
 }
 
-/* Take the lowest free endpoint byte in [first, first + n): exclusive,
- * so two peers racing for one cannot both get it. */
-static int claim(int fd, int64_t first, unsigned n, unsigned *ret_index) {
-        for (unsigned i = 0; i < n; i++) {
-                int r = claim_byte(fd, first + i);
+static int claim_byte(int fd, int64_t byte) {
+        unsigned index;
 
-                if (r == 0) {
-                        *ret_index = i;
-                        return 0;
-                }
-                if (r != -EBUSY)
-                        return r;
-        }
-        return -EBUSY;
+        return claim(fd, byte, 1, &index);
 }
 
 /* A sleeper that had no peer to watch yet (a receiver before the first
@@ -369,6 +377,18 @@ err:
 /* ------------------------------------------------------------------ */
 /* Stat: from a region, without being an endpoint                      */
 
+/* Ring i's tail, counting a message committed by a producer killed
+ * before its tail store (as attach_producer() does). */
+static uint64_t committed_tail(const ashm_chan *ch, unsigned i) {
+        uint64_t tail = LOAD(&ch->rings[i].tail), head = LOAD(&ch->rings[i].head);
+
+        if (head - tail == 1)
+                tail = head;
+        while (tail - head < ch->depth && LOAD(&slot_at(ch, i, tail)->seq) == tail + 1)
+                tail++;
+        return tail;
+}
+
 _public_ int ashm_chan_stat(const ashm_region *region, ashm_chan_info *ret_info, ashm_chan_peer *ret_peers,
                             size_t n_peers) {
         ashm_chan ch = { .lock_fd = -1 };
@@ -398,7 +418,7 @@ _public_ int ashm_chan_stat(const ashm_region *region, ashm_chan_info *ret_info,
 
                 p.alive = alive > 0;
                 if (h.kind == ASHM_CHAN_QUEUE) {
-                        uint64_t t = LOAD(&ch.rings[i].tail), hd = LOAD(&ch.rings[i].head);
+                        uint64_t t = committed_tail(&ch, i), hd = LOAD(&ch.rings[i].head);
 
                         p.position = t;
                         p.lag = t - hd <= h.depth ? t - hd : 0;

@@ -35,6 +35,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <time.h>
@@ -43,6 +44,26 @@
 #include "fork-gen.h"
 #include "futex-util.h"
 #include "internal.h"
+
+/* Our threads take no signal meant for the application: they start
+ * with every signal blocked (glibc keeps its cancel signal out of it). */
+int ashm__chan_thread_start(pthread_t *ret_thread, void *(*fn)(void *), void *arg, bool detached) {
+        pthread_attr_t attr;
+        sigset_t all, old;
+        int r;
+
+        r = pthread_attr_init(&attr);
+        if (r != 0)
+                return -r;
+        if (detached)
+                pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        sigfillset(&all);
+        pthread_sigmask(SIG_SETMASK, &all, &old);
+        r = pthread_create(ret_thread, &attr, fn, arg);
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+        pthread_attr_destroy(&attr);
+        return -r;
+}
 
 static bool fire_pending(ashm_chan *ch, uint32_t fired) {
         for (unsigned k = 0; k < CHAN_WAITERS; k++)
@@ -161,7 +182,7 @@ int ashm__chan_watch(ashm_chan *ch, int64_t start, int64_t len) {
                 futex_wake(&ch->watch_req, 1);
                 goto out;
         }
-        r = -pthread_create(&ch->watch_thread, NULL, watch_thread, ch);
+        r = ashm__chan_thread_start(&ch->watch_thread, watch_thread, ch, false);
         if (r == 0)
                 STORES(&ch->watch_running, true);
 out:
@@ -205,13 +226,35 @@ static void *tick_thread(void *arg) {
 
 /* Before the handle's first sleep. -errno if no thread could start:
  * the caller sleeps in slices then. */
+/* A child forked while the ticker held its lock must not inherit it
+ * held; and it has neither the thread nor its parent's handles. */
+static void tick_lock(void) {
+        pthread_mutex_lock(&ticker.lock);
+}
+
+static void tick_unlock(void) {
+        pthread_mutex_unlock(&ticker.lock);
+}
+
+static void tick_child(void) {
+        ticker.list = NULL;
+        ticker.running = false;
+        ticker.fork_gen = ashm__fork_gen();
+        pthread_mutex_unlock(&ticker.lock);
+}
+
+static void tick_atfork(void) {
+        pthread_atfork(tick_lock, tick_unlock, tick_child);
+}
+
 int ashm__chan_tick_join(ashm_chan *ch) {
-        pthread_attr_t attr;
+        static pthread_once_t once = PTHREAD_ONCE_INIT;
         pthread_t t;
         int r = 0;
 
         if (LOADS(&ch->tick_joined))
                 return 0;
+        pthread_once(&once, tick_atfork);
         pthread_mutex_lock(&ticker.lock);
         if (ch->tick_joined) {
                 /* The fd thread's first sleep came first. */
@@ -225,12 +268,7 @@ int ashm__chan_tick_join(ashm_chan *ch) {
                 ticker.running = false;
         }
         if (!ticker.running) {
-                r = -pthread_attr_init(&attr);
-                if (r == 0) {
-                        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-                        r = -pthread_create(&t, &attr, tick_thread, NULL);
-                        pthread_attr_destroy(&attr);
-                }
+                r = ashm__chan_thread_start(&t, tick_thread, NULL, true);
                 ticker.running = r == 0;
         }
         if (r == 0) {

@@ -358,13 +358,26 @@ static int wait_step(ashm_chan *ch, int64_t timeout_ns, unsigned *io) {
                         goto again;
                 if (r == -EAGAIN)
                         sliced = watch_peers(ch, *io) < 0 || ashm__chan_tick_join(ch) < 0;
-                if (r == -EAGAIN && (LOADS(&ch->watch_fired) != w->seen || woke == -ETIMEDOUT)) {
-                        int gone;
+                if (r == -EAGAIN) {
+                        uint32_t fired = LOADS(&ch->watch_fired);
+                        bool fire = fired != w->seen;
 
-                        STORES(&w->seen, LOADS(&ch->watch_fired));
-                        gone = peer_gone(ch);
-                        if (gone < 0)
-                                r = gone;
+                        if (fire || woke == -ETIMEDOUT) {
+                                int gone;
+
+                                STORES(&w->seen, fired);
+                                gone = peer_gone(ch);
+                                if (gone < 0)
+                                        r = gone;
+                                else if (fire) {
+                                        /* Not gone after all (one came back,
+                                         * or a publisher's slow subscriber is
+                                         * the one that died): look again and
+                                         * watch anew, never sleep unwatched. */
+                                        woke = 0;
+                                        goto again;
+                                }
+                        }
                 }
                 if (r == -EAGAIN) {
                         __atomic_store_n(&w->naps, w->naps + 1, __ATOMIC_RELAXED);
@@ -683,10 +696,8 @@ static void *fd_thread(void *arg) {
         if (sleepers)
                 __atomic_fetch_add(sleepers, 1, __ATOMIC_SEQ_CST);
         for (;;) {
-                /* A publisher's fd is always ready: it never watches. */
-                bool sliced = (ch->role != ASHM_CHAN_PUBLISHER && !gone && watch_peers(ch, 0) < 0) ||
-                              ashm__chan_tick_join(ch) < 0;
-                uint32_t v;
+                bool sliced = ashm__chan_tick_join(ch) < 0;
+                uint32_t v, fired;
 
                 STORES(&w->in, 1);
                 if (atomic_load(&ch->thread_stop))
@@ -694,10 +705,16 @@ static void *fd_thread(void *arg) {
                 v = LOADS(ev);
                 /* Once gone, look again at every wake-up: a restarted
                  * peer's attach is one. */
-                if (LOADS(&ch->watch_fired) != w->seen || gone || sliced) {
-                        STORES(&w->seen, LOADS(&ch->watch_fired));
+                fired = LOADS(&ch->watch_fired);
+                if (fired != w->seen || gone || sliced) {
+                        STORES(&w->seen, fired);
                         gone = ch->role != ASHM_CHAN_PUBLISHER && peer_gone(ch) < 0;
                 }
+                /* Watch on every round the peers are there (a publisher's
+                 * fd is always ready: it never watches), after the look:
+                 * a death after it fires the watcher anew. */
+                if (!gone && ch->role != ASHM_CHAN_PUBLISHER)
+                        sliced |= watch_peers(ch, 0) < 0;
                 if (ready(ch) || gone)
                         (void) !write(ch->event_fd, &one, sizeof(one));
                 __atomic_store_n(&w->naps, w->naps + 1, __ATOMIC_RELAXED);
@@ -736,7 +753,7 @@ _public_ int ashm_chan_fd(ashm_chan *ch) {
         ch->event_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
         if (ch->event_fd < 0)
                 return negative_errno();
-        r = -pthread_create(&ch->thread, NULL, fd_thread, ch);
+        r = ashm__chan_thread_start(&ch->thread, fd_thread, ch, false);
         if (r < 0) {
                 ch->event_fd = safe_close(ch->event_fd);
                 return r;

@@ -176,6 +176,7 @@ void ashm__chan_wake_writer(ashm_chan *ch, unsigned ring);
 int ashm__chan_watch(ashm_chan *ch, int64_t start, int64_t len);
 void ashm__chan_watch_stop(ashm_chan *ch);
 int ashm__chan_tick_join(ashm_chan *ch);
+int ashm__chan_thread_start(pthread_t *ret_thread, void *(*fn)(void *), void *arg, bool detached);
 void ashm__chan_tick_leave(ashm_chan *ch);
 
 /* chan-open.c: peer liveness from OFD locks. */
