@@ -768,12 +768,14 @@ ASHM_TEST(chan, fuzz_control_words) {
                 for (int round = 0; round < 8; round++) {
                         exercise(w, r1, 4, &bad);
                         for (int k = 0; k < 4; k++) {
-                                /* Mostly the control page, sometimes anywhere. */
-                                uint64_t off = rand_r(&seed) % 3 ? 4096 + (uint64_t) (rand_r(&seed) % 4096) / 4 * 4
+                                /* Mostly the control words (page 0 past the
+                                 * 128-byte header) and the first slot
+                                 * headers, sometimes anywhere. */
+                                uint64_t off = rand_r(&seed) % 3 ? 128 + (uint64_t) (rand_r(&seed) % 4096) / 4 * 4
                                                                  : (rand_r(&seed) % size) / 4 * 4;
                                 uint32_t v = rand_r(&seed) % 2 ? (uint32_t) rand_r(&seed) : (uint32_t) (rand_r(&seed) % 16);
 
-                                if (off >= 4096 && off + 4 <= size)
+                                if (off >= 128 && off + 4 <= size)
                                         __atomic_store_n((uint32_t *) (m + off), v, __ATOMIC_RELAXED);
                         }
                 }
