@@ -9,10 +9,10 @@
  * bytes (st_blocks). That is checked against what the layout of
  * docs/channels.md allows: the rings (rings x depth x align64(H +
  * msg_max), rounded up to pages, where the slot header H is 16 bytes,
- * 64 when msg_max >= 1 KiB) plus the control pages (a header page,
- * ceil((64 + 128 x rings) / 4096) control pages, and one page per
- * subscriber in pub/sub). Any other memfd, or a region larger than
- * that, is memory reserved beyond the rings: FAIL.
+ * 64 when msg_max >= 1 KiB) plus the control pages (the header and the
+ * control words from page 0 on: ceil((128 + 64 + 128 x rings) / 4096)
+ * pages, and one page per subscriber in pub/sub). Any other memfd, or
+ * a region larger than that, is memory reserved beyond the rings: FAIL.
  *
  * iceoryx: the files in RouDi's private /dev/shm (the management segment
  * and the user's payload segment), sizes and resident bytes, for this
@@ -90,7 +90,8 @@ static void allowed(const struct mem_case *c, uint64_t *ret_ring, uint64_t *ret_
         uint64_t rings = c->kind == ASHM_CHAN_QUEUE ? c->peers : 1;
         uint64_t hdr = c->msg_max >= 1024 ? 64 : 16;
         uint64_t ring = rings * c->depth * round_up(hdr + (uint64_t) c->msg_max, 64);
-        uint64_t control = PAGE + round_up(64 + 128 * rings, PAGE);
+        /* Page 0: the 128 bytes of the header, then the control words. */
+        uint64_t control = round_up(128 + 64 + 128 * rings, PAGE);
 
         if (c->kind == ASHM_CHAN_PUBSUB)
                 control += c->peers * PAGE;

@@ -220,9 +220,10 @@ static int scribble(unsigned seed, unsigned n) {
                 return fail("mmap", -errno);
         srand(seed);
         for (unsigned i = 0; i < n; i++) {
-                /* The control page, or the first slot headers, or past
-                 * the header page anywhere: aligned 8-byte words. */
-                uint64_t off = 4096 + (uint64_t) (rand() % 8192) / 8 * 8;
+                /* The control words (page 0 past the 128-byte header),
+                 * the first slot headers, or further: aligned 8-byte
+                 * words. */
+                uint64_t off = 128 + (uint64_t) (rand() % 8192) / 8 * 8;
                 uint64_t v = rand() % 4 == 0 ? ((uint64_t) rand() << 32 | (uint64_t) rand()) : (uint64_t) (rand() % 64);
 
                 if (off + 8 <= (uint64_t) st.st_size)

@@ -16,6 +16,15 @@ ASHM_SUITE(chan);
 
 #define MS (INT64_C(1000000))
 
+/* The start of the header (chan.h struct chan_hdr), for the tests that
+ * reach past the API: the control words are at ctl_off, and ring 0's
+ * tail is their first word after the 64-byte global block. */
+struct test_chan_hdr {
+        uint64_t magic;
+        uint32_t version, kind, flags, msg_max, depth, peers;
+        uint64_t stride, ctl_off, rings_off, ring_bytes, peers_off, total;
+};
+
 static int64_t clock_monotonic_ns_test(void) {
         struct timespec ts;
 
@@ -607,7 +616,8 @@ ASHM_TEST(chan, zeroed_sleepers_word_delays_not_strands) {
         void *m;
 
         assert_ok(ashm_region_map(q, 0, 0, PROT_READ | PROT_WRITE, &m));
-        sleepers = (volatile uint32_t *) ((uint8_t *) m + 4096 + 4); /* chan_global.data_sleepers */
+        /* chan_global.data_sleepers */
+        sleepers = (volatile uint32_t *) ((uint8_t *) m + ((struct test_chan_hdr *) m)->ctl_off + 4);
         ashm_chan_set_spin(t.c, 0);
         cr_assert(pthread_create(&th, NULL, recv_thread, &t) == 0);
         for (int tries = 0; __atomic_load_n(sleepers, __ATOMIC_SEQ_CST) == 0; tries++) {
@@ -985,12 +995,14 @@ ASHM_TEST(chan, fuzz_control_words) {
                 for (int round = 0; round < 8; round++) {
                         exercise(w, r1, 4, &bad);
                         for (int k = 0; k < 4; k++) {
-                                /* Mostly the control page, sometimes anywhere. */
-                                uint64_t off = rand_r(&seed) % 3 ? 4096 + (uint64_t) (rand_r(&seed) % 4096) / 4 * 4
+                                /* Mostly the control words (page 0 past the
+                                 * 128-byte header) and the first slot
+                                 * headers, sometimes anywhere. */
+                                uint64_t off = rand_r(&seed) % 3 ? 128 + (uint64_t) (rand_r(&seed) % 4096) / 4 * 4
                                                                  : (rand_r(&seed) % size) / 4 * 4;
                                 uint32_t v = rand_r(&seed) % 2 ? (uint32_t) rand_r(&seed) : (uint32_t) (rand_r(&seed) % 16);
 
-                                if (off >= 4096 && off + 4 <= size)
+                                if (off >= 128 && off + 4 <= size)
                                         __atomic_store_n((uint32_t *) (m + off), v, __ATOMIC_RELAXED);
                         }
                 }
@@ -1255,4 +1267,100 @@ ASHM_TEST(chan, ls_shows_channels) {
         run_done(&r);
         ashm_region_close(plain);
         ashm_region_close(q);
+}
+
+/* ------------------------------------------------------------------ */
+/* Setup: what create and attach touch                                 */
+
+static uint64_t allocated(ashm_region *region) {
+        struct stat st;
+
+        cr_assert(fstat(ashm_region_fd(region), &st) == 0);
+        return (uint64_t) st.st_blocks * 512;
+}
+
+/* Create and attach allocate page 0 (header and control words) and
+ * nothing else: the rings stay holes until a message is written, each
+ * subscriber's page until it attaches. */
+ASHM_TEST(chan, setup_allocates_page_zero_only) {
+        ashm_region *q = make(ASHM_CHAN_QUEUE, 4096, 64, 1, 0), *ps = make(ASHM_CHAN_PUBSUB, 4096, 64, 4, 0);
+        ashm_chan *p = open_role(q, ASHM_CHAN_PRODUCER), *c = open_role(q, ASHM_CHAN_CONSUMER);
+        ashm_chan *pub = open_role(ps, ASHM_CHAN_PUBLISHER), *s = open_role(ps, ASHM_CHAN_SUBSCRIBER);
+
+        cr_assert_eq(allocated(q), 4096, "queue: %" PRIu64 " bytes allocated by setup", allocated(q));
+        cr_assert_eq(allocated(ps), 2 * 4096, "pub/sub: %" PRIu64 " bytes allocated by setup", allocated(ps));
+        send_str(p, "one");
+        recv_str(c, "one", 0);
+        send_str(pub, "two");
+        recv_str(s, "two", 0);
+        ashm_chan_close(s);
+        ashm_chan_close(pub);
+        ashm_chan_close(c);
+        ashm_chan_close(p);
+        ashm_region_close(ps);
+        ashm_region_close(q);
+}
+
+/* The other open path: a region this process did not create (a dup, a
+ * read-only fd) has its size and access mode asked from the kernel; a
+ * read-only holder is a subscriber only. */
+ASHM_TEST(chan, open_through_dup_and_read_only_fd) {
+        ashm_region *ps = make(ASHM_CHAN_PUBSUB, 64, 8, 2, 0), *dup, *ro;
+        ashm_chan *pub, *s, *x = NULL;
+        char path[64];
+        int fd;
+
+        assert_ok(ashm_region_dup(ps, &dup));
+        snprintf(path, sizeof(path), "/proc/self/fd/%d", ashm_region_fd(ps));
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+        cr_assert(fd >= 0);
+        assert_ok(ashm_region_adopt(fd, 0, &ro));
+        assert_fail(ashm_chan_open(ro, ASHM_CHAN_PUBLISHER, 0, &x), EPERM);
+        cr_assert_null(x);
+        s = open_role(dup, ASHM_CHAN_SUBSCRIBER);
+        pub = open_role(dup, ASHM_CHAN_PUBLISHER);
+        ashm_chan *rs = open_role(ro, ASHM_CHAN_SUBSCRIBER);
+        send_str(pub, "both");
+        recv_str(s, "both", 0);
+        recv_str(rs, "both", 0);
+        ashm_chan_close(rs);
+        ashm_chan_close(pub);
+        ashm_chan_close(s);
+        ashm_region_close(ro);
+        ashm_region_close(dup);
+        ashm_region_close(ps);
+}
+
+/* A writer killed between its commit (the slot's seq) and its tail
+ * store, made by hand: its successor finds the committed slot past the
+ * tail (attach reads that seq through the fd) and moves the tail over
+ * it, so the message is delivered once and not written over. */
+ASHM_TEST(chan, restarted_writer_moves_tail_over_cut_commit) {
+        for (int kind = ASHM_CHAN_QUEUE; kind <= ASHM_CHAN_PUBSUB; kind++) {
+                bool q = kind == ASHM_CHAN_QUEUE;
+                ashm_region *region = make(kind, 64, 8, 1, 0);
+                ashm_chan *r = open_role(region, q ? ASHM_CHAN_CONSUMER : ASHM_CHAN_SUBSCRIBER);
+                ashm_chan *w = open_role(region, q ? ASHM_CHAN_PRODUCER : ASHM_CHAN_PUBLISHER);
+                struct test_chan_hdr h;
+                uint64_t *tail;
+                uint8_t *m;
+
+                assert_ok(ashm_region_read(region, 0, &h, sizeof(h)));
+                assert_ok(ashm_region_map(region, 0, 0, PROT_READ | PROT_WRITE, (void **) &m));
+                tail = (uint64_t *) (m + h.ctl_off + 64);
+                send_str(w, "first");
+                cr_assert_eq(__atomic_load_n(tail, __ATOMIC_ACQUIRE), 1);
+                ashm_chan_close(w);
+                __atomic_store_n(tail, 0, __ATOMIC_RELEASE);
+                w = open_role(region, q ? ASHM_CHAN_PRODUCER : ASHM_CHAN_PUBLISHER);
+                cr_assert_eq(__atomic_load_n(tail, __ATOMIC_ACQUIRE), 1, "kind %d: the tail stayed behind", kind);
+                send_str(w, "second");
+                recv_str(r, "first", 0);
+                recv_str(r, "second", 0);
+                assert_fail(ashm_chan_recv(r, NULL, 0, NULL, 0), EAGAIN);
+                assert_ok(ashm_region_unmap(region, m, 0));
+                ashm_chan_close(w);
+                ashm_chan_close(r);
+                ashm_region_close(region);
+        }
 }

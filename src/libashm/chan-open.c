@@ -66,6 +66,7 @@ _public_ int ashm_chan_create(const char *name, int kind, uint32_t msg_max, uint
                               unsigned flags, ashm_region **ret_region) {
         ashm_region *region = NULL;
         struct chan_hdr h;
+        uint64_t size;
         int r;
 
         if (!ret_region || (flags & ~(unsigned) ASHM_CHAN_OVERWRITE) ||
@@ -81,8 +82,10 @@ _public_ int ashm_chan_create(const char *name, int kind, uint32_t msg_max, uint
         if (r < 0)
                 return r;
         /* The header is written last by nobody else: no one can open the
-         * channel before it has its magic, and the rest is zeros. */
-        r = ashm_region_write(region, 0, &h, sizeof(h));
+         * channel before it has its magic, and the rest is zeros. Straight
+         * to the fd, as ashm_region_write() would without its fstat: the
+         * region is new, its size ours, no pin of it purged anything. */
+        r = pwrite_full(ashm__region_fd(region, &size), &h, sizeof(h), 0);
         if (r < 0) {
                 ashm_region_close(region);
                 return r;
@@ -91,14 +94,21 @@ _public_ int ashm_chan_create(const char *name, int kind, uint32_t msg_max, uint
         return 0;
 }
 
-static int read_header(int fd, struct chan_hdr *ret) {
+/* The header, from the fd (never from a mapping: it is copied once and
+ * checked, and the handle keeps the copy). size: the region's, if known
+ * (see ashm__region_fd()), else UINT64_MAX for an fstat. */
+static int read_header(int fd, uint64_t size, struct chan_hdr *ret) {
         struct chan_hdr h, want;
-        struct stat st;
         int r;
 
-        if (fstat(fd, &st) < 0)
-                return negative_errno();
-        if ((uint64_t) st.st_size < CHAN_PAGE)
+        if (size == UINT64_MAX) {
+                struct stat st;
+
+                if (fstat(fd, &st) < 0)
+                        return negative_errno();
+                size = (uint64_t) st.st_size;
+        }
+        if (size < CHAN_PAGE)
                 return -EBADMSG;
         r = pread_full(fd, &h, sizeof(h), 0);
         if (r < 0)
@@ -112,23 +122,33 @@ static int read_header(int fd, struct chan_hdr *ret) {
                 return -EBADMSG;
         want.flags = h.flags;
         if ((h.flags & ~(unsigned) ASHM_CHAN_OVERWRITE) || memcmp(&h, &want, sizeof(h)) != 0 ||
-            (uint64_t) st.st_size < h.total || h.total > SIZE_MAX)
+            size < h.total || h.total > SIZE_MAX)
                 return -EBADMSG;
         *ret = h;
         return 0;
 }
 
 /* Our own open file description of the region: OFD locks belong to it,
- * and every holder of a dup or a passed fd shares the original's. */
-static int reopen(int fd) {
+ * and every holder of a dup or a passed fd shares the original's. With
+ * fd's access mode, so a read-only holder stays one; rdwr: fd is known
+ * to be O_RDWR (a region created here), which spares the F_GETFL. */
+static int reopen(int fd, bool rdwr, bool *ret_writable) {
         char path[64];
-        int fl = fcntl(fd, F_GETFL), r;
+        int r;
 
-        if (fl < 0)
-                return negative_errno();
+        if (!rdwr) {
+                int fl = fcntl(fd, F_GETFL);
+
+                if (fl < 0)
+                        return negative_errno();
+                rdwr = (fl & O_ACCMODE) != O_RDONLY;
+        }
         snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-        r = open(path, ((fl & O_ACCMODE) == O_RDONLY ? O_RDONLY : O_RDWR) | O_CLOEXEC);
-        return r < 0 ? negative_errno() : r;
+        r = open(path, (rdwr ? O_RDWR : O_RDONLY) | O_CLOEXEC);
+        if (r < 0)
+                return negative_errno();
+        *ret_writable = rdwr;
+        return r;
 }
 
 /* Take the write lock on the lowest free endpoint byte in [first,
@@ -201,6 +221,25 @@ static int map_channel(ashm_chan *ch, int fd, const struct chan_hdr *h, bool wri
         return 0;
 }
 
+/* The seq of the slot at pos of a ring, read through our fd rather than
+ * the mapping: a ring page nobody wrote yet is a hole, and a fault on a
+ * shmem hole allocates (and zeroes) a page, which pread does not. Only
+ * attach reads it this way; a value that is not exactly pos + 1 means
+ * "not committed" to every caller, as any torn or scribbled one does. */
+static int slot_seq(const ashm_chan *ch, unsigned ring, uint64_t pos, uint64_t *ret_seq) {
+        uint64_t off = (uint64_t) ((uint8_t *) slot_at(ch, ring, pos) - ch->base);
+
+        return pread_full(ch->lock_fd, ret_seq, sizeof(*ret_seq), (off_t) off);
+}
+
+/* 1 if the slot at pos of a ring holds a committed message, else 0. */
+static int committed(const ashm_chan *ch, unsigned ring, uint64_t pos) {
+        uint64_t seq;
+        int r = slot_seq(ch, ring, pos, &seq);
+
+        return r < 0 ? r : seq == pos + 1;
+}
+
 /* The attach step of each role, after the lock is held. */
 static int attach_producer(ashm_chan *ch) {
         struct ring_ctl *rc = &ch->rings[ch->index];
@@ -217,8 +256,15 @@ static int attach_producer(ashm_chan *ch) {
                 return -EBADMSG;
         /* A producer killed between its commit (the slot's seq) and its
          * tail store: the message is out, so the tail goes past it. */
-        while (tail - head < ch->depth && LOAD(&slot_at(ch, ch->index, tail)->seq) == tail + 1)
+        while (tail - head < ch->depth) {
+                int r = committed(ch, ch->index, tail);
+
+                if (r < 0)
+                        return r;
+                if (r == 0)
+                        break;
                 tail++;
+        }
         STORE(&rc->tail, tail);
         ch->pos = tail;
         ch->cached = head;
@@ -247,9 +293,12 @@ static int attach_consumer(ashm_chan *ch) {
 
 static int attach_publisher(ashm_chan *ch) {
         uint64_t tail = LOAD(&ch->rings[0].tail);
+        int r = committed(ch, 0, tail);
 
+        if (r < 0)
+                return r;
         /* As for a producer: a commit whose tail store was cut off. */
-        if (LOAD(&slot_at(ch, 0, tail)->seq) == tail + 1)
+        if (r > 0)
                 STORE(&ch->rings[0].tail, ++tail);
         ch->pos = tail;
         __atomic_fetch_add(&ch->g->writer_gen, 1, __ATOMIC_SEQ_CST);
@@ -260,6 +309,7 @@ static int attach_publisher(ashm_chan *ch) {
 static int attach_subscriber(ashm_chan *ch, int fd) {
         uint64_t tail = LOAD(&ch->rings[0].tail);
         void *p;
+        int r;
 
         if (ch->index == UINT32_MAX) {
                 /* Read-only: no page, no say in the publisher's pace. */
@@ -275,8 +325,10 @@ static int attach_subscriber(ashm_chan *ch, int fd) {
         /* A message committed whose tail store is still to come: it is
          * the publisher's, before our time (its last scan of the
          * cursors may not have seen us). */
-        if (LOAD(&slot_at(ch, 0, tail)->seq) == tail + 1)
-                tail++;
+        r = committed(ch, 0, tail);
+        if (r < 0)
+                return r;
+        tail += (uint64_t) r;
         /* A page that was used before belongs to a subscriber that died:
          * carry on from its cursor, as the same subscriber restarted. */
         if (LOAD(&ch->mine->active) && tail - LOAD(&ch->mine->cursor) <= ch->depth)
@@ -320,12 +372,14 @@ _public_ void ashm_chan_close(ashm_chan *ch) {
 _public_ int ashm_chan_open(const ashm_region *region, int role, unsigned flags, ashm_chan **ret_chan) {
         ashm_chan *ch;
         struct chan_hdr h;
+        uint64_t known_size;
         bool writable;
-        int r;
+        int fd, r;
 
         if (!region || !ret_chan || flags != 0 || role < ASHM_CHAN_PRODUCER || role > ASHM_CHAN_SUBSCRIBER)
                 return -EINVAL;
-        r = read_header(ashm_region_fd(region), &h);
+        fd = ashm__region_fd(region, &known_size);
+        r = read_header(fd, known_size, &h);
         if (r < 0)
                 return r;
         if ((h.kind == ASHM_CHAN_QUEUE) != (role == ASHM_CHAN_PRODUCER || role == ASHM_CHAN_CONSUMER))
@@ -338,12 +392,11 @@ _public_ int ashm_chan_open(const ashm_region *region, int role, unsigned flags,
         ch->event_fd = -1;
         ch->spin_ns = ASHM_CHAN_SPIN_DEFAULT_NS;
         ch->fork_gen = ashm__fork_gen_start();
-        ch->lock_fd = reopen(ashm_region_fd(region));
+        ch->lock_fd = reopen(fd, known_size != UINT64_MAX, &writable);
         if (ch->lock_fd < 0) {
                 r = ch->lock_fd;
                 goto err;
         }
-        writable = (fcntl(ch->lock_fd, F_GETFL) & O_ACCMODE) == O_RDWR;
         if (!writable && role != ASHM_CHAN_SUBSCRIBER) {
                 r = -EPERM;
                 goto err;
@@ -384,7 +437,7 @@ static uint64_t committed_tail(const ashm_chan *ch, unsigned i) {
 
         if (head - tail == 1)
                 tail = head;
-        while (tail - head < ch->depth && LOAD(&slot_at(ch, i, tail)->seq) == tail + 1)
+        while (tail - head < ch->depth && committed(ch, i, tail) > 0)
                 tail++;
         return tail;
 }
@@ -394,12 +447,13 @@ _public_ int ashm_chan_stat(const ashm_region *region, ashm_chan_info *ret_info,
         ashm_chan ch = { .lock_fd = -1 };
         struct chan_hdr h;
         ashm_chan_info info = { 0 };
+        uint64_t size;
         int fd, r;
 
         if (!region || !ret_info)
                 return -EINVAL;
-        fd = ashm_region_fd(region);
-        r = read_header(fd, &h);
+        fd = ashm__region_fd(region, &size);
+        r = read_header(fd, size, &h);
         if (r < 0)
                 return r;
         r = map_channel(&ch, fd, &h, false);
@@ -453,11 +507,13 @@ _public_ int ashm_chan_stat(const ashm_region *region, ashm_chan_info *ret_info,
 
 _public_ int ashm_chan_is_channel(const ashm_region *region) {
         struct chan_hdr h;
-        int r;
+        uint64_t size;
+        int fd, r;
 
         if (!region)
                 return -EINVAL;
-        r = read_header(ashm_region_fd(region), &h);
+        fd = ashm__region_fd(region, &size);
+        r = read_header(fd, size, &h);
         if (r == -EBADMSG)
                 return 0;
         return r < 0 ? r : 1;

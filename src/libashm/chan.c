@@ -65,9 +65,12 @@ int ashm__chan_layout(uint32_t kind, uint32_t msg_max, uint32_t depth, uint32_t 
                 .depth = depth,
                 .peers = peers,
                 .stride = align_up(chan_slot_hdr(msg_max) + (uint64_t) msg_max, 64),
-                .ctl_off = CHAN_PAGE,
+                /* The control words share page 0 with the header: a
+                 * channel's setup allocates and faults in one page, not
+                 * two (the rings stay holes until written). */
+                .ctl_off = align_up(sizeof(struct chan_hdr), 64),
         };
-        h->rings_off = h->ctl_off + align_up(sizeof(struct chan_global) + rings * sizeof(struct ring_ctl), CHAN_PAGE);
+        h->rings_off = align_up(h->ctl_off + sizeof(struct chan_global) + rings * sizeof(struct ring_ctl), CHAN_PAGE);
         h->ring_bytes = h->stride * depth;
         h->peers_off = h->rings_off + align_up(h->ring_bytes * rings, CHAN_PAGE);
         h->total = h->peers_off + (kind == ASHM_CHAN_PUBSUB ? (uint64_t) peers * CHAN_PAGE : 0);

@@ -13,7 +13,7 @@
 #include "ashm.h"
 
 #define CHAN_MAGIC UINT64_C(0x314e484341534d41) /* "AMSACHN1" little-endian */
-#define CHAN_VERSION 2 /* 2: big messages 64-byte aligned */
+#define CHAN_VERSION 2 /* 2: control words on page 0; big messages 64-byte aligned */
 #define CHAN_PAGE 4096u
 /* The slot header and a small message share one cache line; a big one
  * starts on a line of its own (memcpy and rep movsb are faster on a
@@ -32,14 +32,16 @@
  * consumer or publisher, LOCK_BASE + 1 + i producer or subscriber i. */
 #define LOCK_BASE (INT64_C(1) << 40)
 
-/* Page 0, written once by ashm_chan_create(). */
+/* The start of page 0, written once by ashm_chan_create(); the control
+ * words follow it on the same page, at ctl_off. */
 struct chan_hdr {
         uint64_t magic;
         uint32_t version, kind, flags, msg_max, depth, peers;
         uint64_t stride, ctl_off, rings_off, ring_bytes, peers_off, total;
 };
 
-/* The control page (page 1): global words, then one ring_ctl per ring. */
+/* The control words (page 0 after the header, on to the next pages for
+ * many rings): global words, then one ring_ctl per ring. */
 struct chan_global {
         _Alignas(64) uint32_t data_ev;  /* bumped by a writer when data_sleepers */
         uint32_t data_sleepers;         /* queue: consumers asleep on data_ev */

@@ -33,6 +33,15 @@ int ashm__fd_get_prot(int fd);
 /* Reduce the protection mask of a region fd (see ashm_region_set_prot). */
 int ashm__fd_set_prot(int fd, int prot);
 
+/* A region's fd for the library's own use, which never hands it out or
+ * changes the file's size or mask: unlike ashm_region_fd(), the handle
+ * keeps what it knows. *ret_known_size is the region's size when that is
+ * known without an fstat (created in this process with its size sealed,
+ * the fd never given out, no fork since), else UINT64_MAX; such a fd is
+ * also O_RDWR (memfd_create). */
+struct ashm_region;
+int ashm__region_fd(const struct ashm_region *region, uint64_t *ret_known_size);
+
 /* Check a pin/unpin range the way the Ashmem driver does, against a
  * region of size bytes: page-aligned, len 0 meaning to the end of the
  * last page, nothing past it. */

@@ -298,6 +298,18 @@ _public_ int ashm_region_fd(const ashm_region *region) {
         return region->fd;
 }
 
+int ashm__region_fd(const ashm_region *region, uint64_t *ret_known_size) {
+        if (!region)
+                return -EBADF;
+        /* As map_facts(): sealed, so the size cannot have changed. */
+        if (__atomic_load_n(&region->known, __ATOMIC_RELAXED) &&
+            region->known_forks == __atomic_load_n(&fork_count, __ATOMIC_RELAXED))
+                *ret_known_size = region->known_size;
+        else
+                *ret_known_size = UINT64_MAX;
+        return region->fd;
+}
+
 _public_ int ashm_region_get_size(const ashm_region *region, uint64_t *ret_size) {
         struct stat st;
         int r;
