@@ -327,7 +327,8 @@ static int wait_step(ashm_chan *ch, int64_t timeout_ns, unsigned *io) {
                 }
                 return -EAGAIN;
         }
-        now = clock_monotonic_ns();
+        /* No clock for a wait that neither spins nor ends. */
+        now = timeout_ns < 0 && ch->spin_ns == 0 ? 0 : clock_monotonic_ns();
         deadline = timeout_ns < 0 ? INT64_MAX : now + timeout_ns;
         spin_end = now + (int64_t) MIN(ch->spin_ns, (uint64_t) INT64_MAX / 2);
         for (unsigned n = 0; ch->spin_ns > 0; n++) {
