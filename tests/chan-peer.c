@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * ashm-test-chan-peer: the other process of the channel tests
- * (test-chan.c), exec'd with the channel's region as fd 3 and, for the
+ * (test-chan*.c), exec'd with the channel's region as fd 3 and, for the
  * readers, a log region as fd 4:
  *
  *   produce N          send N test messages (0: until killed), exit 0

@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 #pragma once
 
-/* The test message of test-chan.c and chan-peer.c: it names its own
- * place in the channel (source ring, position) and carries a body that
- * follows from it, so a reader can tell a message that is whole, in its
- * place, from one half-written, misplaced or stale. */
+/* The test message of the channel tests (test-chan*.c) and chan-peer.c:
+ * it names its own place in the channel (source ring, position) and
+ * carries a body that follows from it, so a reader can tell a message
+ * that is whole, in its place, from one half-written, misplaced or
+ * stale. */
 
 #include <stdbool.h>
 #include <stdint.h>
