@@ -28,6 +28,8 @@
  * at its peers' locks this often. */
 #define CHAN_SLICE_NS (20 * 1000 * 1000)
 #define CHAN_FIRST_SLICE_NS (2 * 1000 * 1000)
+/* A spin this long (ashm_chan_set_spin(UINT64_MAX)) never ends. */
+#define CHAN_SPIN_FOREVER ((uint64_t) INT64_MAX / 2)
 /* The OFD lock bytes, far past any region: byte LOCK_BASE is the single
  * consumer or publisher, LOCK_BASE + 1 + i producer or subscriber i. */
 #define LOCK_BASE (INT64_C(1) << 40)
