@@ -118,9 +118,11 @@ static void *watch_thread(void *arg) {
                 if (r == 0) {
                         fl->l_type = F_UNLCK;
                         (void) fcntl(ch->lock_fd, F_OFD_SETLK, fl);
-                }
-                /* An error (ENOLCK, say) fires too: the sleeper asks the
-                 * kernel itself and sees the error there. */
+                } else
+                        /* ENOLCK, say: from now on the handle sleeps in
+                         * slices (ashm__chan_watch() says so), and this
+                         * fire makes the sleeper look now. */
+                        STORES(&ch->watch_error, errno);
                 served = req;
                 STORES(&ch->watch_served, served);
                 kick(ch, __atomic_add_fetch(&ch->watch_fired, 1, __ATOMIC_SEQ_CST));
@@ -163,8 +165,10 @@ static bool watching(ashm_chan *ch, int64_t start, int64_t len) {
  * back to sleeping in slices. Called before every sleep, by the caller's
  * thread and the fd thread: the common case takes no lock. */
 int ashm__chan_watch(ashm_chan *ch, int64_t start, int64_t len) {
-        int r = 0;
+        int r = LOADS(&ch->watch_error);
 
+        if (r != 0)
+                return -r;
         if (watching(ch, start, len))
                 return 0;
         pthread_mutex_lock(&ch->watch_lock);

@@ -753,7 +753,7 @@ static void *fd_thread(void *arg) {
 void ashm__chan_fd_thread_stop(ashm_chan *ch) {
         atomic_store(&ch->thread_stop, true);
         for (long ns = 10 * 1000; LOADS(&ch->waiters[1].in);) {
-                futex_wake(ch->waiters[1].word, INT32_MAX);
+                futex_wake(__atomic_load_n(&ch->waiters[1].word, __ATOMIC_SEQ_CST), INT32_MAX);
                 nanosleep(&(struct timespec) { .tv_nsec = ns }, NULL);
                 ns = ns < 10 * 1000 * 1000 ? ns * 2 : ns;
         }

@@ -127,6 +127,7 @@ struct ashm_chan {
         pthread_t watch_thread;
         bool watch_running, watch_stop;
         uint32_t watch_req, watch_served, watch_fired;
+        int watch_error;        /* the lock wait failed: sleep in slices */
         int64_t watch_start, watch_len;
         struct flock watch_fl; /* the watcher thread's own */
         /* On the ticker's list (chan-watch.c, under its lock). */
