@@ -816,8 +816,9 @@ int ashm_wake(const uint32_t *word, int n);
  * handle starts a watcher thread, which waits in F_OFD_SETLKW for the
  * peers' locks and wakes the sleeper when they are gone; the first sleep
  * in a process starts a ticker thread, which every 20 ms wakes a sleeper
- * no writer woke (a scribbler may have hidden it). Closing the handle
- * ends its watcher; the ticker ends when no open handle has slept.
+ * no writer woke (a scribbler may have hidden it), and parks while
+ * nobody sleeps. Closing the handle ends its watcher; the ticker ends
+ * when no open handle has slept.
  *
  * An endpoint handle (ashm_chan) is used by one thread at a time. After
  * fork() the child must open its own (calls on an inherited one fail

@@ -72,13 +72,36 @@ struct recv_arg {
         ashm_chan *c;
         int r;
         bool done;
+        pid_t tid;
 };
+
+/* Until thread tid of ours is asleep in the kernel (state S), 10 s at
+ * most. */
+static void wait_asleep(pid_t tid) {
+        char path[64], stat[512], *close_paren;
+
+        snprintf(path, sizeof(path), "/proc/self/task/%d/stat", (int) tid);
+        for (int tries = 0;; tries++) {
+                FILE *f = fopen(path, "re");
+                size_t n = f ? fread(stat, 1, sizeof(stat) - 1, f) : 0;
+
+                if (f)
+                        fclose(f);
+                stat[n] = '\0';
+                close_paren = strrchr(stat, ')');
+                if (close_paren && close_paren[1] == ' ' && close_paren[2] == 'S')
+                        return;
+                cr_assert(tries < 10000, "thread %d never slept", (int) tid);
+                usleep(1000);
+        }
+}
 
 static void *recv_thread(void *a) {
         struct recv_arg *t = a;
         char buf[64];
         size_t len;
 
+        __atomic_store_n(&t->tid, gettid(), __ATOMIC_SEQ_CST);
         t->r = ashm_chan_recv(t->c, buf, sizeof(buf), &len, -1);
         __atomic_store_n(&t->done, true, __ATOMIC_SEQ_CST);
         return NULL;
@@ -86,7 +109,9 @@ static void *recv_thread(void *a) {
 
 /* A scribbler zeroes the word that says a consumer sleeps, so the
  * producer's commit wakes nobody: the sleeper (no time limit) still gets
- * the message, at the ticker's next round. */
+ * the message, at the ticker's next rounds. Twice: the second time after
+ * nobody slept for a while, so the ticker had parked and the sleeper's
+ * nudge must bring it back. */
 ASHM_TEST(chan_watch, zeroed_sleepers_word_delays_not_strands) {
         ashm_region *q = make(ASHM_CHAN_QUEUE, 64, 4, 1, 0);
         ashm_chan *p = open_role(q, ASHM_CHAN_PRODUCER);
@@ -99,19 +124,29 @@ ASHM_TEST(chan_watch, zeroed_sleepers_word_delays_not_strands) {
         /* chan_global.data_sleepers */
         sleepers = (volatile uint32_t *) ((uint8_t *) m + ((struct test_chan_hdr *) m)->ctl_off + 4);
         ashm_chan_set_spin(t.c, 0);
-        cr_assert(pthread_create(&th, NULL, recv_thread, &t) == 0);
-        for (int tries = 0; __atomic_load_n(sleepers, __ATOMIC_SEQ_CST) == 0; tries++) {
-                cr_assert(tries < 10000, "the consumer never slept");
-                usleep(1000);
+        for (int round = 0; round < 2; round++) {
+                if (round == 1)
+                        usleep(200 * 1000); /* nobody sleeps: the ticker parks */
+                t.done = false;
+                t.tid = 0;
+                /* (The last sleeper's decrement wrapped the zeroed word.) */
+                __atomic_store_n(sleepers, 0, __ATOMIC_SEQ_CST);
+                cr_assert(pthread_create(&th, NULL, recv_thread, &t) == 0);
+                for (int tries = 0; __atomic_load_n(sleepers, __ATOMIC_SEQ_CST) == 0; tries++) {
+                        cr_assert(tries < 10000, "the consumer never slept");
+                        usleep(1000);
+                }
+                /* In its futex wait, so the message comes unseen. */
+                wait_asleep(__atomic_load_n(&t.tid, __ATOMIC_SEQ_CST));
+                __atomic_store_n(sleepers, 0, __ATOMIC_SEQ_CST);
+                send_str(p, "hidden");
+                for (int tries = 0; !__atomic_load_n(&t.done, __ATOMIC_SEQ_CST); tries++) {
+                        cr_assert(tries < 10000, "round %d: the sleeper was stranded", round);
+                        usleep(1000);
+                }
+                pthread_join(th, NULL);
+                assert_ok(t.r);
         }
-        __atomic_store_n(sleepers, 0, __ATOMIC_SEQ_CST);
-        send_str(p, "hidden");
-        for (int tries = 0; !__atomic_load_n(&t.done, __ATOMIC_SEQ_CST); tries++) {
-                cr_assert(tries < 10000, "the sleeper was stranded");
-                usleep(1000);
-        }
-        pthread_join(th, NULL);
-        assert_ok(t.r);
         assert_ok(ashm_region_unmap(q, m, 0));
         ashm_chan_close(p);
         ashm_chan_close(t.c);

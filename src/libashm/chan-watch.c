@@ -202,11 +202,24 @@ static struct {
         ashm_chan *list; /* the handles that ever slept, by tick_next */
         unsigned fork_gen;
         bool running;
+        uint32_t parked; /* nobody sleeps: the thread waits for a sleeper */
 } ticker = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+/* Is any of our threads between its last look and its wake-up? With
+ * the lock held. */
+static bool anyone_in(void) {
+        for (ashm_chan *ch = ticker.list; ch; ch = ch->tick_next)
+                for (unsigned k = 0; k < CHAN_WAITERS; k++)
+                        if (LOADS(&ch->waiters[k].in))
+                                return true;
+        return false;
+}
 
 static void *tick_thread(void *arg) {
         (void) arg;
         for (;;) {
+                bool anyone;
+
                 nanosleep(&(struct timespec) { .tv_nsec = CHAN_SLICE_NS }, NULL);
                 pthread_mutex_lock(&ticker.lock);
                 if (!ticker.list) {
@@ -224,12 +237,32 @@ static void *tick_thread(void *arg) {
                                         futex_wake(__atomic_load_n(&w->word, __ATOMIC_SEQ_CST), INT32_MAX);
                                 w->tick_naps = naps;
                         }
+                /* Nobody sleeps: park, so an idle process is not woken
+                 * 50 times a second. A sleeper marks itself in, then
+                 * looks at parked (ashm__chan_tick_nudge()); we say
+                 * parked, then look at the marks: one of us sees the
+                 * other. */
+                anyone = anyone_in();
+                if (!anyone) {
+                        STORES(&ticker.parked, 1);
+                        if (anyone_in()) {
+                                anyone = true;
+                                STORES(&ticker.parked, 0);
+                        }
+                }
                 pthread_mutex_unlock(&ticker.lock);
+                while (!anyone && LOADS(&ticker.parked))
+                        futex_wait(&ticker.parked, 1, -1);
         }
 }
 
-/* Before the handle's first sleep. -errno if no thread could start:
- * the caller sleeps in slices then. */
+/* A sleeper, marked in, before it sleeps: wake a parked ticker. One
+ * load when it is not parked. */
+void ashm__chan_tick_nudge(void) {
+        if (LOADS(&ticker.parked) && __atomic_exchange_n(&ticker.parked, 0, __ATOMIC_SEQ_CST))
+                futex_wake(&ticker.parked, 1);
+}
+
 /* A child forked while the ticker held its lock must not inherit it
  * held; and it has neither the thread nor its parent's handles. */
 static void tick_lock(void) {
@@ -243,6 +276,7 @@ static void tick_unlock(void) {
 static void tick_child(void) {
         ticker.list = NULL;
         ticker.running = false;
+        ticker.parked = 0;
         ticker.fork_gen = ashm__fork_gen();
         pthread_mutex_unlock(&ticker.lock);
 }
@@ -251,6 +285,8 @@ static void tick_atfork(void) {
         pthread_atfork(tick_lock, tick_unlock, tick_child);
 }
 
+/* Before the handle's first sleep. -errno if no thread could start:
+ * the caller sleeps in slices then. */
 int ashm__chan_tick_join(ashm_chan *ch) {
         static pthread_once_t once = PTHREAD_ONCE_INIT;
         pthread_t t;
@@ -294,6 +330,9 @@ void ashm__chan_tick_leave(ashm_chan *ch) {
                                 *p = ch->tick_next;
                                 break;
                         }
+        /* The last handle gone: a parked ticker wakes to end. */
+        if (!ticker.list)
+                ashm__chan_tick_nudge();
         pthread_mutex_unlock(&ticker.lock);
         ch->tick_joined = false;
 }

@@ -395,6 +395,7 @@ static int wait_step(ashm_chan *ch, int64_t timeout_ns, unsigned *io) {
                 }
                 if (r == -EAGAIN) {
                         __atomic_store_n(&w->naps, w->naps + 1, __ATOMIC_RELAXED);
+                        ashm__chan_tick_nudge();
                         if (!sliced && deadline == INT64_MAX)
                                 woke = futex_wait(ev, v, -1);
                         else if ((now = clock_monotonic_ns()) >= deadline)
@@ -739,6 +740,7 @@ static void *fd_thread(void *arg) {
                 if (ready(ch) || gone)
                         (void) !write(ch->event_fd, &one, sizeof(one));
                 __atomic_store_n(&w->naps, w->naps + 1, __ATOMIC_RELAXED);
+                ashm__chan_tick_nudge();
                 futex_wait(ev, v, sliced ? CHAN_SLICE_NS : -1);
                 STORES(&w->in, 0);
         }

@@ -183,6 +183,7 @@ void ashm__chan_watch_stop(ashm_chan *ch);
 int ashm__chan_tick_join(ashm_chan *ch);
 int ashm__chan_thread_start(pthread_t *ret_thread, void *(*fn)(void *), void *arg, bool detached);
 void ashm__chan_tick_leave(ashm_chan *ch);
+void ashm__chan_tick_nudge(void);
 
 /* chan-open.c: peer liveness from OFD locks. */
 int ashm__chan_locked(int fd, int64_t start, int64_t len);
