@@ -47,16 +47,30 @@ int ashm__chan_locked(int fd, int64_t start, int64_t len) {
         return r < 0 ? r : type != F_UNLCK;
 }
 
+/* The endpoint bytes of the readers (writers: false) or of the writers
+ * (true): the single consumer's or publisher's byte, or the range of the
+ * producers' or subscribers' bytes. The liveness probes below and the
+ * watcher (chan.c watch_peers()) ask about the same bytes. */
+void ashm__chan_side(const ashm_chan *ch, bool writers, int64_t *ret_start, int64_t *ret_len) {
+        bool single = writers == (ch->kind == ASHM_CHAN_PUBSUB);
+
+        *ret_start = single ? LOCK_BASE : LOCK_BASE + 1;
+        *ret_len = single ? 1 : ch->peers;
+}
+
+static int side_alive(const ashm_chan *ch, bool writers) {
+        int64_t start, len;
+
+        ashm__chan_side(ch, writers, &start, &len);
+        return ashm__chan_locked(ch->lock_fd, start, len);
+}
+
 int ashm__chan_readers_alive(const ashm_chan *ch) {
-        if (ch->kind == ASHM_CHAN_QUEUE)
-                return ashm__chan_locked(ch->lock_fd, LOCK_BASE, 1);
-        return ashm__chan_locked(ch->lock_fd, LOCK_BASE + 1, ch->peers);
+        return side_alive(ch, false);
 }
 
 int ashm__chan_writers_alive(const ashm_chan *ch) {
-        if (ch->kind == ASHM_CHAN_QUEUE)
-                return ashm__chan_locked(ch->lock_fd, LOCK_BASE + 1, ch->peers);
-        return ashm__chan_locked(ch->lock_fd, LOCK_BASE, 1);
+        return side_alive(ch, true);
 }
 
 /* ------------------------------------------------------------------ */
@@ -193,13 +207,6 @@ static int claim_byte(int fd, int64_t byte) {
         return claim(fd, byte, 1, &index);
 }
 
-/* A sleeper that had no peer to watch yet (a receiver before the first
- * writer, a producer before the first consumer) learns of one now. */
-static void wake_word(uint32_t *ev) {
-        __atomic_fetch_add(ev, 1, __ATOMIC_SEQ_CST);
-        futex_wake(ev, INT32_MAX);
-}
-
 static int map_channel(ashm_chan *ch, int fd, const struct chan_hdr *h, bool writable) {
         void *p = mmap(NULL, h->total, writable ? PROT_READ | PROT_WRITE : PROT_READ, MAP_SHARED, fd, 0);
 
@@ -240,24 +247,21 @@ static int committed(const ashm_chan *ch, unsigned ring, uint64_t pos) {
         return r < 0 ? r : seq == pos + 1;
 }
 
-/* The attach step of each role, after the lock is held. */
-static int attach_producer(ashm_chan *ch) {
-        struct ring_ctl *rc = &ch->rings[ch->index];
-        uint64_t tail = LOAD(&rc->tail), head = LOAD(&rc->head);
+/* Ring i's tail as a restarted producer carries on from, and its head.
+ * What the last holder of the ring reserved and never committed is not
+ * behind the tail, so it is simply written over. A holder killed
+ * between its commit and its tail store may have had that message
+ * consumed already (the head is then one past the tail), or not (the
+ * slot past the tail holds it, committed): the tail goes past it. */
+static int committed_tail(const ashm_chan *ch, unsigned i, uint64_t *ret_tail, uint64_t *ret_head) {
+        uint64_t tail = LOAD(&ch->rings[i].tail), head = LOAD(&ch->rings[i].head);
 
-        /* A restarted producer carries on after what the last holder of
-         * its ring committed; what it reserved and never committed is
-         * not behind the tail, so it is simply written over. A holder
-         * killed between its commit and its tail store may have had that
-         * message consumed already: the head is then one past the tail. */
         if (head - tail == 1)
                 tail = head;
         if (tail - head > ch->depth)
                 return -EBADMSG;
-        /* A producer killed between its commit (the slot's seq) and its
-         * tail store: the message is out, so the tail goes past it. */
         while (tail - head < ch->depth) {
-                int r = committed(ch, ch->index, tail);
+                int r = committed(ch, i, tail);
 
                 if (r < 0)
                         return r;
@@ -265,11 +269,25 @@ static int attach_producer(ashm_chan *ch) {
                         break;
                 tail++;
         }
-        STORE(&rc->tail, tail);
+        *ret_tail = tail;
+        *ret_head = head;
+        return 0;
+}
+
+/* The attach step of each role, after the lock is held. A sleeper that
+ * had no peer to watch yet (a receiver before the first writer, a
+ * producer before the first consumer) is woken to learn of one. */
+static int attach_producer(ashm_chan *ch) {
+        uint64_t tail, head;
+        int r = committed_tail(ch, ch->index, &tail, &head);
+
+        if (r < 0)
+                return r;
+        STORE(&ch->rings[ch->index].tail, tail);
         ch->pos = tail;
         ch->cached = head;
         __atomic_fetch_add(&ch->g->writer_gen, 1, __ATOMIC_SEQ_CST);
-        wake_word(&ch->g->data_ev);
+        chan_bump_wake(&ch->g->data_ev);
         return 0;
 }
 
@@ -287,7 +305,7 @@ static int attach_consumer(ashm_chan *ch) {
         }
         __atomic_fetch_add(&ch->g->reader_gen, 1, __ATOMIC_SEQ_CST);
         for (unsigned i = 0; i < ch->peers; i++)
-                wake_word(&ch->rings[i].space_ev);
+                chan_bump_wake(&ch->rings[i].space_ev);
         return 0;
 }
 
@@ -302,7 +320,7 @@ static int attach_publisher(ashm_chan *ch) {
                 STORE(&ch->rings[0].tail, ++tail);
         ch->pos = tail;
         __atomic_fetch_add(&ch->g->writer_gen, 1, __ATOMIC_SEQ_CST);
-        wake_word(&ch->g->data_ev);
+        chan_bump_wake(&ch->g->data_ev);
         return 0;
 }
 
@@ -430,17 +448,6 @@ err:
 /* ------------------------------------------------------------------ */
 /* Stat: from a region, without being an endpoint                      */
 
-/* Ring i's tail, counting a message committed by a producer killed
- * before its tail store (as attach_producer() does). */
-static uint64_t committed_tail(const ashm_chan *ch, unsigned i) {
-        uint64_t tail = LOAD(&ch->rings[i].tail), head = LOAD(&ch->rings[i].head);
-
-        if (head - tail == 1)
-                tail = head;
-        while (tail - head < ch->depth && committed(ch, i, tail) > 0)
-                tail++;
-        return tail;
-}
 
 _public_ int ashm_chan_stat(const ashm_region *region, ashm_chan_info *ret_info, ashm_chan_peer *ret_peers,
                             size_t n_peers) {
@@ -472,7 +479,15 @@ _public_ int ashm_chan_stat(const ashm_region *region, ashm_chan_info *ret_info,
 
                 p.alive = alive > 0;
                 if (h.kind == ASHM_CHAN_QUEUE) {
-                        uint64_t t = committed_tail(&ch, i), hd = LOAD(&ch.rings[i].head);
+                        uint64_t t, hd;
+
+                        /* Counting a message committed by a producer
+                         * killed before its tail store; a damaged ring
+                         * as it stands. */
+                        if (committed_tail(&ch, i, &t, &hd) < 0) {
+                                t = LOAD(&ch.rings[i].tail);
+                                hd = LOAD(&ch.rings[i].head);
+                        }
 
                         p.position = t;
                         p.lag = t - hd <= h.depth ? t - hd : 0;

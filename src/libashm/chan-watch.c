@@ -72,8 +72,12 @@ static bool fire_pending(ashm_chan *ch, uint32_t fired) {
         return false;
 }
 
-/* Wake the sleepers until each has seen the fire (or left its wait). */
-static void kick(ashm_chan *ch, uint32_t fired) {
+/* Wake the sleepers until each has seen the fire (or left its wait).
+ * Never inlined into watch_thread(): its stack objects (the backoff, the
+ * timespec) must not live in the frame a cancel unwinds without its
+ * epilogue, or AddressSanitizer finds their redzones still poisoned when
+ * the thread's stack is used again. */
+static __attribute__((noinline)) void kick(ashm_chan *ch, uint32_t fired) {
         for (long ns = 10 * 1000; fire_pending(ch, fired) && !LOADS(&ch->watch_stop);) {
                 for (unsigned k = 0; k < CHAN_WAITERS; k++) {
                         uint32_t *word = __atomic_load_n(&ch->waiters[k].word, __ATOMIC_SEQ_CST);
@@ -83,8 +87,7 @@ static void kick(ashm_chan *ch, uint32_t fired) {
                 }
                 if (!fire_pending(ch, fired))
                         break;
-                nanosleep(&(struct timespec) { .tv_nsec = ns }, NULL);
-                ns = ns < 10 * 1000 * 1000 ? ns * 2 : ns;
+                chan_backoff(&ns);
         }
 }
 

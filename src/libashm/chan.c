@@ -95,8 +95,7 @@ static void wake_readers(ashm_chan *ch) {
                 if (!any)
                         return;
         }
-        __atomic_fetch_add(&ch->g->data_ev, 1, __ATOMIC_SEQ_CST);
-        futex_wake(&ch->g->data_ev, INT32_MAX);
+        chan_bump_wake(&ch->g->data_ev);
 }
 
 /* Producer: room for one more in our ring? The consumer's head is read
@@ -289,24 +288,18 @@ static int try_drained(ashm_chan *ch, unsigned *io) {
  * slices instead: nobody wakes a read-only subscriber, or no watcher
  * thread could be started. */
 static int watch_peers(ashm_chan *ch, unsigned slow) {
-        switch (ch->role) {
-        case ASHM_CHAN_CONSUMER:
-                if (LOADR(&ch->g->writer_gen) == 0)
-                        return 0;
-                return ashm__chan_watch(ch, LOCK_BASE + 1, ch->peers);
-        case ASHM_CHAN_SUBSCRIBER:
-                if (!ch->mine)
-                        return -EOPNOTSUPP;
-                return LOADR(&ch->g->writer_gen) == 0 ? 0 : ashm__chan_watch(ch, LOCK_BASE, 1);
-        case ASHM_CHAN_PRODUCER:
-                if (LOADR(&ch->g->reader_gen) == 0)
-                        return 0;
-                return ashm__chan_watch(ch, LOCK_BASE, 1);
-        default:
-                /* A publisher waits for one slow subscriber, alive when
+        int64_t start, len;
+
+        if (ch->role == ASHM_CHAN_PUBLISHER)
+                /* It waits for one slow subscriber, alive when
                  * publisher_space() looked. */
                 return ashm__chan_watch(ch, LOCK_BASE + 1 + slow, 1);
-        }
+        if (ch->role == ASHM_CHAN_SUBSCRIBER && !ch->mine)
+                return -EOPNOTSUPP;
+        if (LOADR(is_writer(ch) ? &ch->g->reader_gen : &ch->g->writer_gen) == 0)
+                return 0;
+        ashm__chan_side(ch, !is_writer(ch), &start, &len);
+        return ashm__chan_watch(ch, start, len);
 }
 
 static int wait_step(ashm_chan *ch, int64_t timeout_ns, unsigned *io) {
@@ -370,12 +363,13 @@ static int wait_step(ashm_chan *ch, int64_t timeout_ns, unsigned *io) {
                  * the one whose word it read: that word, not this one. */
                 if (r == -EAGAIN && *io != want)
                         goto again;
-                if (r == -EAGAIN)
-                        sliced = watch_peers(ch, *io) < 0 || ashm__chan_tick_join(ch) < 0;
                 if (r == -EAGAIN) {
-                        uint32_t fired = LOADS(&ch->watch_fired);
-                        bool fire = fired != w->seen;
+                        uint32_t fired;
+                        bool fire;
 
+                        sliced = watch_peers(ch, *io) < 0 || ashm__chan_tick_join(ch) < 0;
+                        fired = LOADS(&ch->watch_fired);
+                        fire = fired != w->seen;
                         if (fire || woke == -ETIMEDOUT) {
                                 int gone;
 
@@ -515,8 +509,7 @@ void ashm__chan_wake_writer(ashm_chan *ch, unsigned ring) {
         }
         if (LOADS(sleepers) == 0)
                 return;
-        __atomic_fetch_add(ev, 1, __ATOMIC_SEQ_CST);
-        futex_wake(ev, INT32_MAX);
+        chan_bump_wake(ev);
 }
 
 /* Check the slot of the message we are about to hand out. */
@@ -754,11 +747,8 @@ static void *fd_thread(void *arg) {
  * sees the flag, or we see it in and wake it until it is out. */
 void ashm__chan_fd_thread_stop(ashm_chan *ch) {
         atomic_store(&ch->thread_stop, true);
-        for (long ns = 10 * 1000; LOADS(&ch->waiters[1].in);) {
+        for (long ns = 10 * 1000; LOADS(&ch->waiters[1].in); chan_backoff(&ns))
                 futex_wake(__atomic_load_n(&ch->waiters[1].word, __ATOMIC_SEQ_CST), INT32_MAX);
-                nanosleep(&(struct timespec) { .tv_nsec = ns }, NULL);
-                ns = ns < 10 * 1000 * 1000 ? ns * 2 : ns;
-        }
         pthread_join(ch->thread, NULL);
 }
 

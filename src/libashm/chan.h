@@ -9,8 +9,10 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "ashm.h"
+#include "futex-util.h"
 
 #define CHAN_MAGIC UINT64_C(0x314e484341534d41) /* "AMSACHN1" little-endian */
 #define CHAN_VERSION 2 /* 2: control words on page 0; big messages 64-byte aligned */
@@ -152,6 +154,20 @@ static inline void cpu_relax(void) {
 #endif
 }
 
+/* Bump an event word and wake every sleeper on it: a sleeper that read
+ * the word before the bump does not sleep on a stale value. */
+static inline void chan_bump_wake(uint32_t *ev) {
+        __atomic_fetch_add(ev, 1, __ATOMIC_SEQ_CST);
+        futex_wake(ev, INT32_MAX);
+}
+
+/* Sleep *ns, then double it up to 10 ms: the pace of a thread that wakes
+ * another until it answers (chan-watch.c's kick, the fd thread's stop). */
+static inline void chan_backoff(long *ns) {
+        nanosleep(&(struct timespec) { .tv_nsec = *ns }, NULL);
+        *ns = *ns < 10 * 1000 * 1000 ? *ns * 2 : *ns;
+}
+
 static inline struct slot_hdr *slot_at(const ashm_chan *ch, unsigned ring, uint64_t pos) {
         return (struct slot_hdr *) (ch->slots + ring * ch->ring_bytes + (pos & (ch->depth - 1)) * ch->stride);
 }
@@ -187,5 +203,6 @@ void ashm__chan_tick_nudge(void);
 
 /* chan-open.c: peer liveness from OFD locks. */
 int ashm__chan_locked(int fd, int64_t start, int64_t len);
+void ashm__chan_side(const ashm_chan *ch, bool writers, int64_t *ret_start, int64_t *ret_len);
 int ashm__chan_readers_alive(const ashm_chan *ch);
 int ashm__chan_writers_alive(const ashm_chan *ch);
