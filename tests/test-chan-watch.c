@@ -14,6 +14,27 @@ ASHM_SUITE(chan_watch);
 /* ------------------------------------------------------------------ */
 /* A sleeper with no time limit hears its peer's death                 */
 
+/* Until the task whose /proc stat file is path (a thread of ours, or
+ * the main thread of a peer) is asleep in the kernel (state S), 10 s at
+ * most. */
+static void wait_asleep(const char *path) {
+        char stat[512], *close_paren;
+
+        for (int tries = 0;; tries++) {
+                FILE *f = fopen(path, "re");
+                size_t n = f ? fread(stat, 1, sizeof(stat) - 1, f) : 0;
+
+                if (f)
+                        fclose(f);
+                stat[n] = '\0';
+                close_paren = strrchr(stat, ')');
+                if (close_paren && close_paren[1] == ' ' && close_paren[2] == 'S')
+                        return;
+                cr_assert(tries < 10000, "%s: never asleep", path);
+                usleep(1000);
+        }
+}
+
 /* Each sleeper blocks with timeout -1 (a ring that is full, or empty)
  * while its one peer holds on; the peer is killed -9, and the sleeper
  * must come back with the error of its side. */
@@ -32,12 +53,15 @@ ASHM_TEST(chan_watch, untimed_sleeper_hears_kill9) {
         for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
                 ashm_region *r = make(cases[i].kind, TMSG_MAX, 2, 1, 0);
                 pid_t peer = spawn_chan_peer(r, NULL, (const char *[]) { "hold", cases[i].peer, NULL }), sleeper;
+                char path[64];
                 int status;
 
                 wait_endpoints(r, 1);
                 sleeper = spawn_chan_peer(r, NULL, (const char *[]) { "block", cases[i].sleeper, NULL });
                 wait_endpoints(r, 2);
-                usleep(20 * 1000); /* most likely asleep by now; either way it must hear */
+                /* Asleep (the kill must find it there, not on its way). */
+                snprintf(path, sizeof(path), "/proc/%d/stat", (int) sleeper);
+                wait_asleep(path);
                 cr_assert_eq(waitpid(sleeper, &status, WNOHANG), 0, "%s did not block", cases[i].sleeper);
                 kill(peer, SIGKILL);
                 reap(peer);
@@ -75,27 +99,6 @@ struct recv_arg {
         pid_t tid;
 };
 
-/* Until thread tid of ours is asleep in the kernel (state S), 10 s at
- * most. */
-static void wait_asleep(pid_t tid) {
-        char path[64], stat[512], *close_paren;
-
-        snprintf(path, sizeof(path), "/proc/self/task/%d/stat", (int) tid);
-        for (int tries = 0;; tries++) {
-                FILE *f = fopen(path, "re");
-                size_t n = f ? fread(stat, 1, sizeof(stat) - 1, f) : 0;
-
-                if (f)
-                        fclose(f);
-                stat[n] = '\0';
-                close_paren = strrchr(stat, ')');
-                if (close_paren && close_paren[1] == ' ' && close_paren[2] == 'S')
-                        return;
-                cr_assert(tries < 10000, "thread %d never slept", (int) tid);
-                usleep(1000);
-        }
-}
-
 static void *recv_thread(void *a) {
         struct recv_arg *t = a;
         char buf[64];
@@ -118,6 +121,7 @@ ASHM_TEST(chan_watch, zeroed_sleepers_word_delays_not_strands) {
         struct recv_arg t = { .c = open_role(q, ASHM_CHAN_CONSUMER) };
         volatile uint32_t *sleepers;
         pthread_t th;
+        char path[64];
         void *m;
 
         assert_ok(ashm_region_map(q, 0, 0, PROT_READ | PROT_WRITE, &m));
@@ -137,7 +141,8 @@ ASHM_TEST(chan_watch, zeroed_sleepers_word_delays_not_strands) {
                         usleep(1000);
                 }
                 /* In its futex wait, so the message comes unseen. */
-                wait_asleep(__atomic_load_n(&t.tid, __ATOMIC_SEQ_CST));
+                snprintf(path, sizeof(path), "/proc/self/task/%d/stat", (int) __atomic_load_n(&t.tid, __ATOMIC_SEQ_CST));
+                wait_asleep(path);
                 __atomic_store_n(sleepers, 0, __ATOMIC_SEQ_CST);
                 send_str(p, "hidden");
                 for (int tries = 0; !__atomic_load_n(&t.done, __ATOMIC_SEQ_CST); tries++) {
